@@ -1,0 +1,118 @@
+// Archives one WAL file (segment, .partial, .backup or .history) into the repository.
+//
+// The order of checks is the safety argument:
+//   1. the file is what its name says (segment header address and size);
+//   2. the repository is bound to this cluster (bound now if empty);
+//   3. an object already under that name is compared by SHA-256 of the original bytes:
+//      identical -> success without writing; different -> refuse, stored copy untouched;
+//   4. the write itself is no-overwrite, so a racing writer cannot be clobbered either.
+import { readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { compress } from '../codec/compression.js';
+import { decodeHeader, encodeObject, MAX_HEADER_BYTES, sha256, type ObjectMeta } from '../codec/object-format.js';
+import type { Compression } from '../config/config.js';
+import { AlreadyExistsError, ArchiveConflictError, InputError } from '../errors.js';
+import { readSystemIdentifier } from '../pg/control-file.js';
+import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity } from '../repository/identity.js';
+import { walObjectKey } from '../repository/layout.js';
+import type { Storage } from '../storage/storage.js';
+import { VERSION } from '../version.js';
+import { parseWalFileName } from '../wal/names.js';
+import { checkSegmentMatchesName, readSegmentHeader } from '../wal/segment-header.js';
+
+export interface PushOptions {
+  storage: Storage;
+  compression: Compression;
+  /** The cluster's data directory (archive_command runs there). */
+  dataDir: string;
+}
+
+export interface PushResult {
+  name: string;
+  key: string;
+  /** 'stored': written now; 'exists': an identical copy was already archived. */
+  status: 'stored' | 'exists';
+  size: number;
+  storedBytes: number;
+  boundRepository: boolean;
+}
+
+export async function pushWalFile(path: string, opts: PushOptions): Promise<PushResult> {
+  const { storage } = opts;
+  const name = basename(path);
+  const file = parseWalFileName(name);
+  if (!file) {
+    throw new InputError(`${path} is not a file PostgreSQL archives (a segment, .partial, .backup or .history file): check archive_command`);
+  }
+  const absolute = resolve(path);
+  const data = await readFile(absolute).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') {
+      throw new InputError(`WAL file ${absolute} does not exist: archive_command must be "pitr wal-push %p" (run from the data directory)`);
+    }
+    throw new InputError(`cannot read WAL file ${absolute} (${err.code ?? err.message})`, err);
+  });
+
+  // What this file says about its cluster. Segments carry it in their first page.
+  let cluster: Partial<ClusterIdentity>;
+  if (file.kind === 'segment' || file.kind === 'partial') {
+    const header = readSegmentHeader(data, absolute);
+    checkSegmentMatchesName(header, file, data.length, absolute);
+    cluster = { systemIdentifier: header.systemIdentifier, pgVersion: header.pgVersion, walSegmentSize: header.segmentSize };
+  } else {
+    const sysid = await readSystemIdentifier(opts.dataDir);
+    cluster = sysid === null ? {} : { systemIdentifier: sysid };
+  }
+
+  const key = walObjectKey(file);
+  const [identity, existingHead] = await Promise.all([readIdentity(storage), storage.getHead(key, MAX_HEADER_BYTES)]);
+  let boundRepository = false;
+  if (identity) {
+    assertSameCluster(identity, cluster, storage, absolute);
+  } else {
+    const full = isComplete(cluster) ? cluster : await clusterFromDataDir(opts.dataDir);
+    boundRepository = (await bindIdentity(storage, full, VERSION, absolute)).created;
+  }
+
+  const digest = sha256(data);
+  const result = { name, key, size: data.length, boundRepository };
+  if (existingHead) {
+    compareStored(existingHead, digest, data.length, name, storage);
+    return { ...result, status: 'exists', storedBytes: 0 };
+  }
+
+  const meta: ObjectMeta = { v: 1, name, size: data.length, sha256: digest, compression: opts.compression };
+  const object = encodeObject(meta, await compress(opts.compression, data));
+  try {
+    await storage.put(key, object, { noOverwrite: true });
+  } catch (err) {
+    if (!(err instanceof AlreadyExistsError)) throw err;
+    // Another pusher won the race between our check and our write: compare with its copy.
+    const head = await storage.getHead(key, MAX_HEADER_BYTES);
+    if (head) {
+      compareStored(head, digest, data.length, name, storage);
+      return { ...result, status: 'exists', storedBytes: 0 };
+    }
+    throw err;
+  }
+  return { ...result, status: 'stored', storedBytes: object.length };
+}
+
+function compareStored(head: Buffer, digest: string, size: number, name: string, storage: Storage): void {
+  const { meta } = decodeHeader(head, `archived ${name} in ${storage.url}`);
+  if (meta.sha256 !== digest || meta.size !== size) {
+    throw new ArchiveConflictError(
+      `${name} is already archived in ${storage.url} with different content (stored sha256 ${meta.sha256.slice(0, 12)}…, ` +
+        `${meta.size} bytes; this file ${digest.slice(0, 12)}…, ${size} bytes): refusing to overwrite. ` +
+        'Two clusters may be archiving into one repository, or the stored copy is damaged: investigate before archiving resumes',
+    );
+  }
+}
+
+function isComplete(c: Partial<ClusterIdentity>): c is ClusterIdentity {
+  return c.systemIdentifier !== undefined && c.pgVersion !== undefined && c.walSegmentSize !== undefined;
+}
+
+async function clusterFromDataDir(dataDir: string): Promise<ClusterIdentity> {
+  const { identityFromDataDir } = await import('../pg/cluster-identity.js');
+  return identityFromDataDir(dataDir);
+}

@@ -1,0 +1,72 @@
+// The full command line (yargs): help, usage errors and every command. Each command is a
+// shim that hands its arguments to a handler in src/commands/.
+import yargs, { type Argv, type Options } from 'yargs';
+import type { Flags } from '../config/config.js';
+import { PLAIN_FLAGS, SETTINGS } from '../config/settings.js';
+import { ExitCode } from '../errors.js';
+import { VERSION } from '../version.js';
+import type { CommandHandler } from './context.js';
+import { runCommand } from './run.js';
+
+function globalOptions(): Record<string, Options> {
+  const options: Record<string, Options> = {};
+  // default: undefined keeps an absent flag absent, so the environment and file still apply.
+  for (const s of SETTINGS) options[s.flag] = { type: s.type, describe: `${s.describe} [${s.key}]`, default: undefined, global: true };
+  for (const [flag, def] of Object.entries(PLAIN_FLAGS)) options[flag] = { type: def.type, describe: def.describe, default: undefined, global: true };
+  return options;
+}
+
+const run = (command: string, argv: Flags, handler: CommandHandler) => runCommand(command, argv, handler);
+
+export async function runCli(args: string[]): Promise<void> {
+  const cli: Argv = yargs(args)
+    .scriptName('pitr')
+    .usage('$0 [global options] <command>\n\nPoint-in-time recovery for PostgreSQL. Docs: README.md, docs/.')
+    .options(globalOptions())
+    .command(
+      'init',
+      'bind the repository to this cluster (idempotent)',
+      () => {},
+      async (argv) => {
+        const { initCommand } = await import('../commands/init.js');
+        await run('init', argv as Flags, initCommand);
+      },
+    )
+    .command(
+      'wal-push <path>',
+      "archive one WAL file (archive_command = 'pitr wal-push %p')",
+      (y) => y.positional('path', { type: 'string', demandOption: true }),
+      async (argv) => {
+        const { walPushCommand } = await import('../commands/wal-push.js');
+        await run('wal-push', argv as Flags, (ctx) => walPushCommand(ctx, String(argv.path)));
+      },
+    )
+    .command(
+      'wal-fetch <name> <dest>',
+      "restore one archived file (restore_command = 'pitr wal-fetch %f %p')",
+      (y) => y.positional('name', { type: 'string', demandOption: true }).positional('dest', { type: 'string', demandOption: true }),
+      async (argv) => {
+        const { walFetchCommand } = await import('../commands/wal-fetch.js');
+        await run('wal-fetch', argv as Flags, (ctx) => walFetchCommand(ctx, String(argv.name), String(argv.dest)));
+      },
+    )
+    .command(
+      'status',
+      'repository health: identity, newest archived WAL per timeline (exit 11 when unhealthy)',
+      () => {},
+      async (argv) => {
+        const { statusCommand } = await import('../commands/status.js');
+        await run('status', argv as Flags, statusCommand);
+      },
+    )
+    .demandCommand(1, 'name a command (pitr --help lists them)')
+    .strict()
+    .version(VERSION)
+    .help()
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .fail((message, err) => {
+      process.stderr.write(`pitr: ${message ?? err?.message} (pitr --help shows usage)\n`);
+      process.exit(ExitCode.usage);
+    });
+  await cli.parseAsync();
+}

@@ -1,0 +1,39 @@
+// Runs one command handler: loads the configuration, makes the logger, turns any error into
+// one line on stderr and a stable exit code, and exits.
+import { loadConfig, type Flags } from '../config/config.js';
+import { ExitCode, FETCH_FATAL_OFFSET, PitrError } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import type { CommandHandler } from './context.js';
+
+export async function runCommand(command: string, flags: Flags, handler: CommandHandler): Promise<never> {
+  let log: Logger | undefined;
+  let code: number;
+  try {
+    const config = loadConfig(flags);
+    log = createLogger(config.logLevel, command);
+    for (const warning of config.warnings) log.warn(warning);
+    code = (await handler({ config, log })) ?? ExitCode.ok;
+  } catch (err) {
+    code = reportError(err, command, log);
+  }
+  process.exit(code);
+}
+
+/** One line that says what failed and what to do; the stack only at debug level. */
+export function reportError(err: unknown, command: string, log: Logger | undefined): number {
+  const known = err instanceof PitrError;
+  const message = known ? err.message : `unexpected error: ${(err as Error)?.message ?? String(err)} (run with --log-level debug for details)`;
+  let code: number = known ? err.exitCode : ExitCode.internal;
+  // restore_command: anything but "not found" must stop recovery (see FETCH_FATAL_OFFSET).
+  if (command === 'wal-fetch' && code !== ExitCode.notFound) code += FETCH_FATAL_OFFSET;
+
+  if (process.stderr.isTTY) {
+    process.stderr.write(`pitr ${command}: ${message}\n`);
+    if (log?.isLevelEnabled('debug')) log.debug({ err }, 'error details');
+  } else {
+    const logger = log ?? createLogger('info', command);
+    const details = logger.isLevelEnabled('debug') ? { err } : {};
+    logger.error({ exitCode: code, error: (err as Error)?.name, ...details }, message);
+  }
+  return code;
+}

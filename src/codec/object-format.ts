@@ -1,0 +1,61 @@
+// The envelope of every WAL object: a metadata header, then the (compressed) payload.
+//
+//   header  = LZ4 skippable frame: u32le magic 0x184D2A5E, u32le length, `length` bytes of JSON
+//   payload = one LZ4 frame (compression "lz4") or the original bytes ("none")
+//
+// A skippable frame is part of the LZ4 frame format: `lz4 -d object out` ignores it and
+// decodes the payload, so objects stay readable without pitr. Keeping the metadata inside
+// the object (rather than in S3 user metadata or a sidecar file) makes the object and its
+// checksum one atomic write on every store.
+import { createHash } from 'node:crypto';
+import { IntegrityError } from '../errors.js';
+
+const SKIPPABLE_MAGIC = 0x184d2a5e;
+const PREFIX = 8;
+/** Enough to read any header with one ranged read. */
+export const MAX_HEADER_BYTES = 4096;
+
+export interface ObjectMeta {
+  /** Envelope format version. */
+  v: 1;
+  /** The original file name (WAL segment, .history, .backup, .partial). */
+  name: string;
+  /** Size in bytes of the original file. */
+  size: number;
+  /** SHA-256 (hex) of the original file. */
+  sha256: string;
+  compression: 'lz4' | 'none';
+}
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function encodeObject(meta: ObjectMeta, payload: Buffer): Buffer {
+  const json = Buffer.from(JSON.stringify(meta), 'utf8');
+  const prefix = Buffer.alloc(PREFIX);
+  prefix.writeUInt32LE(SKIPPABLE_MAGIC, 0);
+  prefix.writeUInt32LE(json.length, 4);
+  return Buffer.concat([prefix, json, payload]);
+}
+
+/** Parses the header from the first bytes of an object (at least the whole header). */
+export function decodeHeader(head: Buffer, what: string): { meta: ObjectMeta; headerLength: number } {
+  if (head.length < PREFIX || head.readUInt32LE(0) !== SKIPPABLE_MAGIC) {
+    throw new IntegrityError(`${what} is corrupted or not a pitr object: bad header magic`);
+  }
+  const length = head.readUInt32LE(4);
+  if (length > MAX_HEADER_BYTES - PREFIX || head.length < PREFIX + length) {
+    throw new IntegrityError(`${what} is corrupted: header length ${length} out of range`);
+  }
+  let meta: ObjectMeta;
+  try {
+    meta = JSON.parse(head.subarray(PREFIX, PREFIX + length).toString('utf8')) as ObjectMeta;
+  } catch {
+    throw new IntegrityError(`${what} is corrupted: header is not valid JSON`);
+  }
+  if (meta.v !== 1 || typeof meta.sha256 !== 'string' || typeof meta.size !== 'number' || typeof meta.name !== 'string') {
+    throw new IntegrityError(`${what} has an unknown header (format ${String(meta.v)}): upgrade pitr or check the object`);
+  }
+  return { meta, headerLength: PREFIX + length };
+}

@@ -1,0 +1,25 @@
+// `pitr init`: binds the repository to this cluster. Idempotent for the same cluster.
+import type { CommandContext } from '../cli/context.js';
+import { identityFromDatabase, identityFromDataDir, isDataDir } from '../pg/cluster-identity.js';
+import { assertSameCluster, bindIdentity, readIdentity } from '../repository/identity.js';
+import { openStorage } from '../storage/open.js';
+import { VERSION } from '../version.js';
+
+export async function initCommand({ config, log }: CommandContext): Promise<void> {
+  const storage = await openStorage(config, { create: true });
+  const source = config.pgdata && (await isDataDir(config.pgdata)) ? `data directory ${config.pgdata}` : 'the database';
+  const cluster = source.startsWith('data') ? await identityFromDataDir(config.pgdata!) : await identityFromDatabase(config.dbUrl);
+  const existing = await readIdentity(storage);
+  let created = false;
+  if (existing) assertSameCluster(existing, cluster, storage, source);
+  else created = (await bindIdentity(storage, cluster, VERSION, source)).created;
+
+  const summary = { repository: storage.url, created, ...cluster };
+  log.info(summary, created ? 'repository initialised' : 'repository already initialised for this cluster');
+  process.stdout.write(
+    config.json
+      ? `${JSON.stringify(summary)}\n`
+      : `${created ? 'initialised' : 'already initialised'}: ${storage.url} for cluster ${cluster.systemIdentifier} ` +
+          `(PostgreSQL ${cluster.pgVersion}, ${cluster.walSegmentSize / 1048576} MiB WAL segments)\n`,
+  );
+}

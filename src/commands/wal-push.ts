@@ -1,0 +1,16 @@
+// `pitr wal-push <path>`: PostgreSQL's archive_command. Exit 0 only once the file is durable.
+import { pushWalFile } from '../archive/push.js';
+import type { CommandContext } from '../cli/context.js';
+import { resolveDataDir } from '../pg/data-dir.js';
+import { openStorage } from '../storage/open.js';
+
+export async function walPushCommand({ config, log }: CommandContext, path: string): Promise<void> {
+  const started = performance.now();
+  const storage = await openStorage(config);
+  const result = await pushWalFile(path, { storage, compression: config.compress, dataDir: resolveDataDir(config) });
+  if (result.boundRepository) log.info({ repo: storage.url }, 'repository bound to this cluster');
+  log.info(
+    { wal: result.name, bytes: result.size, storedBytes: result.storedBytes, ms: Math.round(performance.now() - started) },
+    result.status === 'stored' ? 'archived' : 'already archived with identical content',
+  );
+}

@@ -1,0 +1,142 @@
+// Resolves the effective configuration: flag > process environment > config file > default.
+import { readFileSync, existsSync, statSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { ConfigError } from '../errors.js';
+import { DEFAULT_CONFIG_FILE, PASS_THROUGH_KEYS, SECRET_KEYS, SETTINGS, type SettingKey } from './settings.js';
+
+export type Compression = 'lz4' | 'none';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export interface S3Settings {
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+  checksum: 'when_required' | 'when_supported';
+  maxAttempts: number;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+export interface Config {
+  /** The config file that was read, if any (restore writes it into restore_command). */
+  configFile?: string;
+  repo?: string;
+  s3: S3Settings;
+  compress: Compression;
+  logLevel: LogLevel;
+  pgdata?: string;
+  dbUrl?: string;
+  json: boolean;
+  /** Warnings found while loading (e.g. a world-readable file with secrets), logged once a logger exists. */
+  warnings: string[];
+}
+
+/** Parsed command-line flags, keyed by flag name (e.g. 'repo', 'log-level', 'config'). */
+export type Flags = Record<string, string | boolean | undefined>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): Config {
+  const warnings: string[] = [];
+  const configFile = pickConfigFile(flags, env);
+  const fromFile = configFile ? readConfigFile(configFile, warnings) : {};
+
+  // Pass the libpq/AWS keys of the file on to the libraries that read process.env.
+  for (const [key, value] of Object.entries(fromFile)) {
+    if (PASS_THROUGH_KEYS.has(key) && env[key] === undefined) env[key] = value;
+  }
+
+  const raw = (key: SettingKey): string | undefined => {
+    const def = SETTINGS.find((s) => s.key === key);
+    const flag = def && 'flag' in def ? flags[def.flag] : undefined;
+    if (flag !== undefined) return String(flag);
+    return env[key] ?? fromFile[key];
+  };
+  const label = (key: SettingKey): string => {
+    const def = SETTINGS.find((s) => s.key === key);
+    return def && 'flag' in def ? `${key} (--${def.flag})` : key;
+  };
+
+  const compress = raw('PITR_COMPRESS') ?? 'lz4';
+  if (compress !== 'lz4' && compress !== 'none') {
+    throw new ConfigError(`${label('PITR_COMPRESS')} must be lz4 or none, got "${compress}"`);
+  }
+  const logLevel = (raw('PITR_LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`${label('PITR_LOG_LEVEL')} must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+  const checksum = raw('PITR_S3_CHECKSUM') ?? 'when_required';
+  if (checksum !== 'when_required' && checksum !== 'when_supported') {
+    throw new ConfigError(`${label('PITR_S3_CHECKSUM')} must be when_required or when_supported, got "${checksum}"`);
+  }
+  const int = (key: SettingKey, fallback: number, min: number): number => {
+    const value = raw(key);
+    if (value === undefined || value === '') return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new ConfigError(`${label(key)} must be a whole number >= ${min}, got "${value}"`);
+    return n;
+  };
+
+  const repo = nonEmpty(raw('PITR_REPO'));
+  const pgdata = nonEmpty(raw('PGDATA'));
+  const endpoint = nonEmpty(raw('PITR_S3_ENDPOINT'));
+  return {
+    configFile,
+    repo,
+    s3: {
+      endpoint,
+      region: nonEmpty(raw('PITR_S3_REGION')) ?? nonEmpty(env.AWS_REGION) ?? 'us-east-1',
+      forcePathStyle: bool(raw('PITR_S3_FORCE_PATH_STYLE'), label('PITR_S3_FORCE_PATH_STYLE')),
+      checksum,
+      maxAttempts: int('PITR_S3_MAX_ATTEMPTS', 3, 1),
+      connectTimeoutMs: int('PITR_S3_CONNECT_TIMEOUT_MS', 3000, 1),
+      requestTimeoutMs: int('PITR_S3_REQUEST_TIMEOUT_MS', 30000, 1),
+    },
+    compress,
+    logLevel,
+    pgdata,
+    dbUrl: typeof flags['db-url'] === 'string' ? flags['db-url'] : undefined,
+    json: flags.json === true,
+    warnings,
+  };
+}
+
+function pickConfigFile(flags: Flags, env: NodeJS.ProcessEnv): string | undefined {
+  if (typeof flags.config === 'string') return flags.config;
+  if (env.PITR_CONFIG) return env.PITR_CONFIG;
+  return existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined;
+}
+
+function readConfigFile(path: string, warnings: string[]): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(`cannot read config file ${path} (${code ?? String(err)}): fix the path given by --config or PITR_CONFIG`);
+  }
+  const values = parseEnv(text) as Record<string, string>;
+  const known = new Set<string>(SETTINGS.map((s) => s.key));
+  for (const key of Object.keys(values)) {
+    if (!known.has(key) && !PASS_THROUGH_KEYS.has(key)) {
+      throw new ConfigError(`unknown key ${key} in config file ${path}: see docs/configuration.md for the keys`);
+    }
+  }
+  const hasSecret = Object.keys(values).some((k) => SECRET_KEYS.has(k));
+  if (hasSecret && (statSync(path).mode & 0o004) !== 0) {
+    warnings.push(`config file ${path} holds secrets and is world-readable: chmod 640 it`);
+  }
+  return values;
+}
+
+function bool(value: string | undefined, label: string): boolean {
+  if (value === undefined || value === '') return false;
+  const v = value.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${label} must be true or false, got "${value}"`);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}

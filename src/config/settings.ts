@@ -1,0 +1,57 @@
+// One vocabulary for flags, environment and config file (see ../shared/spec/cli.md).
+// Both the yargs CLI and the lean wal-push/wal-fetch parser are built from this table, so a
+// setting cannot exist in one and not the other.
+
+export interface SettingDef {
+  /** Environment variable and config-file key. */
+  readonly key: string;
+  /** Long flag name without dashes; absent for settings that are never on a command line. */
+  readonly flag?: string;
+  readonly type: 'string' | 'boolean';
+  readonly describe: string;
+}
+
+export const SETTINGS = [
+  { key: 'PITR_REPO', flag: 'repo', type: 'string', describe: 'repository URL: file:///abs/path or s3://bucket/prefix' },
+  { key: 'PITR_S3_ENDPOINT', flag: 's3-endpoint', type: 'string', describe: 'S3 endpoint URL for S3-compatible stores' },
+  { key: 'PITR_S3_REGION', flag: 's3-region', type: 'string', describe: 'S3 region (default: AWS_REGION, else us-east-1)' },
+  { key: 'PITR_S3_FORCE_PATH_STYLE', flag: 's3-force-path-style', type: 'boolean', describe: 'path-style S3 addressing' },
+  {
+    key: 'PITR_S3_CHECKSUM',
+    flag: 's3-checksum',
+    type: 'string',
+    describe: 'SDK request checksums: when_required (default; works with most S3-compatible stores) or when_supported',
+  },
+  { key: 'PITR_S3_MAX_ATTEMPTS', flag: 's3-max-attempts', type: 'string', describe: 'attempts per S3 request (default 3)' },
+  { key: 'PITR_S3_CONNECT_TIMEOUT_MS', flag: 's3-connect-timeout-ms', type: 'string', describe: 'S3 connect timeout (default 3000)' },
+  { key: 'PITR_S3_REQUEST_TIMEOUT_MS', flag: 's3-request-timeout-ms', type: 'string', describe: 'S3 socket idle timeout (default 30000)' },
+  { key: 'PITR_COMPRESS', flag: 'compress', type: 'string', describe: 'compression: lz4 (default) or none' },
+  { key: 'PITR_LOG_LEVEL', flag: 'log-level', type: 'string', describe: 'trace, debug, info (default), warn, error, silent' },
+  { key: 'PGDATA', flag: 'pgdata', type: 'string', describe: 'PostgreSQL data directory' },
+] as const satisfies readonly SettingDef[];
+
+export type SettingKey = (typeof SETTINGS)[number]['key'];
+
+/** Flags that are not settings: they never come from the environment or the file. */
+export const PLAIN_FLAGS = {
+  config: { type: 'string', describe: 'config file (dotenv); default $PITR_CONFIG, else /etc/pitr/pitr.env if it exists' },
+  'db-url': { type: 'string', describe: 'database connection URL (default: libpq variables PGHOST, PGPORT, ...)' },
+  json: { type: 'boolean', describe: 'machine-readable output on stdout' },
+} as const;
+
+/**
+ * Keys a config file may carry besides SETTINGS: the libpq and AWS SDK variables. They are
+ * exported into the process environment (unless already set there) so that pg, libpq tools
+ * and the SDK's default credential chain read them exactly as they would from systemd's
+ * EnvironmentFile=.
+ */
+export const PASS_THROUGH_KEYS = new Set([
+  'PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE', 'PGPASSWORD', 'PGPASSFILE', 'PGSSLMODE', 'PGAPPNAME',
+  'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_REGION',
+  'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_CA_BUNDLE',
+]);
+
+/** Keys whose values are secrets: never logged, never echoed in an error. */
+export const SECRET_KEYS = new Set(['PGPASSWORD', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']);
+
+export const DEFAULT_CONFIG_FILE = '/etc/pitr/pitr.env';

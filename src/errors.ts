@@ -1,0 +1,103 @@
+// Typed errors with stable exit codes. Every failure that reaches the user is one of these,
+// so the CLI can print one line that names the object and the fix, and exit with a code
+// scripts (and PostgreSQL) can act on. The table is documented in docs/exit-codes.md.
+
+export const ExitCode = {
+  ok: 0,
+  /** wal-fetch only: the file is not in the repository (PostgreSQL probes for such files). */
+  notFound: 1,
+  usage: 2,
+  repositoryMismatch: 3,
+  archiveConflict: 4,
+  storageUnavailable: 5,
+  integrity: 6,
+  busy: 7,
+  input: 8,
+  storage: 9,
+  internal: 10,
+  /** `pitr status`: the repository answered but something needs attention. */
+  unhealthy: 11,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/**
+ * wal-fetch adds this to every error code except "not found": PostgreSQL reads exit codes
+ * 1-125 from restore_command as "file not found" and would end recovery early, silently
+ * short of data; above 125 it stops recovery instead. 200+ avoids 128+N, which looks like
+ * a signal (and 143 = 128+SIGTERM makes the startup process exit as if shut down).
+ */
+export const FETCH_FATAL_OFFSET = 200;
+
+export class PitrError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCodeValue,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A bad flag, setting or config file. */
+export class ConfigError extends PitrError {
+  constructor(message: string) {
+    super(message, ExitCode.usage);
+  }
+}
+
+/** The repository belongs to another cluster, or has a format this version cannot read. */
+export class RepositoryMismatchError extends PitrError {
+  constructor(message: string) {
+    super(message, ExitCode.repositoryMismatch);
+  }
+}
+
+/** A file of the same name with different content is already archived. */
+export class ArchiveConflictError extends PitrError {
+  constructor(message: string) {
+    super(message, ExitCode.archiveConflict);
+  }
+}
+
+/** The store could not be reached (after retries) or timed out. */
+export class StorageUnavailableError extends PitrError {
+  constructor(message: string, cause?: unknown) {
+    super(message, ExitCode.storageUnavailable, { cause });
+  }
+}
+
+/** A stored object is corrupted: bad header, bad compression, checksum or size mismatch. */
+export class IntegrityError extends PitrError {
+  constructor(message: string) {
+    super(message, ExitCode.integrity);
+  }
+}
+
+/** Another pitr process holds the lock this command needs. */
+export class BusyError extends PitrError {
+  constructor(message: string) {
+    super(message, ExitCode.busy);
+  }
+}
+
+/** A local input (a WAL file, a directory) is missing, unreadable or not what it should be. */
+export class InputError extends PitrError {
+  constructor(message: string, cause?: unknown) {
+    super(message, ExitCode.input, { cause });
+  }
+}
+
+/** The store answered but refused or failed the operation: permission, full disk, bad bucket. */
+export class StorageError extends PitrError {
+  constructor(message: string, cause?: unknown) {
+    super(message, ExitCode.storage, { cause });
+  }
+}
+
+/** Raised by a storage driver when a no-overwrite write finds the key already there. */
+export class AlreadyExistsError extends Error {
+  constructor(readonly key: string) {
+    super(`object ${key} already exists`);
+  }
+}

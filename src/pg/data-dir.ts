@@ -1,0 +1,19 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/config.js';
+
+/**
+ * The data directory a WAL command serves. PostgreSQL runs archive_command and
+ * restore_command in the data directory, so the working directory wins when it is one;
+ * PGDATA (--pgdata) serves manual runs elsewhere.
+ */
+export function resolveDataDir(config: Config): string {
+  const cwd = process.cwd();
+  if (existsSync(join(cwd, 'global', 'pg_control')) || !config.pgdata) return cwd;
+  return config.pgdata;
+}
+
+/** A standby keeps retrying restore_command, so it should see an unreachable store as "not yet". */
+export function isStandby(dataDir: string): boolean {
+  return existsSync(join(dataDir, 'standby.signal'));
+}

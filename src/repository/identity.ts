@@ -1,0 +1,84 @@
+// The repository's identity object binds it to one cluster. It is created once, with a
+// no-overwrite write, by `pitr init` or the first push, and checked by every push.
+import { AlreadyExistsError, RepositoryMismatchError } from '../errors.js';
+import type { Storage } from '../storage/storage.js';
+import { IDENTITY_KEY } from './layout.js';
+
+export const REPOSITORY_FORMAT = 1;
+
+export interface ClusterIdentity {
+  /** pg_control's system identifier, as decimal text (it exceeds 2^53). */
+  systemIdentifier: string;
+  pgVersion: number;
+  walSegmentSize: number;
+}
+
+export interface RepositoryIdentity extends ClusterIdentity {
+  format: number;
+  createdAt: string;
+  createdBy: string;
+}
+
+export async function readIdentity(storage: Storage): Promise<RepositoryIdentity | null> {
+  const raw = await storage.get(IDENTITY_KEY);
+  return raw === null ? null : parseIdentity(raw, storage);
+}
+
+function parseIdentity(raw: Buffer, storage: Storage): RepositoryIdentity {
+  let identity: RepositoryIdentity;
+  try {
+    identity = JSON.parse(raw.toString('utf8')) as RepositoryIdentity;
+  } catch {
+    throw new RepositoryMismatchError(`${storage.url}${IDENTITY_KEY} is not valid JSON: this is not a pitr repository, or it is damaged`);
+  }
+  if (identity.format !== REPOSITORY_FORMAT) {
+    throw new RepositoryMismatchError(
+      `${storage.url} has repository format ${String(identity.format)}; this pitr reads format ${REPOSITORY_FORMAT}: use a matching pitr version`,
+    );
+  }
+  return identity;
+}
+
+/** Refuses a cluster that is not the one the repository is bound to. */
+export function assertSameCluster(repo: RepositoryIdentity, cluster: Partial<ClusterIdentity>, storage: Storage, source: string): void {
+  const differs =
+    (cluster.systemIdentifier !== undefined && cluster.systemIdentifier !== repo.systemIdentifier) ||
+    (cluster.walSegmentSize !== undefined && cluster.walSegmentSize !== repo.walSegmentSize) ||
+    (cluster.pgVersion !== undefined && cluster.pgVersion !== repo.pgVersion);
+  if (differs) {
+    throw new RepositoryMismatchError(
+      `repository ${storage.url} belongs to cluster ${repo.systemIdentifier} (PostgreSQL ${repo.pgVersion}, ${repo.walSegmentSize}-byte segments) ` +
+        `but ${source} is from cluster ${cluster.systemIdentifier ?? '?'} (PostgreSQL ${cluster.pgVersion ?? '?'}, ${cluster.walSegmentSize ?? '?'}-byte segments): ` +
+        'point PITR_REPO at this cluster\'s own repository',
+    );
+  }
+}
+
+/**
+ * Binds an unbound repository to `cluster`, or checks the existing binding. Safe against a
+ * concurrent binder: the write is no-overwrite, and the loser re-reads and compares.
+ */
+export async function bindIdentity(
+  storage: Storage,
+  cluster: ClusterIdentity,
+  version: string,
+  source: string,
+): Promise<{ identity: RepositoryIdentity; created: boolean }> {
+  const identity: RepositoryIdentity = {
+    format: REPOSITORY_FORMAT,
+    systemIdentifier: cluster.systemIdentifier,
+    pgVersion: cluster.pgVersion,
+    walSegmentSize: cluster.walSegmentSize,
+    createdAt: new Date().toISOString(),
+    createdBy: `pitr ${version}`,
+  };
+  try {
+    await storage.put(IDENTITY_KEY, Buffer.from(`${JSON.stringify(identity, null, 2)}\n`), { noOverwrite: true });
+    return { identity, created: true };
+  } catch (err) {
+    if (!(err instanceof AlreadyExistsError)) throw err;
+  }
+  const existing = (await readIdentity(storage))!;
+  assertSameCluster(existing, cluster, storage, source);
+  return { identity: existing, created: false };
+}

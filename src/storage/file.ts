@@ -1,0 +1,201 @@
+// file:// repository: a local or mounted directory. Every write goes to a temporary name in
+// the target directory, is fsynced, then linked (no-overwrite) or renamed into place, and the
+// directory is fsynced, so a crash at any point leaves either no object or the whole object.
+import { randomBytes } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, relative, sep } from 'node:path';
+import { AlreadyExistsError, StorageError } from '../errors.js';
+import { crashMidWriteRequested, crashNow } from './fault.js';
+import type { Listing, ObjectInfo, PutOptions, Storage } from './storage.js';
+
+export class FileStorage implements Storage {
+  readonly url: string;
+
+  private constructor(readonly root: string) {
+    this.url = `file://${root}`;
+  }
+
+  /**
+   * Opens the repository directory. It must exist unless `create` is set (pitr init): a
+   * missing directory is more often an unmounted volume than a new repository, and writing
+   * WAL into the mount point underneath would hide it from every later restore.
+   */
+  static async open(root: string, create: boolean): Promise<FileStorage> {
+    if (create) await mkdir(root, { recursive: true, mode: 0o750 }).catch((err) => fail(err, 'create', root));
+    const st = await stat(root).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') {
+        throw new StorageError(`repository directory ${root} does not exist: create it (or run "pitr init") or fix PITR_REPO`);
+      }
+      return fail(err, 'open', root);
+    });
+    if (!st.isDirectory()) throw new StorageError(`repository path ${root} is not a directory: fix PITR_REPO`);
+    return new FileStorage(root);
+  }
+
+  private path(key: string): string {
+    if (key.split('/').some((part) => part === '..' || part === '')) throw new Error(`invalid storage key ${key}`);
+    return join(this.root, ...key.split('/'));
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    const path = this.path(key);
+    try {
+      return await readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      return fail(err, 'read', path);
+    }
+  }
+
+  async getHead(key: string, length: number): Promise<Buffer | null> {
+    const path = this.path(key);
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      return fail(err, 'read', path);
+    }
+    try {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(buf, 0, length, 0);
+      return buf.subarray(0, bytesRead);
+    } catch (err) {
+      return fail(err, 'read', path);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async put(key: string, body: Buffer, options: PutOptions = {}): Promise<void> {
+    const path = this.path(key);
+    const dir = dirname(path);
+    await this.ensureDir(dir);
+    const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o640);
+      try {
+        if (crashMidWriteRequested()) {
+          await fh.write(body, 0, body.length >> 1);
+          await fh.sync();
+          crashNow();
+        }
+        await fh.writeFile(body);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if (options.noOverwrite) await linkNoClobber(tmp, path, key);
+      else await rename(tmp, path);
+      await fsyncDir(dir);
+    } catch (err) {
+      if (err instanceof AlreadyExistsError) throw err;
+      return fail(err, 'write', path);
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  async list(prefix: string, options: { delimiter?: '/' } = {}): Promise<Listing> {
+    // Emulates S3 listing semantics: `prefix` may end inside a name ("wal/0000000").
+    const cut = prefix.lastIndexOf('/');
+    const dirKey = cut < 0 ? '' : prefix.slice(0, cut);
+    const namePrefix = prefix.slice(cut + 1);
+    const out: Listing = { objects: [], prefixes: [] };
+    const walk = async (dir: string, recurse: boolean, filter: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        return fail(err, 'list', dir);
+      }
+      for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+        // Temporary files of writes in progress (or killed) are not objects.
+        if (entry.name.startsWith('.') || !entry.name.startsWith(filter)) continue;
+        const full = join(dir, entry.name);
+        const key = relative(this.root, full).split(sep).join('/');
+        if (entry.isDirectory()) {
+          if (recurse) await walk(full, true, '');
+          else out.prefixes.push(`${key}/`);
+        } else if (entry.isFile()) {
+          const st = await stat(full).catch(() => null);
+          if (st) out.objects.push({ key, size: st.size, modified: st.mtime } satisfies ObjectInfo);
+        }
+      }
+    };
+    await walk(dirKey ? this.path(dirKey) : this.root, options.delimiter === undefined, namePrefix);
+    return out;
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.path(key);
+    await unlink(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') return fail(err, 'delete', path);
+    });
+  }
+
+  /** mkdir -p, then fsync the parents of every directory it created so the new entries survive a crash. */
+  private async ensureDir(dir: string): Promise<void> {
+    let first: string | undefined;
+    try {
+      first = await mkdir(dir, { recursive: true, mode: 0o750 });
+    } catch (err) {
+      return fail(err, 'create', dir);
+    }
+    if (first === undefined) return;
+    for (let d = dir; ; d = dirname(d)) {
+      await fsyncDir(dirname(d));
+      if (d === first || d === dirname(d)) break;
+    }
+  }
+}
+
+/** link(2) fails with EEXIST instead of replacing: an atomic "create if absent". */
+async function linkNoClobber(tmp: string, path: string, key: string): Promise<void> {
+  try {
+    await link(tmp, path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new AlreadyExistsError(key);
+    // Filesystems without hard links (some FUSE and SMB mounts): check, then rename.
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {
+      const exists = await stat(path).then(() => true, () => false);
+      if (exists) throw new AlreadyExistsError(key);
+      await rename(tmp, path);
+      return;
+    }
+    throw err;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function fail(err: unknown, action: string, path: string): never {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'EACCES':
+    case 'EPERM':
+      throw new StorageError(
+        `permission denied to ${action} ${path}: make the repository readable and writable by the user running pitr (for archive_command, the postgres user)`,
+        err,
+      );
+    case 'ENOSPC':
+    case 'EDQUOT':
+      throw new StorageError(`no space left to ${action} ${path}: free space on the repository's disk`, err);
+    case 'EROFS':
+      throw new StorageError(`cannot ${action} ${path}: the repository's filesystem is read-only`, err);
+    case 'ENOTDIR':
+      throw new StorageError(`cannot ${action} ${path}: a path component is not a directory; fix PITR_REPO`, err);
+    default:
+      throw new StorageError(`cannot ${action} ${path}: ${code ?? (err as Error).message}`, err);
+  }
+}

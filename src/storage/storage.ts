@@ -1,0 +1,36 @@
+// The one interface every repository backend implements. Keys are relative, '/'-separated
+// paths inside the repository (see docs/repository-format.md).
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  modified: Date;
+}
+
+export interface Listing {
+  objects: ObjectInfo[];
+  /** With a delimiter: the "sub-directories" directly under the prefix, each ending in '/'. */
+  prefixes: string[];
+}
+
+export interface PutOptions {
+  /**
+   * Refuse to replace an existing object: reject with AlreadyExistsError. Atomic where the
+   * store supports it (link(2) on file://, If-None-Match on S3); callers still check before
+   * writing, because some S3-compatible stores ignore If-None-Match.
+   */
+  noOverwrite?: boolean;
+}
+
+export interface Storage {
+  /** Human-readable location for messages, never containing credentials. */
+  readonly url: string;
+  /** The whole object, or null when it does not exist. */
+  get(key: string): Promise<Buffer | null>;
+  /** Up to the first `length` bytes of the object, or null when it does not exist. */
+  getHead(key: string, length: number): Promise<Buffer | null>;
+  /** Stores the object; durable (fsynced / acknowledged by the store) when it resolves. */
+  put(key: string, body: Buffer, options?: PutOptions): Promise<void>;
+  list(prefix: string, options?: { delimiter?: '/' }): Promise<Listing>;
+  delete(key: string): Promise<void>;
+}
