@@ -1,12 +1,14 @@
 // Where each object lives in a repository (docs/repository-format.md). Keys are computed
-// from the file name alone, so wal-fetch needs no listing; grouping by timeline, then by
-// 4 GiB "log", makes listing one timeline (or one range of it) a prefix listing.
+// from the file name alone, so wal-fetch needs no listing. Segments are grouped by timeline
+// and 4 GiB "log" in one directory level (wal/0000000100000003/...), as pgBackRest does:
+// the prefix "wal/00000001" lists one timeline, "wal/0000000100000003/" one log of it,
+// and one delimiter listing of "wal/" shows every timeline's logs and history files.
 import type { WalFileName } from '../wal/names.js';
 
 export const IDENTITY_KEY = 'repository.json';
 export const WAL_PREFIX = 'wal/';
 
 export function walObjectKey(file: WalFileName): string {
-  if (file.kind === 'history') return `${WAL_PREFIX}${file.timeline}/${file.name}`;
-  return `${WAL_PREFIX}${file.timeline}/${file.log}/${file.name}`;
+  if (file.kind === 'history') return `${WAL_PREFIX}${file.name}`;
+  return `${WAL_PREFIX}${file.timeline}${file.log}/${file.name}`;
 }

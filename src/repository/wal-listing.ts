@@ -10,24 +10,31 @@ export interface TimelineTip {
   history: boolean;
 }
 
-/** Timelines present in the repository, as 8-hex-digit strings, ascending. */
-export async function listTimelines(storage: Storage): Promise<string[]> {
-  const { prefixes } = await storage.list(WAL_PREFIX, { delimiter: '/' });
-  return prefixes.map((p) => p.slice(WAL_PREFIX.length, -1)).filter((t) => /^[0-9A-F]{8}$/.test(t)).sort();
-}
-
-/** The newest WAL on one timeline: lists only the newest 4 GiB "log" directory that has segments. */
-export async function timelineTip(storage: Storage, timeline: string): Promise<TimelineTip> {
-  const base = `${WAL_PREFIX}${timeline}/`;
-  const top = await storage.list(base, { delimiter: '/' });
-  const history = top.objects.some((o) => o.key.endsWith('.history'));
-  const logs = top.prefixes.sort().reverse();
-  for (const log of logs) {
-    const { objects } = await storage.list(log, { delimiter: '/' });
-    const newest = newestSegment(objects);
-    if (newest) return { timeline, history, lastWal: newest };
+/**
+ * The newest WAL of every timeline: one delimiter listing of wal/ (log directories and
+ * history files), then one listing of the newest log directory per timeline.
+ */
+export async function timelineTips(storage: Storage): Promise<TimelineTip[]> {
+  const top = await storage.list(WAL_PREFIX, { delimiter: '/' });
+  const logsByTimeline = new Map<string, string[]>();
+  for (const prefix of top.prefixes) {
+    const dir = prefix.slice(WAL_PREFIX.length, -1);
+    if (!/^[0-9A-F]{16}$/.test(dir)) continue;
+    const timeline = dir.slice(0, 8);
+    logsByTimeline.set(timeline, [...(logsByTimeline.get(timeline) ?? []), prefix]);
   }
-  return { timeline, history };
+  const histories = new Set(top.objects.map((o) => o.key.slice(WAL_PREFIX.length)).filter((n) => n.endsWith('.history')).map((n) => n.slice(0, 8)));
+  const timelines = [...new Set([...logsByTimeline.keys(), ...histories])].sort();
+  return Promise.all(
+    timelines.map(async (timeline) => {
+      const tip: TimelineTip = { timeline, history: histories.has(timeline) };
+      for (const log of (logsByTimeline.get(timeline) ?? []).sort().reverse()) {
+        const newest = newestSegment((await storage.list(log)).objects);
+        if (newest) return { ...tip, lastWal: newest };
+      }
+      return tip;
+    }),
+  );
 }
 
 function newestSegment(objects: ObjectInfo[]): { name: string; archivedAt: Date } | undefined {

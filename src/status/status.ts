@@ -1,6 +1,6 @@
 // Repository health for `pitr status`: identity and the newest archived WAL per timeline.
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
-import { listTimelines, timelineTip } from '../repository/wal-listing.js';
+import { timelineTips } from '../repository/wal-listing.js';
 import type { Storage } from '../storage/storage.js';
 
 export interface StatusReport {
@@ -13,7 +13,7 @@ export interface StatusReport {
 
 export async function collectStatus(storage: Storage, now = new Date()): Promise<StatusReport> {
   const identity = await readIdentity(storage);
-  const tips = await Promise.all((await listTimelines(storage)).map((t) => timelineTip(storage, t)));
+  const tips = await timelineTips(storage);
   const timelines = tips.map((t) => ({
     timeline: t.timeline,
     lastWal: t.lastWal?.name ?? null,

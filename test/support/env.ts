@@ -1,0 +1,76 @@
+// Shared paths and helpers for end-to-end tests.
+import { chmod, chown, mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa, type Result } from 'execa';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const PITR_BIN = join(ROOT, 'bin', 'pitr');
+export const PG_BIN = process.env.PITR_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+/** PostgreSQL refuses to run as root: servers (and what they run) go through runuser. */
+export const AS_ROOT = process.getuid?.() === 0;
+const PG_UID = AS_ROOT ? Number((await execa('id', ['-u', 'postgres'])).stdout) : undefined;
+const PG_GID = AS_ROOT ? Number((await execa('id', ['-g', 'postgres'])).stdout) : undefined;
+
+/** A fresh directory the postgres user owns when we are root (servers and archive_command write there). */
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `pitr-${prefix}-`));
+  await chmod(dir, 0o755);
+  if (AS_ROOT) await chown(dir, PG_UID!, PG_GID!);
+  return dir;
+}
+
+export async function giveToPostgres(path: string): Promise<void> {
+  if (AS_ROOT) await execa('chown', ['-R', 'postgres:postgres', path]);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Runs a command as the postgres user (directly when we are not root). */
+export function asPostgres(file: string, args: string[], options: { env?: Record<string, string>; cwd?: string } = {}) {
+  const env = { ...process.env, ...options.env };
+  if (!AS_ROOT) return execa(file, args, { env, cwd: options.cwd, reject: false });
+  // runuser keeps the environment (no -l), so PITR_* and AWS_* reach the command.
+  return execa('runuser', ['-u', 'postgres', '--', file, ...args], { env, cwd: options.cwd, reject: false });
+}
+
+export type PitrResult = Result & { exitCode: number; stderr: string; stdout: string };
+
+/** Runs bin/pitr; never throws on a non-zero exit. */
+export async function pitr(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string; asPostgres?: boolean } = {},
+): Promise<PitrResult> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, PITR_CONFIG: undefined, ...options.env })) if (v !== undefined) env[k] = v;
+  const result = options.asPostgres
+    ? await asPostgres(PITR_BIN, args, { env, cwd: options.cwd })
+    : await execa(PITR_BIN, args, { env, cwd: options.cwd, reject: false, extendEnv: false });
+  return result as PitrResult;
+}
+
+/** Polls `check` until it returns a value (not undefined/false), failing after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,47 @@
+// Repository fixtures: a file:// directory or an s3rver bucket, plus a config file the
+// postgres user can read, so archive_command/restore_command use `--config` like production.
+import { writeFile, chmod, chown } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AS_ROOT, PITR_BIN, tempDir } from './env.js';
+import type { S3Server } from './s3.js';
+
+export interface RepoFixture {
+  kind: 'file' | 's3';
+  /** Environment that points pitr at the repository. */
+  env: Record<string, string>;
+  /** A dotenv config file with the same settings. */
+  configFile: string;
+  /** For file:// repositories, the directory. */
+  dir?: string;
+  bucket?: string;
+  archiveCommand: string;
+  restoreCommand: string;
+}
+
+export async function fileRepo(): Promise<RepoFixture> {
+  // The directory exists, as a mounted volume would: wal-push never creates a repository root.
+  const dir = await tempDir('repo');
+  return finish('file', { PITR_REPO: `file://${dir}` }, { dir });
+}
+
+export async function s3Repo(server: S3Server): Promise<RepoFixture> {
+  const { bucket, env } = await server.newRepo();
+  return finish('s3', env, { bucket });
+}
+
+async function finish(kind: 'file' | 's3', env: Record<string, string>, extra: Partial<RepoFixture>): Promise<RepoFixture> {
+  const configDir = await tempDir('conf');
+  const configFile = join(configDir, 'pitr.env');
+  const text = Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n');
+  await writeFile(configFile, `# written by the test harness\n${text}\n`);
+  await chmod(configFile, 0o640);
+  if (AS_ROOT) await chown(configFile, 0, Number((await import('node:child_process')).execSync('id -g postgres').toString()));
+  return {
+    kind,
+    env,
+    configFile,
+    ...extra,
+    archiveCommand: `${PITR_BIN} --config ${configFile} wal-push %p`,
+    restoreCommand: `${PITR_BIN} --config ${configFile} wal-fetch %f %p`,
+  };
+}
