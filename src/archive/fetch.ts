@@ -30,6 +30,9 @@ export async function fetchWalFile(name: string, dest: string, opts: FetchOption
   const what = `archived ${name} in ${storage.url}`;
   const { meta, headerLength } = decodeHeader(object, what);
   if (meta.name !== name) throw new IntegrityError(`${what} holds ${meta.name}: the object was copied or renamed by hand`);
+  if (object.length !== headerLength + meta.payloadSize) {
+    throw new IntegrityError(`${what} is incomplete or damaged: ${object.length} bytes stored, ${headerLength + meta.payloadSize} expected; push it again from pg_wal if it is still there`);
+  }
   const data = await decompress(meta.compression, object.subarray(headerLength), what);
   if (data.length !== meta.size || sha256(data) !== meta.sha256) {
     throw new IntegrityError(`${what} is corrupted: its content does not match the SHA-256 recorded when it was archived; run "pitr verify"`);

@@ -9,13 +9,13 @@
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { compress } from '../codec/compression.js';
-import { decodeHeader, encodeObject, MAX_HEADER_BYTES, sha256, type ObjectMeta } from '../codec/object-format.js';
+import { encodeObject, inspectStoredObject, MAX_HEADER_BYTES, sha256 } from '../codec/object-format.js';
 import type { Compression } from '../config/config.js';
 import { AlreadyExistsError, ArchiveConflictError, InputError } from '../errors.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity } from '../repository/identity.js';
 import { walObjectKey } from '../repository/layout.js';
-import type { Storage } from '../storage/storage.js';
+import type { ObjectHead, Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
 import { parseWalFileName } from '../wal/names.js';
 import { checkSegmentMatchesName, readSegmentHeader } from '../wal/segment-header.js';
@@ -30,8 +30,11 @@ export interface PushOptions {
 export interface PushResult {
   name: string;
   key: string;
-  /** 'stored': written now; 'exists': an identical copy was already archived. */
-  status: 'stored' | 'exists';
+  /**
+   * 'stored': written now; 'exists': an identical copy was already archived; 'repaired': a
+   * cut-off earlier write of this same file was replaced by a complete copy.
+   */
+  status: 'stored' | 'exists' | 'repaired';
   size: number;
   storedBytes: number;
   boundRepository: boolean;
@@ -75,37 +78,48 @@ export async function pushWalFile(path: string, opts: PushOptions): Promise<Push
 
   const digest = sha256(data);
   const result = { name, key, size: data.length, boundRepository };
+  const makeObject = async () => {
+    const payload = await compress(opts.compression, data);
+    const meta = { v: 1, name, size: data.length, sha256: digest, compression: opts.compression, payloadSize: payload.length } as const;
+    return encodeObject(meta, payload);
+  };
   if (existingHead) {
-    compareStored(existingHead, digest, data.length, name, storage);
-    return { ...result, status: 'exists', storedBytes: 0 };
+    if (compareStored(existingHead, digest, data.length, name, storage) === 'complete') return { ...result, status: 'exists', storedBytes: 0 };
+    // A cut-off write of these very bytes: replacing it loses nothing.
+    const object = await makeObject();
+    await storage.put(key, object);
+    return { ...result, status: 'repaired', storedBytes: object.length };
   }
 
-  const meta: ObjectMeta = { v: 1, name, size: data.length, sha256: digest, compression: opts.compression };
-  const object = encodeObject(meta, await compress(opts.compression, data));
+  const object = await makeObject();
   try {
     await storage.put(key, object, { noOverwrite: true });
   } catch (err) {
     if (!(err instanceof AlreadyExistsError)) throw err;
     // Another pusher won the race between our check and our write: compare with its copy.
     const head = await storage.getHead(key, MAX_HEADER_BYTES);
-    if (head) {
-      compareStored(head, digest, data.length, name, storage);
-      return { ...result, status: 'exists', storedBytes: 0 };
-    }
-    throw err;
+    if (head && compareStored(head, digest, data.length, name, storage) === 'complete') return { ...result, status: 'exists', storedBytes: 0 };
+    throw new ArchiveConflictError(`${name} is being written to ${storage.url} by another process: PostgreSQL will retry`);
   }
   return { ...result, status: 'stored', storedBytes: object.length };
 }
 
-function compareStored(head: Buffer, digest: string, size: number, name: string, storage: Storage): void {
-  const { meta } = decodeHeader(head, `archived ${name} in ${storage.url}`);
-  if (meta.sha256 !== digest || meta.size !== size) {
+/**
+ * Compares an existing object with the file being pushed. Returns 'complete' for an identical
+ * archived copy, 'incomplete' for a cut-off write of the same bytes; throws on anything else.
+ */
+function compareStored(head: ObjectHead, digest: string, size: number, name: string, storage: Storage): 'complete' | 'incomplete' {
+  const stored = inspectStoredObject(head, `archived ${name} in ${storage.url}`);
+  const meta = stored.meta;
+  if (stored.state === 'incomplete' && !meta) return 'incomplete';
+  if (meta && (meta.sha256 !== digest || meta.size !== size)) {
     throw new ArchiveConflictError(
       `${name} is already archived in ${storage.url} with different content (stored sha256 ${meta.sha256.slice(0, 12)}…, ` +
         `${meta.size} bytes; this file ${digest.slice(0, 12)}…, ${size} bytes): refusing to overwrite. ` +
         'Two clusters may be archiving into one repository, or the stored copy is damaged: investigate before archiving resumes',
     );
   }
+  return stored.state;
 }
 
 function isComplete(c: Partial<ClusterIdentity>): c is ClusterIdentity {

@@ -9,6 +9,7 @@
 // checksum one atomic write on every store.
 import { createHash } from 'node:crypto';
 import { IntegrityError } from '../errors.js';
+import type { ObjectHead } from '../storage/storage.js';
 
 const SKIPPABLE_MAGIC = 0x184d2a5e;
 const PREFIX = 8;
@@ -25,6 +26,12 @@ export interface ObjectMeta {
   /** SHA-256 (hex) of the original file. */
   sha256: string;
   compression: 'lz4' | 'none';
+  /**
+   * Bytes of payload after the header. With it, an object that is shorter than promised is
+   * recognisable as a cut-off write: some S3-compatible stores (s3rver among them) keep the
+   * part of an upload that arrived before the client died.
+   */
+  payloadSize: number;
 }
 
 export function sha256(data: Buffer): string {
@@ -54,8 +61,34 @@ export function decodeHeader(head: Buffer, what: string): { meta: ObjectMeta; he
   } catch {
     throw new IntegrityError(`${what} is corrupted: header is not valid JSON`);
   }
-  if (meta.v !== 1 || typeof meta.sha256 !== 'string' || typeof meta.size !== 'number' || typeof meta.name !== 'string') {
+  if (meta.v !== 1 || typeof meta.sha256 !== 'string' || typeof meta.size !== 'number' || typeof meta.payloadSize !== 'number') {
     throw new IntegrityError(`${what} has an unknown header (format ${String(meta.v)}): upgrade pitr or check the object`);
   }
   return { meta, headerLength: PREFIX + length };
+}
+
+export type StoredState = { state: 'complete'; meta: ObjectMeta } | { state: 'incomplete'; meta?: ObjectMeta };
+
+/**
+ * Classifies an existing object from its first bytes and total size: complete, or the
+ * remains of a write that was cut off (a prefix of a pitr object). Anything else (another
+ * program's object, a damaged header) is an IntegrityError: pitr never replaces what it
+ * cannot recognise.
+ */
+export function inspectStoredObject(head: ObjectHead, what: string): StoredState {
+  const { bytes } = head;
+  if (bytes.length < PREFIX) {
+    const magic = Buffer.alloc(4);
+    magic.writeUInt32LE(SKIPPABLE_MAGIC, 0);
+    if (magic.subarray(0, Math.min(4, bytes.length)).equals(bytes.subarray(0, 4))) return { state: 'incomplete' };
+    throw new IntegrityError(`${what} is corrupted or not a pitr object: bad header magic`);
+  }
+  if (bytes.readUInt32LE(0) === SKIPPABLE_MAGIC && bytes.length < PREFIX + bytes.readUInt32LE(4) && head.size === bytes.length) {
+    return { state: 'incomplete' }; // the object ends inside its own header
+  }
+  const { meta, headerLength } = decodeHeader(bytes, what);
+  const expected = headerLength + meta.payloadSize;
+  if (head.size < expected) return { state: 'incomplete', meta };
+  if (head.size > expected) throw new IntegrityError(`${what} is corrupted: ${head.size} bytes stored, ${expected} expected`);
+  return { state: 'complete', meta };
 }

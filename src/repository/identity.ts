@@ -19,16 +19,23 @@ export interface RepositoryIdentity extends ClusterIdentity {
   createdBy: string;
 }
 
+/**
+ * The identity, or null when there is none. A cut-off write (text that stops before the
+ * closing brace, as a store that keeps partial uploads leaves it) also reads as none, so
+ * the next bind rewrites it instead of blocking archiving forever.
+ */
 export async function readIdentity(storage: Storage): Promise<RepositoryIdentity | null> {
   const raw = await storage.get(IDENTITY_KEY);
   return raw === null ? null : parseIdentity(raw, storage);
 }
 
-function parseIdentity(raw: Buffer, storage: Storage): RepositoryIdentity {
+function parseIdentity(raw: Buffer, storage: Storage): RepositoryIdentity | null {
   let identity: RepositoryIdentity;
+  const text = raw.toString('utf8');
   try {
-    identity = JSON.parse(raw.toString('utf8')) as RepositoryIdentity;
+    identity = JSON.parse(text) as RepositoryIdentity;
   } catch {
+    if (text.startsWith('{') && !text.trimEnd().endsWith('}')) return null;
     throw new RepositoryMismatchError(`${storage.url}${IDENTITY_KEY} is not valid JSON: this is not a pitr repository, or it is damaged`);
   }
   if (identity.format !== REPOSITORY_FORMAT) {
@@ -72,13 +79,19 @@ export async function bindIdentity(
     createdAt: new Date().toISOString(),
     createdBy: `pitr ${version}`,
   };
+  const body = Buffer.from(`${JSON.stringify(identity, null, 2)}\n`);
   try {
-    await storage.put(IDENTITY_KEY, Buffer.from(`${JSON.stringify(identity, null, 2)}\n`), { noOverwrite: true });
+    await storage.put(IDENTITY_KEY, body, { noOverwrite: true });
     return { identity, created: true };
   } catch (err) {
     if (!(err instanceof AlreadyExistsError)) throw err;
   }
-  const existing = (await readIdentity(storage))!;
+  const existing = await readIdentity(storage);
+  if (existing === null) {
+    // Only a cut-off identity write reads as null here: replace it.
+    await storage.put(IDENTITY_KEY, body);
+    return { identity, created: true };
+  }
   assertSameCluster(existing, cluster, storage, source);
   return { identity: existing, created: false };
 }

@@ -7,7 +7,7 @@ import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { AlreadyExistsError, StorageError } from '../errors.js';
 import { crashMidWriteRequested, crashNow } from './fault.js';
-import type { Listing, ObjectInfo, PutOptions, Storage } from './storage.js';
+import type { Listing, ObjectHead, ObjectInfo, PutOptions, Storage } from './storage.js';
 
 export class FileStorage implements Storage {
   readonly url: string;
@@ -48,7 +48,7 @@ export class FileStorage implements Storage {
     }
   }
 
-  async getHead(key: string, length: number): Promise<Buffer | null> {
+  async getHead(key: string, length: number): Promise<ObjectHead | null> {
     const path = this.path(key);
     let fh;
     try {
@@ -60,7 +60,7 @@ export class FileStorage implements Storage {
     try {
       const buf = Buffer.alloc(length);
       const { bytesRead } = await fh.read(buf, 0, length, 0);
-      return buf.subarray(0, bytesRead);
+      return { bytes: buf.subarray(0, bytesRead), size: (await fh.stat()).size };
     } catch (err) {
       return fail(err, 'read', path);
     } finally {

@@ -14,7 +14,7 @@ import {
 import type { S3Settings } from '../config/config.js';
 import { AlreadyExistsError, ConfigError, StorageError, StorageUnavailableError } from '../errors.js';
 import { crashMidWriteRequested, crashNow } from './fault.js';
-import type { Listing, PutOptions, Storage } from './storage.js';
+import type { Listing, ObjectHead, PutOptions, Storage } from './storage.js';
 
 export class S3Storage implements Storage {
   readonly url: string;
@@ -51,23 +51,26 @@ export class S3Storage implements Storage {
   }
 
   async get(key: string): Promise<Buffer | null> {
-    return this.read(key);
+    return (await this.read(key))?.bytes ?? null;
   }
 
-  async getHead(key: string, length: number): Promise<Buffer | null> {
+  async getHead(key: string, length: number): Promise<ObjectHead | null> {
     return this.read(key, `bytes=0-${length - 1}`);
   }
 
-  private async read(key: string, range?: string): Promise<Buffer | null> {
+  private async read(key: string, range?: string): Promise<ObjectHead | null> {
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key), Range: range }));
-      const bytes = await res.Body!.transformToByteArray();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const raw = await res.Body!.transformToByteArray();
+      const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+      // "bytes 0-4095/123456": the total follows the slash; without a range, the body is all of it.
+      const total = /\/(\d+)$/.exec(res.ContentRange ?? '')?.[1];
+      return { bytes, size: total === undefined ? bytes.length : Number(total) };
     } catch (err) {
       const e = err as SdkError;
       if (e.name === 'NoSuchBucket') return this.fail(err, 'read', key);
       if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return null;
-      if (e.name === 'InvalidRange') return Buffer.alloc(0); // an empty object
+      if (e.name === 'InvalidRange') return { bytes: Buffer.alloc(0), size: 0 }; // an empty object
       return this.fail(err, 'read', key);
     }
   }

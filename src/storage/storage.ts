@@ -7,6 +7,12 @@ export interface ObjectInfo {
   modified: Date;
 }
 
+export interface ObjectHead {
+  bytes: Buffer;
+  /** Size of the whole object. */
+  size: number;
+}
+
 export interface Listing {
   objects: ObjectInfo[];
   /** With a delimiter: the "sub-directories" directly under the prefix, each ending in '/'. */
@@ -27,8 +33,8 @@ export interface Storage {
   readonly url: string;
   /** The whole object, or null when it does not exist. */
   get(key: string): Promise<Buffer | null>;
-  /** Up to the first `length` bytes of the object, or null when it does not exist. */
-  getHead(key: string, length: number): Promise<Buffer | null>;
+  /** Up to the first `length` bytes of the object and its total size, or null when it does not exist. */
+  getHead(key: string, length: number): Promise<ObjectHead | null>;
   /** Stores the object; durable (fsynced / acknowledged by the store) when it resolves. */
   put(key: string, body: Buffer, options?: PutOptions): Promise<void>;
   list(prefix: string, options?: { delimiter?: '/' }): Promise<Listing>;

@@ -1,4 +1,5 @@
 // Shared paths and helpers for end-to-end tests.
+import { createHash } from 'node:crypto';
 import { chmod, chown, mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -73,4 +74,10 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Digest for byte-equality assertions: toEqual on 16 MiB Buffers walks every index and exhausts the heap. */
+export function digest(data: Buffer | null): string | null {
+  if (data === null) return null;
+  return createHash('sha256').update(data).digest('hex');
 }

@@ -45,3 +45,29 @@ async function finish(kind: 'file' | 's3', env: Record<string, string>, extra: P
     restoreCommand: `${PITR_BIN} --config ${configFile} wal-fetch %f %p`,
   };
 }
+
+/** Reads a stored object's raw bytes straight from the store (null when absent). */
+export async function readStored(repo: RepoFixture, server: S3Server | undefined, key: string): Promise<Buffer | null> {
+  if (repo.kind === 'file') {
+    const { readFile } = await import('node:fs/promises');
+    return readFile(join(repo.dir!, key)).catch(() => null);
+  }
+  const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+  try {
+    const res = await server!.client().send(new GetObjectCommand({ Bucket: repo.bucket, Key: `main/${key}` }));
+    return Buffer.from(await res.Body!.transformToByteArray());
+  } catch {
+    return null;
+  }
+}
+
+/** Replaces a stored object's bytes behind pitr's back (to simulate corruption). */
+export async function writeStored(repo: RepoFixture, server: S3Server | undefined, key: string, body: Buffer): Promise<void> {
+  if (repo.kind === 'file') {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(repo.dir!, key), body);
+    return;
+  }
+  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+  await server!.client().send(new PutObjectCommand({ Bucket: repo.bucket, Key: `main/${key}`, Body: body }));
+}
