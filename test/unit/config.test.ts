@@ -1,0 +1,73 @@
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
+import { ConfigError } from '../../src/errors.js';
+import { parseRepoUrl } from '../../src/storage/open.js';
+import { VERSION } from '../../src/version.js';
+
+function configFile(text: string, mode = 0o600): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'pitr-unit-')), 'pitr.env');
+  writeFileSync(path, text, { mode });
+  return path;
+}
+
+describe('configuration precedence: flag > environment > file > default', () => {
+  const file = configFile('# comment\nPITR_REPO="file:///from/file"\nPITR_COMPRESS=none\nPITR_LOG_LEVEL=warn\n');
+
+  it('uses each layer in order', () => {
+    expect(loadConfig({ config: file }, {}).repo).toBe('file:///from/file');
+    expect(loadConfig({ config: file }, { PITR_REPO: 'file:///from/env' }).repo).toBe('file:///from/env');
+    expect(loadConfig({ config: file, repo: 'file:///from/flag' }, { PITR_REPO: 'file:///from/env' }).repo).toBe('file:///from/flag');
+    expect(loadConfig({ config: file }, {}).compress).toBe('none');
+    expect(loadConfig({}, {}).compress).toBe('lz4');
+    expect(loadConfig({}, {}).logLevel).toBe('info');
+  });
+
+  it('finds the file through PITR_CONFIG', () => {
+    expect(loadConfig({}, { PITR_CONFIG: file }).logLevel).toBe('warn');
+  });
+
+  it('falls back from PITR_S3_REGION to AWS_REGION to us-east-1', () => {
+    expect(loadConfig({}, {}).s3.region).toBe('us-east-1');
+    expect(loadConfig({}, { AWS_REGION: 'eu-west-1' }).s3.region).toBe('eu-west-1');
+    expect(loadConfig({}, { AWS_REGION: 'eu-west-1', PITR_S3_REGION: 'eu-central-1' }).s3.region).toBe('eu-central-1');
+  });
+
+  it('exports libpq and AWS keys of the file to the environment without overriding it', () => {
+    const f = configFile('PGHOST=db.internal\nAWS_ACCESS_KEY_ID=fromfile\n');
+    const env: NodeJS.ProcessEnv = { AWS_ACCESS_KEY_ID: 'fromenv' };
+    loadConfig({ config: f }, env);
+    expect(env.PGHOST).toBe('db.internal');
+    expect(env.AWS_ACCESS_KEY_ID).toBe('fromenv');
+  });
+
+  it('warns about a world-readable file holding a secret, without echoing it', () => {
+    const f = configFile('AWS_SECRET_ACCESS_KEY=sekrit\n', 0o644);
+    const { warnings } = loadConfig({ config: f }, {});
+    expect(warnings.join()).toContain('world-readable');
+    expect(warnings.join()).not.toContain('sekrit');
+  });
+
+  it('rejects bad values naming the key', () => {
+    expect(() => loadConfig({}, { PITR_S3_MAX_ATTEMPTS: '0' })).toThrow(/PITR_S3_MAX_ATTEMPTS/);
+    expect(() => loadConfig({ compress: 'zip' }, {})).toThrow(/PITR_COMPRESS \(--compress\)/);
+    expect(() => loadConfig({ config: configFile('BOGUS=1\n') }, {})).toThrow(ConfigError);
+  });
+});
+
+describe('repository URLs', () => {
+  it('parses file and s3 URLs', () => {
+    expect(parseRepoUrl('file:///srv/pitr/')).toEqual({ kind: 'file', path: '/srv/pitr' });
+    expect(parseRepoUrl('s3://my-bucket')).toEqual({ kind: 's3', bucket: 'my-bucket', prefix: '' });
+    expect(parseRepoUrl('s3://my-bucket/a/b/')).toEqual({ kind: 's3', bucket: 'my-bucket', prefix: 'a/b' });
+  });
+  it('rejects what it cannot use', () => {
+    for (const bad of [undefined, '', 'file://rel', 'http://x', 's3://UPPER/x', '/srv/pitr']) expect(() => parseRepoUrl(bad)).toThrow(ConfigError);
+  });
+});
+
+it('VERSION matches package.json', () => {
+  expect(VERSION).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
+});
