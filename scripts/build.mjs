@@ -1,9 +1,16 @@
 // Bundles src/ into dist/ with esbuild. Why a bundle and not tsc output: wal-push and
-// wal-fetch are started once per WAL segment, and loading one file per chunk instead of
-// hundreds of modules saves tens of milliseconds per call. Code splitting keeps the AWS SDK,
-// yargs and pg in chunks that only the commands needing them load.
+// wal-fetch are started once per WAL segment, and loading a few chunks instead of hundreds
+// of modules saves tens of milliseconds per call. Code splitting keeps the AWS SDK, yargs
+// and pg in chunks that only the commands needing them load.
+// The developer tools (demo, benchmark) are bundled too, with their dependencies left in
+// node_modules, so `npm run demo` needs no TypeScript runner.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
+
+const banner = {
+  // Bundled CommonJS dependencies call require(); give ESM chunks a real one.
+  js: "import { createRequire as __pitrCreateRequire } from 'node:module'; const require = __pitrCreateRequire(import.meta.url);",
+};
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 await build({
@@ -18,7 +25,16 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   // Native addons cannot be bundled; pg-native is pg's optional binding we do not use.
   external: ['lz4-napi', 'pg-native'],
-  // Bundled CommonJS dependencies call require(); give ESM chunks a real one.
-  banner: { js: "import { createRequire as __pitrCreateRequire } from 'node:module'; const require = __pitrCreateRequire(import.meta.url);" },
+  banner,
+  logLevel: 'warning',
+});
+await build({
+  entryPoints: ['tools/demo.ts', 'tools/bench.ts'],
+  outdir: 'dist/tools',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
   logLevel: 'warning',
 });

@@ -3,7 +3,7 @@
 // directory is fsynced, so a crash at any point leaves either no object or the whole object.
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chown, link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { AlreadyExistsError, StorageError } from '../errors.js';
 import { crashMidWriteRequested, crashNow } from './fault.js';
@@ -12,7 +12,11 @@ import type { Listing, ObjectHead, ObjectInfo, PutOptions, Storage } from './sto
 export class FileStorage implements Storage {
   readonly url: string;
 
-  private constructor(readonly root: string) {
+  private constructor(
+    readonly root: string,
+    /** Owner for new files and directories when running as root (see open()). */
+    private readonly owner: { uid: number; gid: number } | null,
+  ) {
     this.url = `file://${root}`;
   }
 
@@ -30,7 +34,11 @@ export class FileStorage implements Storage {
       return fail(err, 'open', root);
     });
     if (!st.isDirectory()) throw new StorageError(`repository path ${root} is not a directory: fix PITR_REPO`);
-    return new FileStorage(root);
+    // `sudo pitr init` (or any command run as root) must not leave root-owned 0640 files that
+    // the postgres user, who runs archive_command, cannot read: new entries take the owner
+    // of the repository directory.
+    const owner = process.getuid?.() === 0 && st.uid !== 0 ? { uid: st.uid, gid: st.gid } : null;
+    return new FileStorage(root, owner);
   }
 
   private path(key: string): string {
@@ -76,6 +84,7 @@ export class FileStorage implements Storage {
     try {
       const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o640);
       try {
+        if (this.owner) await fh.chown(this.owner.uid, this.owner.gid);
         if (crashMidWriteRequested()) {
           await fh.write(body, 0, body.length >> 1);
           await fh.sync();
@@ -146,6 +155,7 @@ export class FileStorage implements Storage {
     }
     if (first === undefined) return;
     for (let d = dir; ; d = dirname(d)) {
+      if (this.owner) await chown(d, this.owner.uid, this.owner.gid);
       await fsyncDir(dirname(d));
       if (d === first || d === dirname(d)) break;
     }

@@ -1,10 +1,10 @@
 // The whole promise of WAL archiving, end to end: a real server archives through bin/pitr,
 // and a copy made by pg_basebackup (without WAL) recovers purely through wal-fetch.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pitr } from '../support/env.js';
-import { Cluster } from '../support/postgres.js';
+import { pitr } from '../../tools/harness/env.js';
+import { Cluster } from '../../tools/harness/postgres.js';
 import { fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
-import { S3Server } from '../support/s3.js';
+import { S3Server } from '../../tools/harness/s3.js';
 
 let s3: S3Server;
 beforeAll(async () => {
@@ -70,6 +70,6 @@ describe.each(['file', 's3'] as const)('archive and recover through a %s reposit
 });
 
 async function waitForPromotion(cluster: Cluster): Promise<void> {
-  const { waitFor } = await import('../support/env.js');
+  const { waitFor } = await import('../../tools/harness/env.js');
   await waitFor('recovery to end and the server to promote', async () => (await cluster.one<boolean>('SELECT pg_is_in_recovery()')) === false, 120_000);
 }

@@ -3,10 +3,10 @@
 import { chmod, mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AS_ROOT, freePort, pitr, tempDir, waitFor } from '../support/env.js';
-import { Cluster } from '../support/postgres.js';
+import { AS_ROOT, freePort, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
+import { Cluster } from '../../tools/harness/postgres.js';
 import { fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
-import { S3Server } from '../support/s3.js';
+import { S3Server } from '../../tools/harness/s3.js';
 import { makeSegments, type SegmentSource } from '../support/segments.js';
 
 let source: SegmentSource;
@@ -148,5 +148,15 @@ describe('bad configuration: one line naming the key, exit 2', () => {
     const res = await pitr(['wal-push', source.segments[0]!], { env: { PITR_REPO: 'file:///tmp', PITR_COMPRESS: 'zip' } });
     expect(res.exitCode).toBe(2);
     expect(res.stderr).toContain('PITR_COMPRESS');
+  });
+});
+
+describe('ownership', () => {
+  it.runIf(AS_ROOT)('files written by root in a postgres-owned repository stay usable by archive_command', async () => {
+    const repo = await fileRepo(); // owned by postgres
+    const init = await pitr(['init', '--pgdata', source.cluster.dataDir], { env: repo.env }); // as root
+    expect(init.exitCode, init.stderr).toBe(0);
+    const push = await pitr(['wal-push', source.segments[0]!], { env: repo.env, asPostgres: true, cwd: source.cluster.dataDir });
+    expect(push.exitCode, push.stderr).toBe(0);
   });
 });

@@ -1,13 +1,14 @@
 // wal-push and wal-fetch against both repository kinds, on real WAL files: duplicates,
 // conflicts, every archivable file kind, missing files, corruption, another cluster's
 // repository, and a push killed mid-write.
+import { execa } from 'execa';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { digest, pitr, tempDir } from '../support/env.js';
-import { Cluster } from '../support/postgres.js';
+import { digest, pitr, tempDir } from '../../tools/harness/env.js';
+import { Cluster } from '../../tools/harness/postgres.js';
 import { fileRepo, readStored, s3Repo, writeStored, type RepoFixture } from '../support/repos.js';
-import { S3Server } from '../support/s3.js';
+import { S3Server } from '../../tools/harness/s3.js';
 import { makeSegments, type SegmentSource } from '../support/segments.js';
 
 let s3: S3Server;
@@ -51,6 +52,14 @@ describe.each(['file', 's3'] as const)('%s repository', (kind) => {
     const fetched = await fetch(basename(seg), dest);
     expect(fetched.exitCode, fetched.stderr).toBe(0);
     expect(digest(await readFile(dest))).toBe(digest(await readFile(seg)));
+  });
+
+  it.runIf(kind === 'file')('stores objects that plain `lz4 -d` decodes to the original segment', async () => {
+    const seg = source.segments[0]!;
+    expect((await push(seg)).exitCode).toBe(0);
+    const out = join(work, 'decoded');
+    await execa('lz4', ['-d', '-f', join(repo.dir!, segKey(basename(seg))), out]);
+    expect(digest(await readFile(out))).toBe(digest(await readFile(seg)));
   });
 
   it('refuses different bytes under an archived segment name and leaves the stored copy untouched', async () => {

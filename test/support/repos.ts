@@ -2,8 +2,8 @@
 // postgres user can read, so archive_command/restore_command use `--config` like production.
 import { writeFile, chmod, chown } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AS_ROOT, PITR_BIN, tempDir } from './env.js';
-import type { S3Server } from './s3.js';
+import { AS_ROOT, PITR_BIN, tempDir } from '../../tools/harness/env.js';
+import type { S3Server } from '../../tools/harness/s3.js';
 
 export interface RepoFixture {
   kind: 'file' | 's3';

@@ -2,8 +2,8 @@
 // exactly what PostgreSQL hands archive_command.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tempDir } from './env.js';
-import { Cluster } from './postgres.js';
+import { tempDir } from '../../tools/harness/env.js';
+import { Cluster } from '../../tools/harness/postgres.js';
 
 export interface SegmentSource {
   cluster: Cluster;

@@ -20,7 +20,7 @@ export class S3Server {
 
   static async start(dir?: string, port = 0): Promise<S3Server> {
     const directory = dir ?? (await mkdtemp(join(tmpdir(), 'pitr-s3rver-')));
-    const proc = execa(process.execPath, ['--openssl-legacy-provider', join(ROOT, 'test/support/s3rver-main.mjs'), directory, String(port)], {
+    const proc = execa(process.execPath, ['--openssl-legacy-provider', join(ROOT, 'tools/harness/s3rver-main.mjs'), directory, String(port)], {
       reject: false,
       stdout: 'pipe',
     });

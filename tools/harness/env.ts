@@ -1,12 +1,20 @@
-// Shared paths and helpers for end-to-end tests.
+// Shared by the tests, the demo and the benchmark: paths, users, ports, running bin/pitr.
 import { createHash } from 'node:crypto';
 import { chmod, chown, mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { execa, type Result } from 'execa';
 
-export const ROOT = resolve(import.meta.dirname, '..', '..');
+/** The checkout: the nearest directory above this file with a package.json (works from src and from the bundle). */
+export const ROOT = findRoot(import.meta.dirname);
+function findRoot(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dir === dirname(dir)) throw new Error(`no package.json above ${start}`);
+  }
+}
 export const PITR_BIN = join(ROOT, 'bin', 'pitr');
 export const PG_BIN = process.env.PITR_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 /** PostgreSQL refuses to run as root: servers (and what they run) go through runuser. */
