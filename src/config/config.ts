@@ -90,7 +90,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       checksum,
       maxAttempts: int('PITR_S3_MAX_ATTEMPTS', 3, 1),
       connectTimeoutMs: int('PITR_S3_CONNECT_TIMEOUT_MS', 3000, 1),
-      requestTimeoutMs: int('PITR_S3_REQUEST_TIMEOUT_MS', 30000, 1),
+      requestTimeoutMs: int('PITR_S3_REQUEST_TIMEOUT_MS', 10000, 1),
     },
     compress,
     logLevel,

@@ -42,7 +42,13 @@ export class S3Storage implements Storage {
       // Content-MD5 on every put, so nothing is lost by asking only when required.
       requestChecksumCalculation: checksum,
       responseChecksumValidation: checksum,
-      requestHandler: { connectionTimeout: settings.connectTimeoutMs, requestTimeout: settings.requestTimeoutMs },
+      // Without throwOnRequestTimeout the SDK only logs a warning when the timeout passes and
+      // waits forever on a server that accepted the connection but never answers.
+      requestHandler: {
+        connectionTimeout: settings.connectTimeoutMs,
+        requestTimeout: settings.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+      },
     });
   }
 

@@ -1,6 +1,7 @@
 // Faults of the store and of the set-up: the store goes away while PostgreSQL archives, an
 // endpoint that never answers, a standby, an unwritable repository, bad configuration.
 import { chmod, mkdir, readdir, rename, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AS_ROOT, freePort, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
@@ -93,6 +94,31 @@ describe('unreachable S3 endpoint', () => {
     const onStandby = await pitr(['wal-fetch', basename(source.segments[0]!), join(work, 'RECOVERYXLOG')], { env, cwd: work });
     expect(onStandby.exitCode).toBe(1);
     expect(await readdir(work)).toEqual(['standby.signal']);
+  });
+});
+
+describe('an endpoint that accepts connections but never answers', () => {
+  it('times out and fails with exit 5 instead of hanging', async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      const res = await pitr(['wal-push', source.segments[0]!], {
+        env: {
+          PITR_REPO: 's3://silent/x',
+          PITR_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+          PITR_S3_FORCE_PATH_STYLE: 'true',
+          PITR_S3_REQUEST_TIMEOUT_MS: '300',
+          PITR_S3_MAX_ATTEMPTS: '2',
+          AWS_ACCESS_KEY_ID: 'k',
+          AWS_SECRET_ACCESS_KEY: 's',
+        },
+      });
+      expect(res.exitCode).toBe(5);
+      expect(res.stderr).toContain('cannot reach');
+    } finally {
+      silent.close();
+    }
   });
 });
 
