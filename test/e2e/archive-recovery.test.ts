@@ -47,6 +47,10 @@ describe.each(['file', 's3'] as const)('archive and recover through a %s reposit
     const archived = await primary.one<string>('SELECT archived_count::text FROM pg_stat_archiver');
     expect(Number(archived)).toBeGreaterThanOrEqual(33);
     expect(await primary.one<string>('SELECT failed_count::text FROM pg_stat_archiver')).toBe('0');
+    // What archive_command says lands in PostgreSQL's log: pitr's JSON lines, not the SDK's notice.
+    const serverLog = await primary.log();
+    expect(serverLog).toContain('"msg":"archived"');
+    expect(serverLog).not.toContain('NodeVersionSupportWarning');
 
     const status = await pitr(['status', '--json'], { env: repo.env });
     expect(status.exitCode).toBe(0);
