@@ -39,61 +39,31 @@ export class PitrError extends Error {
   }
 }
 
+/** A PitrError subclass whose instances always carry `code`. */
+function withExitCode(code: ExitCodeValue) {
+  return class extends PitrError {
+    constructor(message: string, cause?: unknown) {
+      super(message, code, { cause });
+    }
+  };
+}
+
 /** A bad flag, setting or config file. */
-export class ConfigError extends PitrError {
-  constructor(message: string) {
-    super(message, ExitCode.usage);
-  }
-}
-
+export class ConfigError extends withExitCode(ExitCode.usage) {}
 /** The repository belongs to another cluster, or has a format this version cannot read. */
-export class RepositoryMismatchError extends PitrError {
-  constructor(message: string) {
-    super(message, ExitCode.repositoryMismatch);
-  }
-}
-
+export class RepositoryMismatchError extends withExitCode(ExitCode.repositoryMismatch) {}
 /** A file of the same name with different content is already archived. */
-export class ArchiveConflictError extends PitrError {
-  constructor(message: string) {
-    super(message, ExitCode.archiveConflict);
-  }
-}
-
+export class ArchiveConflictError extends withExitCode(ExitCode.archiveConflict) {}
 /** The store could not be reached (after retries) or timed out. */
-export class StorageUnavailableError extends PitrError {
-  constructor(message: string, cause?: unknown) {
-    super(message, ExitCode.storageUnavailable, { cause });
-  }
-}
-
+export class StorageUnavailableError extends withExitCode(ExitCode.storageUnavailable) {}
 /** A stored object is corrupted: bad header, bad compression, checksum or size mismatch. */
-export class IntegrityError extends PitrError {
-  constructor(message: string) {
-    super(message, ExitCode.integrity);
-  }
-}
-
+export class IntegrityError extends withExitCode(ExitCode.integrity) {}
 /** Another pitr process holds the lock this command needs. */
-export class BusyError extends PitrError {
-  constructor(message: string) {
-    super(message, ExitCode.busy);
-  }
-}
-
+export class BusyError extends withExitCode(ExitCode.busy) {}
 /** A local input (a WAL file, a directory) is missing, unreadable or not what it should be. */
-export class InputError extends PitrError {
-  constructor(message: string, cause?: unknown) {
-    super(message, ExitCode.input, { cause });
-  }
-}
-
+export class InputError extends withExitCode(ExitCode.input) {}
 /** The store answered but refused or failed the operation: permission, full disk, bad bucket. */
-export class StorageError extends PitrError {
-  constructor(message: string, cause?: unknown) {
-    super(message, ExitCode.storage, { cause });
-  }
-}
+export class StorageError extends withExitCode(ExitCode.storage) {}
 
 /** Raised by a storage driver when a no-overwrite write finds the key already there. */
 export class AlreadyExistsError extends Error {

@@ -5,7 +5,7 @@ import type { Flags } from '../config/config.js';
 import { PLAIN_FLAGS, SETTINGS } from '../config/settings.js';
 import { ExitCode } from '../errors.js';
 import { VERSION } from '../version.js';
-import type { CommandHandler } from './context.js';
+import type { CommandContext } from './context.js';
 import { runCommand } from './run.js';
 
 function globalOptions(): Record<string, Options> {
@@ -16,7 +16,15 @@ function globalOptions(): Record<string, Options> {
   return options;
 }
 
-const run = (command: string, argv: Flags, handler: CommandHandler) => runCommand(command, argv, handler);
+type ArgvHandler = (ctx: CommandContext, argv: Flags) => Promise<number | void>;
+
+/** A yargs handler that imports the command's module only when that command runs. */
+function lazy(command: string, load: () => Promise<ArgvHandler>) {
+  return async (argv: unknown): Promise<void> => {
+    const handler = await load();
+    await runCommand(command, argv as Flags, (ctx) => handler(ctx, argv as Flags));
+  };
+}
 
 export async function runCli(args: string[]): Promise<void> {
   const cli: Argv = yargs(args)
@@ -27,37 +35,31 @@ export async function runCli(args: string[]): Promise<void> {
       'init',
       'bind the repository to this cluster (idempotent)',
       () => {},
-      async (argv) => {
-        const { initCommand } = await import('../commands/init.js');
-        await run('init', argv as Flags, initCommand);
-      },
+      lazy('init', async () => (await import('../commands/init.js')).initCommand),
     )
     .command(
       'wal-push <path>',
       "archive one WAL file (archive_command = 'pitr wal-push %p')",
       (y) => y.positional('path', { type: 'string', demandOption: true }),
-      async (argv) => {
+      lazy('wal-push', async () => {
         const { walPushCommand } = await import('../commands/wal-push.js');
-        await run('wal-push', argv as Flags, (ctx) => walPushCommand(ctx, String(argv.path)));
-      },
+        return (ctx, argv) => walPushCommand(ctx, String(argv.path));
+      }),
     )
     .command(
       'wal-fetch <name> <dest>',
       "restore one archived file (restore_command = 'pitr wal-fetch %f %p')",
       (y) => y.positional('name', { type: 'string', demandOption: true }).positional('dest', { type: 'string', demandOption: true }),
-      async (argv) => {
+      lazy('wal-fetch', async () => {
         const { walFetchCommand } = await import('../commands/wal-fetch.js');
-        await run('wal-fetch', argv as Flags, (ctx) => walFetchCommand(ctx, String(argv.name), String(argv.dest)));
-      },
+        return (ctx, argv) => walFetchCommand(ctx, String(argv.name), String(argv.dest));
+      }),
     )
     .command(
       'status',
       'repository health: identity, newest archived WAL per timeline (exit 11 when unhealthy)',
       () => {},
-      async (argv) => {
-        const { statusCommand } = await import('../commands/status.js');
-        await run('status', argv as Flags, statusCommand);
-      },
+      lazy('status', async () => (await import('../commands/status.js')).statusCommand),
     )
     .demandCommand(1, 'name a command (pitr --help lists them)')
     .strict()
