@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pitr } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
-import { S3Server } from '../../tools/harness/s3.js';
+import { startS3Store, type S3Store } from '../../tools/harness/s3.js';
 
-let s3: S3Server;
+let s3: S3Store;
 beforeAll(async () => {
-  s3 = await S3Server.start();
+  s3 = await startS3Store();
 });
 afterAll(async () => {
   await s3?.stop();

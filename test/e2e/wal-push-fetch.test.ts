@@ -8,15 +8,15 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { digest, pitr, tempDir } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { fileRepo, readStored, s3Repo, writeStored, type RepoFixture } from '../support/repos.js';
-import { S3Server } from '../../tools/harness/s3.js';
+import { startS3Store, type S3Store } from '../../tools/harness/s3.js';
 import { makeSegments, type SegmentSource } from '../support/segments.js';
 
-let s3: S3Server;
+let s3: S3Store;
 let source: SegmentSource;
 let other: Cluster;
 
 beforeAll(async () => {
-  [s3, source, other] = await Promise.all([S3Server.start(), makeSegments(3), Cluster.create()]);
+  [s3, source, other] = await Promise.all([startS3Store(), makeSegments(3), Cluster.create()]);
 });
 afterAll(async () => {
   await source?.cluster.stop('immediate');

@@ -3,7 +3,7 @@
 import { writeFile, chmod, chown } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AS_ROOT, PITR_BIN, tempDir } from '../../tools/harness/env.js';
-import type { S3Server } from '../../tools/harness/s3.js';
+import type { S3Store } from '../../tools/harness/s3.js';
 
 export interface RepoFixture {
   kind: 'file' | 's3';
@@ -24,7 +24,7 @@ export async function fileRepo(): Promise<RepoFixture> {
   return finish('file', { PITR_REPO: `file://${dir}` }, { dir });
 }
 
-export async function s3Repo(server: S3Server): Promise<RepoFixture> {
+export async function s3Repo(server: S3Store): Promise<RepoFixture> {
   const { bucket, env } = await server.newRepo();
   return finish('s3', env, { bucket });
 }
@@ -47,7 +47,7 @@ async function finish(kind: 'file' | 's3', env: Record<string, string>, extra: P
 }
 
 /** Reads a stored object's raw bytes straight from the store (null when absent). */
-export async function readStored(repo: RepoFixture, server: S3Server | undefined, key: string): Promise<Buffer | null> {
+export async function readStored(repo: RepoFixture, server: S3Store | undefined, key: string): Promise<Buffer | null> {
   if (repo.kind === 'file') {
     const { readFile } = await import('node:fs/promises');
     return readFile(join(repo.dir!, key)).catch(() => null);
@@ -62,7 +62,7 @@ export async function readStored(repo: RepoFixture, server: S3Server | undefined
 }
 
 /** Replaces a stored object's bytes behind pitr's back (to simulate corruption). */
-export async function writeStored(repo: RepoFixture, server: S3Server | undefined, key: string, body: Buffer): Promise<void> {
+export async function writeStored(repo: RepoFixture, server: S3Store | undefined, key: string, body: Buffer): Promise<void> {
   if (repo.kind === 'file') {
     const { writeFile } = await import('node:fs/promises');
     await writeFile(join(repo.dir!, key), body);

@@ -1,13 +1,93 @@
-// A real S3-compatible server for tests: s3rver on loopback, in a child process.
+// A real S3-compatible server for tests: s3rver on loopback, in a child process; or, where a
+// Docker engine runs and PITR_TEST_S3=minio asks for it, MinIO through testcontainers.
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './env.js';
 
-export class S3Server {
+/** What the tests need of an S3-compatible store. */
+export interface S3Store {
+  readonly endpoint: string;
+  client(): S3Client;
+  /** A new empty bucket; returns the environment that points pitr at it. */
+  newRepo(): Promise<{ bucket: string; env: Record<string, string> }>;
+  stop(): Promise<void>;
+}
+
+/** s3rver by default; MinIO in a container when asked for and a Docker engine is there. */
+export async function startS3Store(): Promise<S3Store> {
+  if (process.env.PITR_TEST_S3 !== 'minio') return S3Server.start();
+  // Importing testcontainers costs ~1 s and its runtime check fails anyway without an engine.
+  if (!process.env.DOCKER_HOST && !existsSync('/var/run/docker.sock')) {
+    throw new Error('PITR_TEST_S3=minio needs a Docker engine (DOCKER_HOST or /var/run/docker.sock)');
+  }
+  return MinioStore.start();
+}
+
+function clientFor(endpoint: string, accessKeyId: string, secretAccessKey: string): S3Client {
+  return new S3Client({
+    region: 'us-east-1',
+    endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId, secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+async function createRepoBucket(store: S3Store, accessKeyId: string, secretAccessKey: string) {
+  const bucket = `pitr-${randomBytes(4).toString('hex')}`;
+  await store.client().send(new CreateBucketCommand({ Bucket: bucket }));
+  return {
+    bucket,
+    env: {
+      PITR_REPO: `s3://${bucket}/main`,
+      PITR_S3_ENDPOINT: store.endpoint,
+      PITR_S3_FORCE_PATH_STYLE: 'true',
+      AWS_ACCESS_KEY_ID: accessKeyId,
+      AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    },
+  };
+}
+
+class MinioStore implements S3Store {
+  private constructor(
+    private readonly container: { stop(): Promise<unknown> },
+    readonly endpoint: string,
+  ) {}
+
+  static async start(): Promise<MinioStore> {
+    const { GenericContainer, Wait } = await import('testcontainers');
+    const container = await new GenericContainer('minio/minio:latest')
+      .withCommand(['server', '/data'])
+      .withEnvironment({ MINIO_ROOT_USER: MINIO_USER, MINIO_ROOT_PASSWORD: MINIO_PASSWORD })
+      .withExposedPorts(9000)
+      .withWaitStrategy(Wait.forHttp('/minio/health/ready', 9000))
+      .start();
+    return new MinioStore(container, `http://${container.getHost()}:${container.getMappedPort(9000)}`);
+  }
+
+  client(): S3Client {
+    return clientFor(this.endpoint, MINIO_USER, MINIO_PASSWORD);
+  }
+
+  newRepo() {
+    return createRepoBucket(this, MINIO_USER, MINIO_PASSWORD);
+  }
+
+  async stop(): Promise<void> {
+    await this.container.stop();
+  }
+}
+
+const MINIO_USER = 'pitr-test';
+const MINIO_PASSWORD = 'pitr-test-secret';
+
+export class S3Server implements S3Store {
   private constructor(
     private proc: ResultPromise,
     readonly dir: string,
@@ -46,30 +126,12 @@ export class S3Server {
     this.proc = next.proc;
   }
 
+  // s3rver accepts exactly these credentials.
   client(): S3Client {
-    return new S3Client({
-      region: 'us-east-1',
-      endpoint: this.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    return clientFor(this.endpoint, 'S3RVER', 'S3RVER');
   }
 
-  /** A new empty bucket; returns the environment that points pitr at it. */
-  async newRepo(): Promise<{ bucket: string; env: Record<string, string> }> {
-    const bucket = `pitr-${randomBytes(4).toString('hex')}`;
-    await this.client().send(new CreateBucketCommand({ Bucket: bucket }));
-    return {
-      bucket,
-      env: {
-        PITR_REPO: `s3://${bucket}/main`,
-        PITR_S3_ENDPOINT: this.endpoint,
-        PITR_S3_FORCE_PATH_STYLE: 'true',
-        AWS_ACCESS_KEY_ID: 'S3RVER',
-        AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      },
-    };
+  newRepo() {
+    return createRepoBucket(this, 'S3RVER', 'S3RVER');
   }
 }
