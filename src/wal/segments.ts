@@ -1,0 +1,36 @@
+// Segment numbers and names, and which archived file covers each segment of a timeline
+// history. Pure.
+import type { TimelineSpan } from './timeline-history.js';
+
+const hex8 = (n: number | bigint) => n.toString(16).toUpperCase().padStart(8, '0');
+
+export function segmentNumber(lsn: bigint, segmentSize: number): bigint {
+  return lsn / BigInt(segmentSize);
+}
+
+export function segmentFileName(timeline: number, segno: bigint, segmentSize: number): string {
+  const perLog = BigInt(0x100000000 / segmentSize);
+  return `${hex8(timeline)}${hex8(segno / perLog)}${hex8(segno % perLog)}`;
+}
+
+/** The segment number a segment file name stands for. */
+export function segmentNumberOfName(name: string, segmentSize: number): bigint {
+  const perLog = BigInt(0x100000000 / segmentSize);
+  return BigInt(`0x${name.slice(8, 16)}`) * perLog + BigInt(`0x${name.slice(16, 24)}`);
+}
+
+/**
+ * The segment files recovery reads to replay from `start` to `end` (both inclusive) along
+ * `history`. As PostgreSQL does (XLogFileReadAnyTLI), each segment comes from the newest
+ * timeline that had begun by that segment: the segment holding a switch point is read from
+ * the new timeline, whose first segment starts as a copy of the old one.
+ */
+export function requiredSegments(history: TimelineSpan[], start: bigint, end: bigint, segmentSize: number): string[] {
+  const names: string[] = [];
+  const newestFirst = [...history].reverse();
+  for (let segno = segmentNumber(start, segmentSize); segno <= segmentNumber(end, segmentSize); segno++) {
+    const span = newestFirst.find((s) => segmentNumber(s.begin, segmentSize) <= segno)!;
+    names.push(segmentFileName(span.timeline, segno, segmentSize));
+  }
+  return names;
+}
