@@ -56,6 +56,12 @@ export async function runCli(args: string[]): Promise<void> {
       }),
     )
     .command(
+      'list',
+      'backups, archived WAL per timeline with any gaps (--json)',
+      () => {},
+      lazy('list', async () => (await import('../commands/list.js')).listCommand),
+    )
+    .command(
       'status',
       'repository health: identity, newest archived WAL per timeline (exit 11 when unhealthy)',
       () => {},

@@ -103,6 +103,19 @@ describe.each(['file', 's3'] as const)('%s repository', (kind) => {
     }
   });
 
+  it('lists archived WAL per timeline and reports the gap where a segment is missing', async () => {
+    const [a, b, c] = source.segments;
+    expect((await push(a!)).exitCode).toBe(0);
+    expect((await push(c!)).exitCode).toBe(0);
+    const list = await pitr(['list', '--json'], { env: repo.env });
+    expect(list.exitCode, list.stderr).toBe(0);
+    const { wal } = JSON.parse(list.stdout);
+    expect(wal[0]).toMatchObject({ timeline: 1, first: basename(a!), last: basename(c!), segments: 2 });
+    expect(wal[0].gaps).toEqual([{ from: basename(b!), to: basename(b!), missing: 1 }]);
+    const text = await pitr(['list'], { env: repo.env });
+    expect(text.stdout).toContain(`missing ${basename(b!)}`);
+  });
+
   it('reports a missing WAL file with its path and a non-zero exit', async () => {
     const missing = join(work, '0000000100000000000000AA');
     const res = await push(missing);
