@@ -2,12 +2,10 @@
 // (size and SHA-256 of the original) before they appear at the destination, and they appear
 // by rename, so PostgreSQL never sees a partial or wrong file.
 import { rename, unlink, writeFile } from 'node:fs/promises';
-import { decompress } from '../codec/compression.js';
-import { decodeHeader, sha256 } from '../codec/object-format.js';
-import { InputError, IntegrityError, RepositoryMismatchError } from '../errors.js';
+import { InputError, RepositoryMismatchError } from '../errors.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
-import { walObjectKey } from '../repository/layout.js';
 import type { Storage } from '../storage/storage.js';
+import { readArchivedFile } from './read.js';
 import { parseWalFileName } from '../wal/names.js';
 import { readSegmentHeader } from '../wal/segment-header.js';
 
@@ -17,30 +15,17 @@ export interface FetchOptions {
   dataDir: string;
 }
 
-export type FetchResult = { status: 'not-found'; name: string } | { status: 'restored'; name: string; size: number; storedBytes: number };
+export type FetchResult = { status: 'not-found'; name: string } | { status: 'restored'; name: string; size: number };
 
 export async function fetchWalFile(name: string, dest: string, opts: FetchOptions): Promise<FetchResult> {
-  const file = parseWalFileName(name);
-  // PostgreSQL only asks for names it archives; anything else cannot be in the repository.
-  if (!file) return { status: 'not-found', name };
-  const { storage } = opts;
-  const object = await storage.get(walObjectKey(file));
-  if (object === null) return { status: 'not-found', name };
-
-  const what = `archived ${name} in ${storage.url}`;
-  const { meta, headerLength } = decodeHeader(object, what);
-  if (meta.name !== name) throw new IntegrityError(`${what} holds ${meta.name}: the object was copied or renamed by hand`);
-  if (object.length !== headerLength + meta.payloadSize) {
-    throw new IntegrityError(`${what} is incomplete or damaged: ${object.length} bytes stored, ${headerLength + meta.payloadSize} expected; push it again from pg_wal if it is still there`);
-  }
-  const data = await decompress(meta.compression, object.subarray(headerLength), what);
-  if (data.length !== meta.size || sha256(data) !== meta.sha256) {
-    throw new IntegrityError(`${what} is corrupted: its content does not match the SHA-256 recorded when it was archived; run "pitr verify"`);
-  }
+  const data = await readArchivedFile(opts.storage, name);
+  if (data === null) return { status: 'not-found', name };
 
   // A segment of another cluster would make PostgreSQL end recovery early ("WAL file is from
   // a different database system"), silently short of data: refuse it loudly instead.
+  const file = parseWalFileName(name)!;
   if (file.kind === 'segment' || file.kind === 'partial') {
+    const what = `archived ${name} in ${opts.storage.url}`;
     const local = await readSystemIdentifier(opts.dataDir);
     const remote = readSegmentHeader(data, what).systemIdentifier;
     if (local !== null && local !== remote) {
@@ -51,7 +36,7 @@ export async function fetchWalFile(name: string, dest: string, opts: FetchOption
   }
 
   await writeAtomically(dest, data);
-  return { status: 'restored', name, size: data.length, storedBytes: object.length };
+  return { status: 'restored', name, size: data.length };
 }
 
 /**

@@ -56,6 +56,12 @@ export async function runCli(args: string[]): Promise<void> {
       }),
     )
     .command(
+      'backup',
+      'take a base backup into the repository (pg_basebackup, streamed and compressed)',
+      () => {},
+      lazy('backup', async () => (await import('../commands/backup.js')).backupCommand),
+    )
+    .command(
       'list',
       'backups, archived WAL per timeline with any gaps (--json)',
       () => {},

@@ -8,6 +8,12 @@ import type { CommandHandler } from './context.js';
 export async function runCommand(command: string, flags: Flags, handler: CommandHandler): Promise<never> {
   let log: Logger | undefined;
   let code: number;
+  // If a bug leaves a promise that nothing will ever settle, Node empties its event loop and
+  // exits 0: a backup that never finished would look like a success. Make that an error.
+  process.once('beforeExit', () => {
+    const stalled = new Error('the command stopped before finishing (a stream stalled); nothing it did is reported as done');
+    process.exit(reportError(stalled, command, log));
+  });
   try {
     const config = loadConfig(flags);
     log = createLogger(config.logLevel, command);

@@ -1,24 +1,50 @@
-// `pitr list`: what the repository holds. Archived WAL per timeline with its gaps; backups
-// and the restorable window join this listing with `pitr backup`.
+// `pitr list`: complete backups, archived WAL per timeline with its gaps, and the window a
+// restore can reach.
+import { listBackups, type BackupManifest } from '../backup/manifest.js';
 import type { CommandContext } from '../cli/context.js';
 import { readIdentity } from '../repository/identity.js';
-import { walInventory, type TimelineWal } from '../repository/wal-inventory.js';
+import { walInventory, type TimelineWal, type WalInventory } from '../repository/wal-inventory.js';
+import { timelineTips } from '../repository/wal-listing.js';
 import { openStorage } from '../storage/open.js';
+import { parseLsn } from '../wal/names.js';
+import { requiredSegments } from '../wal/segments.js';
+import { rootHistory } from '../wal/timeline-history.js';
 
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
 export async function listCommand({ config }: CommandContext): Promise<void> {
   const storage = await openStorage(config);
   const identity = await readIdentity(storage);
-  const inventory = await walInventory(storage, identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE);
+  const segmentSize = identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
+  const [backups, inventory, tips] = await Promise.all([listBackups(storage), walInventory(storage, segmentSize), timelineTips(storage)]);
+  const rows = backups.map((b) => ({ ...b, walComplete: backupWalPresent(b, inventory, segmentSize) }));
+  const usable = rows.filter((b) => b.walComplete);
+  const newestWal = tips.map((t) => t.lastWal?.archivedAt).filter((d): d is Date => d !== undefined).sort((a, b) => b.getTime() - a.getTime())[0];
+  const window = usable[0] && newestWal ? { from: usable[0].stopTime, to: newestWal.toISOString() } : null;
+
   if (config.json) {
-    process.stdout.write(`${JSON.stringify({ repository: storage.url, identity, backups: [], wal: inventory.timelines })}\n`);
+    process.stdout.write(`${JSON.stringify({ repository: storage.url, identity, backups: rows, wal: inventory.timelines, restorableWindow: window })}\n`);
     return;
   }
-  const lines = [`repository  ${storage.url}`, 'backups     none', 'WAL'];
+  const lines = [`repository  ${storage.url}`, 'backups'];
+  if (rows.length === 0) lines.push('  none');
+  for (const b of rows) {
+    const f = b.files[0]!;
+    lines.push(
+      `  ${b.id}  ${b.startTime} .. ${b.stopTime}  LSN ${b.startLsn} .. ${b.stopLsn}  timeline ${b.timeline}  ` +
+        `${(f.size / 1048576).toFixed(1)} MiB (stored ${(f.storedSize / 1048576).toFixed(1)} MiB)${b.walComplete ? '' : '  WAL MISSING: not restorable'}`,
+    );
+  }
+  lines.push('WAL');
   if (inventory.timelines.length === 0) lines.push('  none archived');
   for (const t of inventory.timelines) lines.push(...formatTimeline(t));
+  lines.push(`restorable window  ${window ? `${window.from} .. ${window.to}` : 'none (no backup with its WAL archived)'}`);
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function backupWalPresent(b: BackupManifest, inventory: WalInventory, segmentSize: number): boolean {
+  const needed = requiredSegments(rootHistory(b.timeline), parseLsn(b.startLsn)!, parseLsn(b.stopLsn)!, segmentSize);
+  return needed.every((name) => inventory.segments.has(name));
 }
 
 function formatTimeline(t: TimelineWal): string[] {

@@ -17,7 +17,7 @@ export async function walFetchCommand({ config, log }: CommandContext, name: str
       log.debug({ wal: name }, 'not in the repository');
       return ExitCode.notFound;
     }
-    log.info({ wal: name, bytes: result.size, storedBytes: result.storedBytes, ms: Math.round(performance.now() - started) }, 'restored');
+    log.info({ wal: name, bytes: result.size, ms: Math.round(performance.now() - started) }, 'restored');
     return ExitCode.ok;
   } catch (err) {
     if (err instanceof StorageUnavailableError && isStandby(dataDir)) {

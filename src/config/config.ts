@@ -26,6 +26,8 @@ export interface Config {
   logLevel: LogLevel;
   pgdata?: string;
   dbUrl?: string;
+  /** How long `pitr backup` waits for the WAL up to its stop LSN to be archived. */
+  backupWalTimeoutMs: number;
   json: boolean;
   /** Warnings found while loading (e.g. a world-readable file with secrets), logged once a logger exists. */
   warnings: string[];
@@ -96,6 +98,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     logLevel,
     pgdata,
     dbUrl: typeof flags['db-url'] === 'string' ? flags['db-url'] : undefined,
+    backupWalTimeoutMs: int('PITR_BACKUP_WAL_TIMEOUT', 300, 1) * 1000,
     json: flags.json === true,
     warnings,
   };

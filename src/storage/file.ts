@@ -3,10 +3,12 @@
 // directory is fsynced, so a crash at any point leaves either no object or the whole object.
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { chown, link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chown, link, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { AlreadyExistsError, StorageError } from '../errors.js';
-import { crashMidWriteRequested, crashNow } from './fault.js';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AlreadyExistsError, PitrError, StorageError } from '../errors.js';
+import { crashAfter, crashMidStreamRequested, crashMidWriteRequested, crashNow, STREAM_CRASH_AFTER } from './fault.js';
 import type { Listing, ObjectHead, ObjectInfo, PutOptions, Storage } from './storage.js';
 
 export class FileStorage implements Storage {
@@ -103,6 +105,45 @@ export class FileStorage implements Storage {
       return fail(err, 'write', path);
     } finally {
       await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  async putStream(key: string, body: Readable): Promise<void> {
+    const path = this.path(key);
+    const dir = dirname(path);
+    await this.ensureDir(dir);
+    const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    let committed = false;
+    try {
+      const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o640);
+      try {
+        if (this.owner) await fh.chown(this.owner.uid, this.owner.gid);
+        const sink = handleSink(fh);
+        const stages: NodeJS.ReadWriteStream[] = crashMidStreamRequested() ? [crashAfter(STREAM_CRASH_AFTER)] : [];
+        await pipeline([body, ...stages, sink]);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, path);
+      committed = true;
+      await fsyncDir(dir);
+    } catch (err) {
+      if (err instanceof PitrError) throw err;
+      return fail(err, 'write', path);
+    } finally {
+      if (!committed) await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  async getStream(key: string): Promise<Readable | null> {
+    const path = this.path(key);
+    try {
+      const fh = await open(path, 'r');
+      return fh.createReadStream();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      return fail(err, 'read', path);
     }
   }
 
@@ -207,5 +248,26 @@ function fail(err: unknown, action: string, path: string): never {
       throw new StorageError(`cannot ${action} ${path}: a path component is not a directory; fix PITR_REPO`, err);
     default:
       throw new StorageError(`cannot ${action} ${path}: ${code ?? (err as Error).message}`, err);
+  }
+}
+
+/**
+ * A Writable over an open FileHandle that leaves the handle open (the caller fsyncs, then
+ * closes it). fs.WriteStream with autoClose: false never emits 'close', and
+ * stream.pipeline waits for 'close', so the pipeline would never settle.
+ */
+function handleSink(fh: FileHandle): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      writeAll(fh, chunk).then(() => done(), done);
+    },
+  });
+}
+
+/** write(2) may write less than asked (a full disk, a signal): loop until all is written. */
+async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
+  for (let off = 0; off < data.length; ) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off);
+    off += bytesWritten;
   }
 }

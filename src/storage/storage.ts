@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 // The one interface every repository backend implements. Keys are relative, '/'-separated
 // paths inside the repository (see docs/repository-format.md).
 
@@ -37,6 +39,14 @@ export interface Storage {
   getHead(key: string, length: number): Promise<ObjectHead | null>;
   /** Stores the object; durable (fsynced / acknowledged by the store) when it resolves. */
   put(key: string, body: Buffer, options?: PutOptions): Promise<void>;
+  /**
+   * Stores a stream of unknown length (base backups) with bounded memory; durable when it
+   * resolves. An interrupted write never leaves an object under `key` (temporary name on
+   * file://, multipart upload on S3).
+   */
+  putStream(key: string, body: Readable): Promise<void>;
+  /** The object as a stream, or null when it does not exist. */
+  getStream(key: string): Promise<Readable | null>;
   list(prefix: string, options?: { delimiter?: '/' }): Promise<Listing>;
   delete(key: string): Promise<void>;
 }

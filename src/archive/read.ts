@@ -1,0 +1,30 @@
+// Reads one archived file back and verifies it: header, completeness, decompression, size
+// and SHA-256 of the original bytes. Shared by wal-fetch and by everything else that reads
+// archived files (backup reads the .backup file it waits for).
+import { decompress } from '../codec/compression.js';
+import { decodeHeader, sha256 } from '../codec/object-format.js';
+import { IntegrityError } from '../errors.js';
+import { walObjectKey } from '../repository/layout.js';
+import type { Storage } from '../storage/storage.js';
+import { parseWalFileName } from '../wal/names.js';
+
+/** The verified original bytes, or null when the file is not archived. */
+export async function readArchivedFile(storage: Storage, name: string): Promise<Buffer | null> {
+  const file = parseWalFileName(name);
+  // Only names PostgreSQL archives can be in the repository.
+  if (!file) return null;
+  const object = await storage.get(walObjectKey(file));
+  if (object === null) return null;
+
+  const what = `archived ${name} in ${storage.url}`;
+  const { meta, headerLength } = decodeHeader(object, what);
+  if (meta.name !== name) throw new IntegrityError(`${what} holds ${meta.name}: the object was copied or renamed by hand`);
+  if (object.length !== headerLength + meta.payloadSize) {
+    throw new IntegrityError(`${what} is incomplete or damaged: ${object.length} bytes stored, ${headerLength + meta.payloadSize} expected; push it again from pg_wal if it is still there`);
+  }
+  const data = await decompress(meta.compression, object.subarray(headerLength), what);
+  if (data.length !== meta.size || sha256(data) !== meta.sha256) {
+    throw new IntegrityError(`${what} is corrupted: its content does not match the SHA-256 recorded when it was archived; run "pitr verify"`);
+  }
+  return data;
+}

@@ -1,0 +1,67 @@
+// The backup manifest: written last, so a backup without one never happened as far as
+// list and restore are concerned.
+import { AlreadyExistsError, IntegrityError } from '../errors.js';
+import type { Storage } from '../storage/storage.js';
+
+export const BACKUP_PREFIX = 'backups/';
+
+export interface BackupFile {
+  /** Object key in the repository. */
+  key: string;
+  /** What it holds once decompressed. */
+  name: 'base.tar';
+  compression: 'lz4-chunked' | 'none';
+  /** Bytes of the uncompressed tar, and its SHA-256. */
+  size: number;
+  sha256: string;
+  /** Bytes stored, and their SHA-256 (what `verify` checks without decompressing). */
+  storedSize: number;
+  storedSha256: string;
+}
+
+export interface BackupManifest {
+  format: 1;
+  id: string;
+  label: string;
+  pitrVersion: string;
+  systemIdentifier: string;
+  pgVersion: number;
+  timeline: number;
+  startLsn: string;
+  stopLsn: string;
+  startWal: string;
+  stopWal: string;
+  startTime: string;
+  stopTime: string;
+  durationMs: number;
+  files: BackupFile[];
+}
+
+export const backupDir = (id: string) => `${BACKUP_PREFIX}${id}/`;
+export const manifestKey = (id: string) => `${backupDir(id)}manifest.json`;
+
+export async function writeManifest(storage: Storage, manifest: BackupManifest): Promise<void> {
+  try {
+    await storage.put(manifestKey(manifest.id), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { noOverwrite: true });
+  } catch (err) {
+    if (err instanceof AlreadyExistsError) throw new IntegrityError(`backup ${manifest.id} already has a manifest: refusing to replace it`);
+    throw err;
+  }
+}
+
+/** Complete backups (those with a manifest), oldest first. */
+export async function listBackups(storage: Storage): Promise<BackupManifest[]> {
+  const { prefixes } = await storage.list(BACKUP_PREFIX, { delimiter: '/' });
+  const manifests = await Promise.all(
+    prefixes.map(async (prefix) => {
+      const raw = await storage.get(`${prefix}manifest.json`);
+      if (!raw) return null; // incomplete: interrupted, or still running
+      try {
+        return JSON.parse(raw.toString('utf8')) as BackupManifest;
+      } catch {
+        throw new IntegrityError(`${storage.url}${prefix}manifest.json is damaged: run "pitr verify"`);
+      }
+    }),
+  );
+  return manifests.filter((m): m is BackupManifest => m !== null).sort((a, b) => (a.id < b.id ? -1 : 1));
+}

@@ -1,0 +1,164 @@
+// pitr backup against a real server and both repository kinds: what it stores, what list
+// shows, one backup at a time, a backup killed mid-stream, and the refusals.
+import { execa } from 'execa';
+import { spawnSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lz4ChunkDecompressor } from '../../src/codec/lz4-stream.js';
+import { giveToPostgres, pitr, tempDir } from '../../tools/harness/env.js';
+import { Cluster } from '../../tools/harness/postgres.js';
+import { startS3Store, type S3Store } from '../../tools/harness/s3.js';
+import { fileRepo, readStored, s3Repo, writeStored, type RepoFixture } from '../support/repos.js';
+
+let s3: S3Store;
+beforeAll(async () => {
+  s3 = await startS3Store();
+});
+afterAll(async () => {
+  await s3?.stop();
+});
+
+const dbEnv = (c: Cluster) => ({ PGHOST: '127.0.0.1', PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres' });
+
+async function decompress(stored: Buffer): Promise<Buffer> {
+  const out: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _e, done) {
+      out.push(chunk);
+      done();
+    },
+  });
+  await pipeline(Readable.from([stored]), new Lz4ChunkDecompressor('backup'), sink);
+  return Buffer.concat(out);
+}
+
+describe.each(['file', 's3'] as const)('pitr backup into a %s repository', (kind) => {
+  let repo: RepoFixture;
+  let cluster: Cluster;
+  let env: Record<string, string>;
+  const backup = (extra: Record<string, string> = {}) => pitr(['backup'], { env: { ...env, ...extra } });
+  const list = async () => JSON.parse((await pitr(['list', '--json'], { env })).stdout);
+
+  beforeAll(async () => {
+    repo = kind === 'file' ? await fileRepo() : await s3Repo(s3);
+    cluster = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${repo.archiveCommand}'` } });
+    await cluster.start();
+    env = { ...repo.env, ...dbEnv(cluster), PITR_BACKUP_WAL_TIMEOUT: '60' };
+    await cluster.query("CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g");
+  });
+  afterAll(async () => {
+    await cluster?.stop('immediate');
+  });
+
+  it('stores a compressed tar of the data directory, then a manifest, and list shows it restorable', async () => {
+    const res = await backup();
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^backup \S+: .* MiB in .* s/);
+
+    const { backups, restorableWindow } = await list();
+    expect(backups).toHaveLength(1);
+    const m = backups[0];
+    expect(m).toMatchObject({ timeline: 1, walComplete: true, pgVersion: 15 });
+    expect(m.systemIdentifier).toBe(await cluster.one<string>('SELECT system_identifier::text FROM pg_control_system()'));
+    expect(restorableWindow.from).toBe(m.stopTime);
+    expect(new Date(m.stopTime).getTime()).toBeGreaterThanOrEqual(new Date(m.startTime).getTime());
+
+    const file = m.files[0];
+    const stored = (await readStored(repo, s3, file.key))!;
+    expect(stored.length).toBe(file.storedSize);
+    expect(createHash('sha256').update(stored).digest('hex')).toBe(file.storedSha256);
+    const tar = await decompress(stored);
+    expect(tar.length).toBe(file.size);
+    expect(createHash('sha256').update(tar).digest('hex')).toBe(file.sha256);
+    const members = (await execa('tar', ['-t'], { input: tar })).stdout.split('\n');
+    expect(members[0]).toBe('backup_label');
+    expect(members).toEqual(expect.arrayContaining(['PG_VERSION', 'global/pg_control', 'backup_manifest']));
+  });
+
+  it('refuses a second backup while one holds the lock, and takes over a dead holder\'s lock', async () => {
+    const before = (await list()).backups.length;
+    const lock = { id: 'other', pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), heartbeatAt: new Date().toISOString() };
+    await writeStored(repo, s3, 'locks/backup.json', Buffer.from(JSON.stringify(lock)));
+    const refused = await backup();
+    expect(refused.exitCode).toBe(7);
+    expect(refused.stderr).toContain('one backup at a time');
+
+    const dead = spawnSync('true');
+    await writeStored(repo, s3, 'locks/backup.json', Buffer.from(JSON.stringify({ ...lock, pid: dead.pid })));
+    const taken = await backup();
+    expect(taken.exitCode, taken.stderr).toBe(0);
+    expect((await list()).backups.length).toBe(before + 1);
+  });
+
+  it('leaves no visible backup when killed mid-stream, and the next backup succeeds', async () => {
+    const before = (await list()).backups.length;
+    const killed = await backup({ PITR_TEST_CRASH: 'mid-stream' });
+    expect(killed.signal).toBe('SIGKILL');
+    expect((await list()).backups.length).toBe(before);
+
+    const next = await backup();
+    expect(next.exitCode, next.stderr).toBe(0);
+    expect((await list()).backups.length).toBe(before + 1);
+  });
+});
+
+describe('backup refusals', () => {
+  it('refuses a server that does not archive WAL', async () => {
+    const repo = await fileRepo();
+    const cluster = await Cluster.create();
+    await cluster.start();
+    try {
+      const res = await pitr(['backup'], { env: { ...repo.env, ...dbEnv(cluster) } });
+      expect(res.exitCode).toBe(8);
+      expect(res.stderr).toContain('archive_mode is off');
+    } finally {
+      await cluster.stop('immediate');
+    }
+  });
+
+  it('refuses a cluster with an extra tablespace, clearly', async () => {
+    const repo = await fileRepo();
+    const cluster = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${repo.archiveCommand}'` } });
+    await cluster.start();
+    try {
+      const dir = join(await tempDir('tblspc'), 'space');
+      await mkdir(dir);
+      await giveToPostgres(dir);
+      await cluster.query(`CREATE TABLESPACE extra LOCATION '${dir}'`);
+      const res = await pitr(['backup'], { env: { ...repo.env, ...dbEnv(cluster) } });
+      expect(res.exitCode).toBe(8);
+      expect(res.stderr).toContain('tablespaces extra are not supported');
+      expect(JSON.parse((await pitr(['list', '--json'], { env: repo.env })).stdout).backups).toEqual([]);
+    } finally {
+      await cluster.stop('immediate');
+    }
+  });
+
+  it('fails cleanly, without hanging, when the repository cannot take the upload', async () => {
+    const repo = await fileRepo();
+    const cluster = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${repo.archiveCommand}'` } });
+    await cluster.start();
+    try {
+      // A file where the backups directory belongs: every write under it fails.
+      await writeFile(join(repo.dir!, 'backups'), 'not a directory');
+      const res = await pitr(['backup'], { env: { ...repo.env, ...dbEnv(cluster) } });
+      expect(res.exitCode).toBe(9);
+      expect(res.stderr).toContain('backups');
+    } finally {
+      await cluster.stop('immediate');
+    }
+  });
+
+  it('reports an unreachable database with the settings to fix', async () => {
+    const repo = await fileRepo();
+    await writeFile(join(repo.dir!, '.keep'), '');
+    const res = await pitr(['backup'], { env: { ...repo.env, PGHOST: '127.0.0.1', PGPORT: '1', PGUSER: 'postgres' } });
+    expect(res.exitCode).toBe(8);
+    expect(res.stderr).toContain('cannot connect to the database');
+  });
+});
