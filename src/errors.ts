@@ -48,6 +48,8 @@ function withExitCode(code: ExitCodeValue) {
   };
 }
 
+/** What was asked for is not in the repository: a backup, an archived file, WAL a restore needs. */
+export class NotFoundError extends withExitCode(ExitCode.notFound) {}
 /** A bad flag, setting or config file. */
 export class ConfigError extends withExitCode(ExitCode.usage) {}
 /** The repository belongs to another cluster, or has a format this version cannot read. */

@@ -3,6 +3,7 @@
 // pid on this host at once, or a heartbeat older than STALE_MS from any host) and taken over.
 import { hostname } from 'node:os';
 import { AlreadyExistsError, BusyError } from '../errors.js';
+import { processAlive } from '../os/process.js';
 import type { Storage } from '../storage/storage.js';
 
 export const LOCK_KEY = 'locks/backup.json';
@@ -59,17 +60,8 @@ export async function acquireBackupLock(storage: Storage, id: string, now = () =
 }
 
 function isStale(holder: LockBody, now: Date): boolean {
-  if (holder.host === hostname() && !pidAlive(holder.pid)) return true;
+  if (holder.host === hostname() && !processAlive(holder.pid)) return true;
   return now.getTime() - new Date(holder.heartbeatAt).getTime() > STALE_MS;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function busy(storage: Storage, holder: LockBody | null): BusyError {

@@ -34,6 +34,12 @@ export interface BackupManifest {
   startTime: string;
   stopTime: string;
   durationMs: number;
+  /**
+   * The oldest transaction still running just after the backup ended (xid8 text): any
+   * transaction from this one on ended after the backup did, so a --xid restore to it can
+   * start from this backup. Absent when it could not be read.
+   */
+  xminAfterStop?: string;
   files: BackupFile[];
 }
 

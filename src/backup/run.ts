@@ -54,6 +54,7 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
     log.info({ backup: id, estimateBytes: server.estimateBytes }, 'backup started');
     const stream = await streamBaseBackup({ storage, config, dataKey, label, pgMajor: server.pgVersion, onProgress: (b) => onProgress?.(b, server.estimateBytes) });
 
+    const xminAfterStop = await oldestRunningXid(config.dbUrl, log);
     const fields = parseLabelText(stream.labelText);
     const start = walLocation(fields, 'START WAL LOCATION', 'backup_label');
     const timeline = Number(fields.get('START TIMELINE'));
@@ -73,9 +74,12 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
       startWal: start.wal,
       stopWal: stop.wal,
       startTime: (labelTime(fields, 'START TIME') ?? started).toISOString(),
-      // Never earlier than the real stop: a restore target is checked against it.
-      stopTime: (stop.time ?? finished).toISOString(),
+      // Never earlier than the real stop: a restore target is checked against it. The label's
+      // STOP TIME is cut to whole seconds, so the real stop lies within the second after it;
+      // our own clock after the WAL wait is late too; the earlier of the two is the tightest.
+      stopTime: new Date(Math.min(stop.time ? stop.time.getTime() + 999 : Infinity, finished.getTime())).toISOString(),
       durationMs: finished.getTime() - started.getTime(),
+      ...(xminAfterStop ? { xminAfterStop } : {}),
       files: [
         {
           key: dataKey,
@@ -95,9 +99,28 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
   }
 }
 
-async function inspectServer(dbUrl: string | undefined): Promise<ServerFacts> {
+async function connect(dbUrl: string | undefined) {
   const { default: pg } = await import('pg');
-  const client = new pg.Client(dbUrl ? { connectionString: dbUrl } : {});
+  return new pg.Client(dbUrl ? { connectionString: dbUrl } : {});
+}
+
+/** See BackupManifest.xminAfterStop. Best effort: a restore without it picks the newest backup. */
+async function oldestRunningXid(dbUrl: string | undefined, log: Logger): Promise<string | undefined> {
+  const client = await connect(dbUrl);
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ xmin: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin');
+    return rows[0]?.xmin;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'could not read the oldest running transaction; --xid restores will start from the newest backup');
+    return undefined;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function inspectServer(dbUrl: string | undefined): Promise<ServerFacts> {
+  const client = await connect(dbUrl);
   try {
     await client.connect();
   } catch (err) {

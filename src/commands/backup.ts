@@ -1,23 +1,14 @@
 // `pitr backup`: a base backup into the repository, visible only once complete.
-import { formatProgress } from '../backup/progress.js';
 import { takeBackup } from '../backup/run.js';
 import type { CommandContext } from '../cli/context.js';
+import { progressReporter } from '../cli/progress.js';
 import { openStorage } from '../storage/open.js';
 
 export async function backupCommand({ config, log }: CommandContext): Promise<void> {
   const storage = await openStorage(config);
-  const started = Date.now();
-  const tty = process.stderr.isTTY === true;
-  let last = 0;
-  const onProgress = (bytes: number, estimate: number) => {
-    const now = Date.now();
-    if (now - last < (tty ? 250 : 10_000)) return;
-    last = now;
-    if (tty) process.stderr.write(`\r${formatProgress(bytes, estimate, now - started)}\u001b[K`);
-    else log.debug({ bytes, estimate }, 'backup progress');
-  };
-  const m = await takeBackup({ storage, config, log, onProgress });
-  if (tty) process.stderr.write('\r\u001b[K');
+  const progress = progressReporter('backup', log);
+  const m = await takeBackup({ storage, config, log, onProgress: (bytes, estimate) => progress.update(bytes, estimate) });
+  progress.done();
   const file = m.files[0]!;
   const seconds = m.durationMs / 1000;
   log.info({ backup: m.id, bytes: file.size, storedBytes: file.storedSize, ms: m.durationMs, startLsn: m.startLsn, stopLsn: m.stopLsn }, 'backup complete');

@@ -28,13 +28,17 @@ export interface WalInventory {
   segments: Set<string>;
   /** Timelines that have a .history file. */
   histories: Set<number>;
+  /** When each archived file was stored (the store's modification time); filled by walInventory. */
+  archivedAt: Map<string, Date>;
 }
 
 /** Reads the inventory with one recursive listing of wal/. */
 export async function walInventory(storage: Storage, segmentSize: number): Promise<WalInventory> {
   const { objects } = await storage.list(WAL_PREFIX);
-  const names = objects.map((o) => o.key.slice(o.key.lastIndexOf('/') + 1));
-  return summariseWal(names, segmentSize);
+  const named = objects.map((o) => ({ name: o.key.slice(o.key.lastIndexOf('/') + 1), modified: o.modified }));
+  const inventory = summariseWal(named.map((o) => o.name), segmentSize);
+  for (const o of named) inventory.archivedAt.set(o.name, o.modified);
+  return inventory;
 }
 
 /** Pure: groups archived file names by timeline and finds the holes in each run. */
@@ -79,5 +83,5 @@ export function summariseWal(names: string[], segmentSize: number): WalInventory
       const name = (n: bigint | undefined) => (n === undefined ? null : segmentFileName(timeline, n, segmentSize));
       return { timeline, first: name(segnos[0]), last: name(segnos.at(-1)), segments: segnos.length, gaps, history: e.history, partials: e.partials.sort() };
     });
-  return { timelines, segments, histories };
+  return { timelines, segments, histories, archivedAt: new Map() };
 }

@@ -27,10 +27,15 @@ export function segmentNumberOfName(name: string, segmentSize: number): bigint {
  */
 export function requiredSegments(history: TimelineSpan[], start: bigint, end: bigint, segmentSize: number): string[] {
   const names: string[] = [];
-  const newestFirst = [...history].reverse();
   for (let segno = segmentNumber(start, segmentSize); segno <= segmentNumber(end, segmentSize); segno++) {
-    const span = newestFirst.find((s) => segmentNumber(s.begin, segmentSize) <= segno)!;
-    names.push(segmentFileName(span.timeline, segno, segmentSize));
+    names.push(segmentOnHistory(history, segno, segmentSize));
   }
   return names;
+}
+
+/** The file recovery reads for segment `segno` along `history` (see requiredSegments). */
+export function segmentOnHistory(history: TimelineSpan[], segno: bigint, segmentSize: number): string {
+  let timeline = history[0]!.timeline;
+  for (const span of history) if (segmentNumber(span.begin, segmentSize) <= segno) timeline = span.timeline;
+  return segmentFileName(timeline, segno, segmentSize);
 }

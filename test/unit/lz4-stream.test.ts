@@ -36,6 +36,14 @@ describe('chunked LZ4 stream', () => {
     expect(back.equals(data)).toBe(true);
   });
 
+  it('keeps frame order with several frames in flight on the thread pool', async () => {
+    const compressed = await collect(pieces(), new Lz4ChunkCompressor(4096, 4));
+    const back = await collect([compressed], new Lz4ChunkDecompressor('x', 4));
+    expect(back.equals(data)).toBe(true);
+    const oneAtATime = await collect(pieces(), new Lz4ChunkCompressor(4096, 1));
+    expect(oneAtATime.equals(compressed)).toBe(true);
+  });
+
   it('is a valid LZ4 stream for the lz4 command line', async () => {
     const compressed = await collect(pieces(), new Lz4ChunkCompressor(16 * 1024));
     const dir = mkdtempSync(join(tmpdir(), 'pitr-lz4-'));

@@ -33,6 +33,11 @@ export class Cluster {
     return cluster;
   }
 
+  /** A data directory already set up elsewhere (e.g. by pitr restore) to run on `port`. */
+  static existing(dataDir: string, port: number): Cluster {
+    return new Cluster(dataDir, port);
+  }
+
   /** Appends settings; the last occurrence wins in postgresql.conf. */
   async configure(conf: Record<string, string | number>): Promise<void> {
     const lines = Object.entries({

@@ -1,0 +1,115 @@
+// Restores a backup for point-in-time recovery. The order is the safety argument:
+//   1. inspect the target directory and plan against the repository: nothing is written
+//      until the backup, the timeline and every WAL segment replay needs are known to exist;
+//   2. stream the backup in, verifying sizes and SHA-256 against its manifest;
+//   3. only then write the recovery configuration: a directory without recovery.signal and
+//      restore_command cannot start as a server by mistake;
+//   4. on any failure after writing began, empty the directory again.
+import { resolve } from 'node:path';
+import { listBackups } from '../backup/manifest.js';
+import { readArchivedFile } from '../archive/read.js';
+import type { Config } from '../config/config.js';
+import { InputError, NotFoundError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { readIdentity } from '../repository/identity.js';
+import { walInventory } from '../repository/wal-inventory.js';
+import type { Storage } from '../storage/storage.js';
+import { parseTimelineHistory, type TimelineSpan } from '../wal/timeline-history.js';
+import { extractBackup } from './extract.js';
+import { planRestore, type RestorePlan } from './plan.js';
+import { recoverySettings, restoreCommandFor, writeRecoveryConfig, type RecoveryAction } from './recovery-conf.js';
+import { startAndFollowRecovery, startCommandFor, type RecoveryOutcome } from './server.js';
+import { describeTarget, type RecoveryTarget, type TimelineChoice } from './target.js';
+import { discardTargetDir, inspectTargetDir, prepareTargetDir, readableBy } from './target-dir.js';
+
+export interface RestoreOptions {
+  storage: Storage;
+  config: Config;
+  log: Logger;
+  targetDir: string;
+  target: RecoveryTarget;
+  timeline: TimelineChoice;
+  backupId?: string;
+  action: RecoveryAction;
+  inclusive: boolean;
+  force: boolean;
+  start: boolean;
+  port?: number;
+  archiveMode: 'preserve' | 'off';
+  /** Absolute path of the pitr the restored server runs as restore_command. */
+  pitrPath: string;
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+export interface RestoreReport {
+  dir: string;
+  plan: RestorePlan;
+  restoreCommand: string;
+  bytes: number;
+  restoreMs: number;
+  /** Present with --start. */
+  recovery?: RecoveryOutcome;
+  /** Without --start: how to start the server. */
+  startCommand: string;
+}
+
+export async function restore(o: RestoreOptions): Promise<RestoreReport> {
+  const started = Date.now();
+  const dir = await inspectTargetDir(o.targetDir, o.force);
+  const plan = await planFromRepository(o);
+  o.log.info(
+    { backup: plan.backup.id, timeline: plan.timeline, firstWal: plan.firstSegment, lastWal: plan.lastSegment, segments: plan.segmentCount, target: describeTarget(o.target) },
+    'restore planned',
+  );
+  const restoreCommand = restoreCommandFor(o.config, o.pitrPath);
+  if (o.config.configFile && !(await readableBy(resolve(o.config.configFile), dir.owner))) {
+    throw new InputError(`the restored server runs restore_command as ${dir.owner?.name ?? 'its owner'}, who cannot read ${o.config.configFile}: chgrp it to that user's group and chmod 640`);
+  }
+
+  await prepareTargetDir(dir);
+  const file = plan.backup.files[0]!;
+  try {
+    await extractBackup({ storage: o.storage, file, dir: dir.path, owner: dir.owner, onProgress: (b) => o.onProgress?.(b, file.size) });
+    const settings = recoverySettings({
+      restoreCommand,
+      target: o.target,
+      timeline: plan.timeline,
+      action: o.action,
+      inclusive: o.inclusive,
+      port: o.port,
+      archiveMode: o.archiveMode,
+    });
+    await writeRecoveryConfig(dir.path, settings, `pitr restore ${new Date().toISOString()}: backup ${plan.backup.id}, target ${describeTarget(o.target)}`, dir.owner);
+  } catch (err) {
+    await discardTargetDir(dir).catch((e) => o.log.error({ err: e }, `could not clean ${dir.path} after the failed restore: remove it by hand`));
+    throw err;
+  }
+  const restoreMs = Date.now() - started;
+  const report: RestoreReport = { dir: dir.path, plan, restoreCommand, bytes: file.size, restoreMs, startCommand: startCommandFor(dir.path, plan.backup.pgVersion, dir.owner) };
+  if (o.start) report.recovery = await startAndFollowRecovery({ dir: dir.path, pgVersion: plan.backup.pgVersion, owner: dir.owner, action: o.action, log: o.log });
+  return report;
+}
+
+async function planFromRepository(o: RestoreOptions): Promise<RestorePlan> {
+  const identity = await readIdentity(o.storage);
+  if (!identity) throw new NotFoundError(`${o.storage.url} holds no pitr repository: check --repo / PITR_REPO`);
+  const [backups, wal] = await Promise.all([listBackups(o.storage), walInventory(o.storage, identity.walSegmentSize)]);
+  const histories = new Map<number, TimelineSpan[]>();
+  await Promise.all(
+    [...wal.histories].map(async (tli) => {
+      const name = `${tli.toString(16).toUpperCase().padStart(8, '0')}.history`;
+      const text = await readArchivedFile(o.storage, name);
+      if (text) histories.set(tli, parseTimelineHistory(tli, text.toString('utf8')));
+    }),
+  );
+  return planRestore({
+    backups,
+    wal,
+    histories,
+    segmentSize: identity.walSegmentSize,
+    target: o.target,
+    timeline: o.timeline,
+    backupId: o.backupId,
+    repo: o.storage.url,
+  });
+}

@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import type { BackupManifest } from '../../src/backup/manifest.js';
+import { InputError, NotFoundError } from '../../src/errors.js';
+import { summariseWal } from '../../src/repository/wal-inventory.js';
+import { planRestore, xidNotBefore, type PlanInput } from '../../src/restore/plan.js';
+import { confQuote, recoverySettings, restoreCommandFor } from '../../src/restore/recovery-conf.js';
+import { parseRecoveryTarget, parseTargetTime, parseTimelineChoice, type RecoveryTarget } from '../../src/restore/target.js';
+import { loadConfig } from '../../src/config/config.js';
+import { parseTimelineHistory } from '../../src/wal/timeline-history.js';
+
+const SEG = 16 * 1024 * 1024;
+const seg = (tli: number, n: number) => `${tli.toString(16).padStart(8, '0').toUpperCase()}00000000${n.toString(16).padStart(8, '0').toUpperCase()}`;
+
+function backup(id: string, startSeg: number, stopSeg: number, stopTime: string, extra: Partial<BackupManifest> = {}): BackupManifest {
+  return {
+    format: 1,
+    id,
+    label: id,
+    pitrVersion: 'test',
+    systemIdentifier: '1',
+    pgVersion: 15,
+    timeline: 1,
+    startLsn: `0/${(startSeg * SEG + 0x28).toString(16).toUpperCase()}`,
+    stopLsn: `0/${(stopSeg * SEG + 0x100).toString(16).toUpperCase()}`,
+    startWal: seg(1, startSeg),
+    stopWal: seg(1, stopSeg),
+    startTime: stopTime,
+    stopTime,
+    durationMs: 1,
+    files: [],
+    ...extra,
+  };
+}
+
+/** Segment N is archived at 12:00 + 2N minutes: segment 5 at 12:10, segment 9 at 12:18. */
+function input(names: string[], target: RecoveryTarget, more: Partial<PlanInput> = {}): PlanInput {
+  const wal = summariseWal(names, SEG);
+  for (const n of names) if (n.length === 24) wal.archivedAt.set(n, new Date(Date.UTC(2026, 10, 21, 12, 2 * parseInt(n.slice(16), 16))));
+  return {
+    backups: [backup('20261121T120000Z-aaaa', 2, 2, '2026-11-21T12:00:30Z'), backup('20261121T121000Z-bbbb', 5, 5, '2026-11-21T12:10:30Z')],
+    wal,
+    histories: new Map(),
+    segmentSize: SEG,
+    target,
+    timeline: 'latest',
+    repo: 'file:///repo/',
+    ...more,
+  };
+}
+const time = (t: string): RecoveryTarget => ({ kind: 'time', time: parseTargetTime(t) });
+const tl1 = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => seg(1, from + i));
+
+describe('restore planner', () => {
+  it('picks the newest backup that ended before the target time', () => {
+    expect(planRestore(input(tl1(2, 9), time('2026-11-21 12:05:00Z'))).backup.id).toBe('20261121T120000Z-aaaa');
+    const plan = planRestore(input(tl1(2, 9), time('2026-11-21 12:11:00Z')));
+    expect(plan).toMatchObject({ timeline: 1, firstSegment: seg(1, 5), lastSegment: seg(1, 9), segmentCount: 5 });
+    expect(() => planRestore(input(tl1(2, 9), time('2026-11-21 11:00:00Z')))).toThrow(/before the end of the oldest backup/);
+  });
+
+  it('refuses a time the archive does not reach yet, and a gap before the target', () => {
+    expect(() => planRestore(input(tl1(2, 9), time('2026-11-21 13:00:00Z')))).toThrow(/not archived yet/);
+    const gapped = [...tl1(2, 6), ...tl1(8, 9)];
+    expect(() => planRestore(input(gapped, time('2026-11-21 13:00:00Z')))).toThrow(new RegExp(`WAL ${seg(1, 7)} .. ${seg(1, 7)} is missing`));
+    expect(() => planRestore(input(gapped, { kind: 'latest' }))).toThrow(NotFoundError);
+    // Before the gap, the same archive serves the target.
+    expect(planRestore(input(gapped, time('2026-11-21 12:11:00Z'))).lastSegment).toBe(seg(1, 6));
+    expect(planRestore(input(gapped, { kind: 'immediate' })).lastSegment).toBe(seg(1, 5));
+  });
+
+  it('refuses a backup whose own WAL is incomplete', () => {
+    expect(() => planRestore(input(tl1(6, 9), { kind: 'latest' }))).toThrow(/WAL of backup 20261121T121000Z-bbbb is incomplete/);
+  });
+
+  it('follows the newest timeline through its history, reading each segment from the newest timeline begun by then', () => {
+    // Timeline 2 branched off timeline 1 in segment 7.
+    const history2 = parseTimelineHistory(2, `1\t0/${(7 * SEG + 0x500).toString(16)}\tno recovery target specified\n`);
+    const names = [...tl1(2, 8), seg(2, 7), seg(2, 8), seg(2, 9), '00000002.history'];
+    const plan = planRestore(input(names, { kind: 'latest' }, { histories: new Map([[2, history2]]) }));
+    expect(plan).toMatchObject({ timeline: 2, firstSegment: seg(1, 5), lastSegment: seg(2, 9), segmentCount: 5 });
+    // --timeline current stays on 1, to the end of what timeline 1 archived.
+    const current = planRestore(input(names, { kind: 'latest' }, { histories: new Map([[2, history2]]), timeline: 'current' }));
+    expect(current).toMatchObject({ timeline: 1, lastSegment: seg(1, 8) });
+  });
+
+  it('refuses a backup taken on a timeline after it was abandoned', () => {
+    const history2 = parseTimelineHistory(2, `1\t0/${(3 * SEG).toString(16)}\tbranch\n`);
+    const names = [...tl1(2, 9), seg(2, 3), seg(2, 4), '00000002.history'];
+    const only = input(names, { kind: 'latest' }, { histories: new Map([[2, history2]]), backupId: '20261121T121000Z-bbbb' });
+    expect(() => planRestore(only)).toThrow(/is not on the history of timeline 2/);
+    // Without --backup the older backup, which precedes the branch point, is chosen.
+    expect(planRestore({ ...only, backupId: undefined }).backup.id).toBe('20261121T120000Z-aaaa');
+  });
+
+  it('chooses for --xid by the oldest transaction running after each backup, in circular xid order', () => {
+    const backups = [
+      backup('20261121T120000Z-aaaa', 2, 2, '2026-11-21T12:00:30Z', { xminAfterStop: '100' }),
+      backup('20261121T121000Z-bbbb', 5, 5, '2026-11-21T12:10:30Z', { xminAfterStop: '500' }),
+    ];
+    expect(planRestore(input(tl1(2, 9), { kind: 'xid', xid: '300' }, { backups })).backup.id).toBe('20261121T120000Z-aaaa');
+    expect(planRestore(input(tl1(2, 9), { kind: 'xid', xid: '500' }, { backups })).backup.id).toBe('20261121T121000Z-bbbb');
+    expect(() => planRestore(input(tl1(2, 9), { kind: 'xid', xid: '50' }, { backups }))).toThrow(InputError);
+    expect(xidNotBefore('5', '4294967000')).toBe(true); // wrapped around
+    expect(xidNotBefore('4294967000', '5')).toBe(false);
+    expect(xidNotBefore('4294967301', '4294967300')).toBe(true); // 64-bit xid8 values
+  });
+});
+
+describe('recovery targets and settings', () => {
+  it('takes exactly one target', () => {
+    expect(parseRecoveryTarget({ latest: true })).toEqual({ kind: 'latest' });
+    expect(parseRecoveryTarget({ lsn: '0/16B3748' })).toEqual({ kind: 'lsn', lsn: 0x16b3748n });
+    expect(() => parseRecoveryTarget({})).toThrow(/say where recovery stops/);
+    expect(() => parseRecoveryTarget({ latest: true, xid: '5' })).toThrow(/not --xid and --latest|--latest and --xid/);
+    expect(() => parseRecoveryTarget({ lsn: '16B3748' })).toThrow(/not an LSN/);
+    expect(parseTimelineChoice('current')).toBe('current');
+    expect(parseTimelineChoice('3')).toBe(3);
+    expect(() => parseTimelineChoice('newest')).toThrow(/latest, current or a timeline number/);
+  });
+
+  it('writes the target, action, inclusiveness and timeline, quoted for postgresql.conf', () => {
+    const s = recoverySettings({
+      restoreCommand: "/opt/pitr/bin/pitr --config '/etc/pitr/my conf.env' wal-fetch %f %p",
+      target: time('2026-11-21 14:02:59+00'),
+      timeline: 2,
+      action: 'promote',
+      inclusive: false,
+      port: 5433,
+      archiveMode: 'off',
+    });
+    expect(s).toEqual([
+      ['restore_command', "/opt/pitr/bin/pitr --config '/etc/pitr/my conf.env' wal-fetch %f %p"],
+      ['recovery_target_time', '2026-11-21 14:02:59+00:00'],
+      ['recovery_target_inclusive', 'off'],
+      ['recovery_target_action', 'promote'],
+      ['recovery_target_timeline', '2'],
+      ['port', '5433'],
+      ['archive_mode', 'off'],
+    ]);
+    expect(recoverySettings({ restoreCommand: 'x', target: { kind: 'latest' }, timeline: 1, action: 'promote', inclusive: true, archiveMode: 'preserve' })).toEqual([
+      ['restore_command', 'x'],
+      ['recovery_target_timeline', '1'],
+    ]);
+    expect(confQuote("it's a \\ path")).toBe("'it''s a \\\\ path'");
+  });
+
+  it('points restore_command at this pitr and config with the effective settings, never a secret', () => {
+    const config = loadConfig({ repo: 's3://bucket/main', 's3-endpoint': 'http://127.0.0.1:9000', 's3-force-path-style': true }, { AWS_SECRET_ACCESS_KEY: 'hush' });
+    const cmd = restoreCommandFor({ ...config, configFile: '/etc/pitr/pitr.env' }, '/opt/pitr/bin/pitr');
+    expect(cmd).toBe(
+      '/opt/pitr/bin/pitr --config /etc/pitr/pitr.env --repo s3://bucket/main --s3-endpoint http://127.0.0.1:9000 --s3-force-path-style --s3-region us-east-1 wal-fetch %f %p',
+    );
+    expect(cmd).not.toContain('hush');
+  });
+});
