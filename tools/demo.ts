@@ -1,11 +1,11 @@
 // `npm run demo`: the main job on the embedded default, end to end, in about half a minute.
 // A throwaway PostgreSQL cluster archives through `pitr wal-push` into a file:// repository,
-// then a copy made from a base backup recovers purely through `pitr wal-fetch`, and the row
-// counts are compared. Everything lives in one temporary directory, removed at the end
+// `pitr backup` takes a base backup, rows are written, a table is dropped by mistake, and
+// `pitr restore --to <just before the drop> --start` brings the rows back. Everything lives in one temporary directory, removed at the end
 // (pass --keep to look around).
 import { rm, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { giveToPostgres, pitr, PITR_BIN, tempDir, waitFor } from './harness/env.js';
+import { freePort, giveToPostgres, pitr, PITR_BIN, tempDir } from './harness/env.js';
 import { Cluster } from './harness/postgres.js';
 
 const keep = process.argv.includes('--keep');
@@ -23,6 +23,7 @@ const env = { PITR_CONFIG: configFile };
 
 say(`pitr demo: everything under ${work}`);
 const primary = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${PITR_BIN} --config ${configFile} wal-push %p'` } });
+const dbEnv = { ...env, PGHOST: '127.0.0.1', PGPORT: String(primary.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
 let restored: Cluster | undefined;
 try {
   await primary.start();
@@ -32,8 +33,9 @@ try {
 
   await primary.query('CREATE TABLE orders (id bigint PRIMARY KEY, placed_at timestamptz DEFAULT now(), note text)');
   await primary.query("INSERT INTO orders (id, note) SELECT g, 'before the base backup' FROM generate_series(1, 1000) g");
-  const backupDir = await primary.baseBackup();
-  say(`[${elapsed()}] base backup taken with pg_basebackup (no WAL inside: recovery must fetch it all from pitr)`);
+  const backup = await pitr(['backup'], { env: dbEnv });
+  if (backup.exitCode !== 0) throw new Error(`pitr backup failed: ${backup.stderr}`);
+  say(`[${elapsed()}] $ pitr backup\n${backup.stdout.trim()}`);
 
   for (let round = 1; round <= 8; round++) {
     await primary.query(
@@ -45,19 +47,23 @@ try {
     say(`[${elapsed()}] wrote 20,000 orders, segment ${segment} archived`);
   }
   const rows = await primary.one<string>('SELECT count(*)::text FROM orders');
+  const beforeDrop = await primary.one<string>("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
+  await primary.query('DROP TABLE orders');
+  await primary.waitArchived(await primary.switchWal());
+  say(`[${elapsed()}] oops: DROP TABLE orders (${rows} rows) just after ${beforeDrop}`);
 
-  const status = await pitr(['status'], { env });
-  say(`\n$ pitr status\n${status.stdout}`);
+  const list = await pitr(['list'], { env });
+  say(`\n$ pitr list\n${list.stdout}`);
 
-  restored = await Cluster.adopt(backupDir);
-  await restored.prepareRecovery(`${PITR_BIN} --config ${configFile} wal-fetch %f %p`);
-  const recoveryStart = Date.now();
-  await restored.start();
-  const copy = restored;
-  await waitFor('recovery to finish', async () => (await copy.one<boolean>('SELECT pg_is_in_recovery()')) === false, 300_000);
-  const restoredRows = await copy.one<string>('SELECT count(*)::text FROM orders');
-  say(`[${elapsed()}] restored copy replayed the archive through pitr wal-fetch in ${((Date.now() - recoveryStart) / 1000).toFixed(1)} s and promoted`);
-  say(`orders on the primary: ${rows}; on the restored copy: ${restoredRows} -> ${rows === restoredRows ? 'identical' : 'DIFFERENT'}`);
+  const target = join(work, 'restored');
+  const port = await freePort();
+  say(`$ pitr restore --to "${beforeDrop}" --target-dir ${target} --start --port ${port}`);
+  const res = await pitr(['restore', '--to', beforeDrop, '--target-dir', target, '--start', '--port', String(port), '--archive-mode', 'off'], { env });
+  if (res.exitCode !== 0) throw new Error(`pitr restore failed: ${res.stderr}`);
+  say(res.stdout);
+  restored = Cluster.existing(target, port);
+  const restoredRows = await restored.one<string>('SELECT count(*)::text FROM orders');
+  say(`[${elapsed()}] orders before the DROP: ${rows}; on the restored server: ${restoredRows} -> ${rows === restoredRows ? 'identical' : 'DIFFERENT'}`);
   if (rows !== restoredRows) process.exitCode = 1;
 } finally {
   await restored?.stop('immediate');
