@@ -1,0 +1,174 @@
+// Part 2: backup and restore of a pgbench database of about 1 GB, and the time from a restore
+// command to a promoted server after replaying a fixed amount of WAL. pitr (file:// and S3),
+// pgBackRest (posix repository, lz4) and plain pg_basebackup to a local directory, in the
+// same run, on the same database.
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePort, giveToPostgres, PG_BIN, PITR_BIN, tempDir, waitFor } from '../harness/env.js';
+import { Cluster } from '../harness/postgres.js';
+import { S3Server } from '../harness/s3.js';
+import { asPostgresArgs, say, table, timed, type Sample } from './common.js';
+
+const MiB = 1048576;
+
+export async function benchBackup(scale: number): Promise<void> {
+  const work = await tempDir('bench-backup');
+  const sockDir = join(work, 'sock');
+  const fileRepo = join(work, 'pitr-repo');
+  for (const d of [sockDir, fileRepo]) await mkdir(d);
+  await giveToPostgres(work);
+
+  const cluster = await Cluster.create({ conf: { archive_mode: 'on', archive_command: "'true'", unix_socket_directories: `'${sockDir}'`, max_wal_size: "'4GB'" } });
+  const s3 = await S3Server.start();
+  const started: Cluster[] = [];
+  try {
+    await cluster.start();
+    const { env: s3Env } = await s3.newRepo();
+    const pitrFileConf = join(work, 'pitr-file.env');
+    const pitrS3Conf = join(work, 'pitr-s3.env');
+    await writeFile(pitrFileConf, `PITR_REPO=file://${fileRepo}\nPITR_LOG_LEVEL=warn\n`);
+    await writeFile(pitrS3Conf, `${Object.entries(s3Env).map(([k, v]) => `${k}=${v}`).join('\n')}\nPITR_LOG_LEVEL=warn\n`);
+    const pgbrConf = join(work, 'pgbackrest.conf');
+    await writeFile(
+      pgbrConf,
+      [
+        '[global]',
+        `repo1-path=${join(work, 'pgbr-repo')}`,
+        'compress-type=lz4',
+        'log-level-console=warn',
+        'log-level-file=off',
+        'start-fast=y',
+        `lock-path=${join(work, 'pgbr-lock')}`,
+        `spool-path=${join(work, 'pgbr-spool')}`,
+        '',
+        '[bench]',
+        `pg1-path=${cluster.dataDir}`,
+        `pg1-port=${cluster.port}`,
+        `pg1-socket-path=${sockDir}`,
+        '',
+      ].join('\n'),
+    );
+    await giveToPostgres(work);
+    await chmod(pitrS3Conf, 0o640);
+
+    say(`pgbench -i -s ${scale} (archiving off while loading) ...`);
+    const init = runAsPg(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', String(scale), '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'postgres'], {});
+    if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
+    // Every tool archives the WAL from here on, so each backup can wait for its own WAL.
+    const archive = `${PITR_BIN} --config ${pitrFileConf} wal-push %p && ${PITR_BIN} --config ${pitrS3Conf} wal-push %p && pgbackrest --config ${pgbrConf} --stanza=bench archive-push %p`;
+    await cluster.query(`ALTER SYSTEM SET archive_command = '${archive.replace(/'/g, "''")}'`);
+    await cluster.query('SELECT pg_reload_conf()');
+    const created = runAsPg('pgbackrest', ['--config', pgbrConf, '--stanza=bench', 'stanza-create'], {});
+    if (created.code !== 0) throw new Error(`pgbackrest stanza-create failed: ${created.stdout} ${created.stderr}`);
+    const dbBytes = Number(await cluster.one<string>('SELECT sum(pg_database_size(oid))::text FROM pg_database'));
+    say(`database: ${(dbBytes / MiB).toFixed(0)} MiB`);
+
+    const db = { PGHOST: '127.0.0.1', PGPORT: String(cluster.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
+    const basebackupDir = join(await tempDir('bench-pgbb'), 'data');
+    const backups: [string, Sample][] = [
+      ['pitr backup, file://', runAsPg(PITR_BIN, ['--config', pitrFileConf, 'backup'], db)],
+      ['pitr backup, s3 (s3rver)', runAsPg(PITR_BIN, ['--config', pitrS3Conf, 'backup'], db)],
+      ['pgBackRest backup --type=full, posix lz4', runAsPg('pgbackrest', ['--config', pgbrConf, '--stanza=bench', '--type=full', 'backup'], {})],
+      ['pg_basebackup -Fp -X none to a local dir', runAsPg(join(PG_BIN, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', '-D', basebackupDir, '-X', 'none', '-c', 'fast'], {})],
+    ];
+    for (const [label, s] of backups) if (s.code !== 0) throw new Error(`${label} failed: ${s.stderr.slice(-500)}`);
+
+    // A fixed amount of WAL after the backups, replayed by every restore below.
+    const lsnBefore = await cluster.one<string>('SELECT pg_current_wal_lsn()::text');
+    await cluster.query(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= ${scale * 15_000}`);
+    const walBytes = Number(await cluster.one<string>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${lsnBefore}')::text`));
+    await cluster.waitArchived(await cluster.switchWal(), 600_000);
+    say(`WAL to replay after the backups: ${(walBytes / MiB).toFixed(0)} MiB`);
+
+    // Restore only: files in place with the recovery configuration, no server started.
+    const target = async () => join(await tempDir('bench-restore'), 'data');
+    // pgBackRest restores into an existing directory.
+    const emptyDir = async () => {
+      const dir = await target();
+      await mkdir(dir, { mode: 0o700 });
+      await giveToPostgres(dir);
+      return dir;
+    };
+    const restores: [string, Sample][] = [
+      ['pitr restore --immediate, file://', runAsPg(PITR_BIN, ['--config', pitrFileConf, 'restore', '--immediate', '--target-dir', await target()], {})],
+      ['pitr restore --immediate, s3', runAsPg(PITR_BIN, ['--config', pitrS3Conf, 'restore', '--immediate', '--target-dir', await target()], {})],
+      ['pgBackRest restore --type=immediate', runAsPg('pgbackrest', ['--config', pgbrConf, '--stanza=bench', '--type=immediate', `--pg1-path=${await emptyDir()}`, 'restore'], {})],
+    ];
+    for (const [label, s] of restores) if (s.code !== 0) throw new Error(`${label} failed: ${s.stderr.slice(-500)}`);
+
+    // From the restore command to a promoted server that replayed the WAL above.
+    const promoted: [string, Sample, number][] = [];
+    for (const [label, conf] of [
+      ['pitr restore --latest --start, file://', pitrFileConf],
+      ['pitr restore --latest --start, s3', pitrS3Conf],
+    ] as const) {
+      const port = await freePort();
+      const dir = await target();
+      const s = runAsPg(PITR_BIN, ['--config', conf, 'restore', '--latest', '--start', '--archive-mode', 'off', '--port', String(port), '--target-dir', dir], {});
+      if (s.code !== 0) throw new Error(`${label} failed: ${s.stderr.slice(-500)}`);
+      started.push(Cluster.existing(dir, port));
+      promoted.push([label, s, s.ms]);
+    }
+    {
+      const port = await freePort();
+      const dir = await target();
+      const t0 = Date.now();
+      await mkdir(dir, { mode: 0o700 });
+      await giveToPostgres(dir);
+      const s = runAsPg('pgbackrest', ['--config', pgbrConf, '--stanza=bench', '--archive-mode=off', `--pg1-path=${dir}`, 'restore'], {});
+      if (s.code !== 0) throw new Error(`pgBackRest restore failed: ${s.stderr.slice(-500)}`);
+      const server = Cluster.existing(dir, port);
+      const start = runAsPg(join(PG_BIN, 'pg_ctl'), ['-D', dir, '-l', join(dir, 'startup.log'), '-o', `-p ${port} -c unix_socket_directories=''`, '-W', 'start'], {});
+      if (start.code !== 0) throw new Error(`starting the pgBackRest restore failed: ${start.stderr}`);
+      started.push(server);
+      await waitFor('pgBackRest restore promoted', async () => (await server.one<boolean>('SELECT NOT pg_is_in_recovery()')) === true, 1_800_000);
+      promoted.push(['pgBackRest restore + pg_ctl start', s, Date.now() - t0]);
+    }
+
+    const mbps = (ms: number) => (dbBytes / MiB / (ms / 1000)).toFixed(0);
+    const rss = (s: Sample) => (s.rssKiB / 1024).toFixed(0);
+    say();
+    table(
+      [`backup of ${(dbBytes / MiB).toFixed(0)} MiB`, 's', 'MiB/s', 'peak RSS MiB'],
+      backups.map(([label, s]) => [label, (s.ms / 1000).toFixed(1), mbps(s.ms), rss(s)]),
+    );
+    say();
+    table(
+      ['restore (files + recovery settings)', 's', 'MiB/s', 'peak RSS MiB'],
+      restores.map(([label, s]) => [label, (s.ms / 1000).toFixed(1), mbps(s.ms), rss(s)]),
+    );
+    say();
+    table(
+      [`restore to a promoted server, ${(walBytes / MiB).toFixed(0)} MiB of WAL replayed`, 's'],
+      promoted.map(([label, , ms]) => [label, (ms / 1000).toFixed(1)]),
+    );
+    const find = <T extends [string, ...unknown[]]>(rows: T[], prefix: string) => rows.find(([l]) => l.startsWith(prefix))!;
+    const ratio = (a: number, b: number) => (a / b).toFixed(2);
+    say();
+    table(
+      ['ratio of times (below 1 = pitr faster)', 'vs pgBackRest', 'vs pg_basebackup'],
+      [
+        ['backup, file://', ratio(find(backups, 'pitr backup, file')[1].ms, find(backups, 'pgBackRest')[1].ms), ratio(find(backups, 'pitr backup, file')[1].ms, find(backups, 'pg_basebackup')[1].ms)],
+        ['backup, s3', ratio(find(backups, 'pitr backup, s3')[1].ms, find(backups, 'pgBackRest')[1].ms), ratio(find(backups, 'pitr backup, s3')[1].ms, find(backups, 'pg_basebackup')[1].ms)],
+        ['restore, file://', ratio(find(restores, 'pitr restore --immediate, file')[1].ms, find(restores, 'pgBackRest')[1].ms), '-'],
+        ['restore, s3', ratio(find(restores, 'pitr restore --immediate, s3')[1].ms, find(restores, 'pgBackRest')[1].ms), '-'],
+        ['to promoted, file://', ratio(find(promoted, 'pitr restore --latest --start, file')[2], find(promoted, 'pgBackRest')[2]), '-'],
+        ['to promoted, s3', ratio(find(promoted, 'pitr restore --latest --start, s3')[2], find(promoted, 'pgBackRest')[2]), '-'],
+      ],
+    );
+    const stored = spawnSync('du', ['-sb', join(fileRepo, 'backups'), join(work, 'pgbr-repo', 'backup'), basebackupDir], { encoding: 'utf8' }).stdout.trim();
+    say();
+    say(`backup bytes (du -sb; pitr, pgBackRest, pg_basebackup):\n${stored}`);
+  } finally {
+    for (const server of started) await server.stop('immediate');
+    await cluster.stop('immediate');
+    await s3.stop();
+    if (!process.env.BENCH_KEEP) await rm(work, { recursive: true, force: true });
+  }
+}
+
+function runAsPg(cmd: string, args: string[], env: Record<string, string>): Sample {
+  const [c, a] = asPostgresArgs(cmd, args);
+  return timed(c, a, env, '/tmp');
+}

@@ -1,0 +1,147 @@
+// Part 1: what PostgreSQL pays per WAL segment. Each archive_command / restore_command call
+// is a whole process, so that is what is timed: wal-push and wal-fetch on real 16 MiB
+// segments (a pgbench load's WAL), into file:// and S3 (s3rver on loopback), side by side
+// with pgBackRest's archive-push / archive-get (posix repo, lz4) in the same run.
+import { spawnSync } from 'node:child_process';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { giveToPostgres, PG_BIN, PITR_BIN, tempDir } from '../harness/env.js';
+import { Cluster } from '../harness/postgres.js';
+import { S3Server } from '../harness/s3.js';
+import { asPostgresArgs, quantile, say, timed, type Sample } from './common.js';
+
+interface Row {
+  label: string;
+  median: number;
+  p95: number;
+  mbps: number;
+  rssMiB: number;
+  failures: number;
+}
+
+function summarise(label: string, samples: Sample[], bytesPerCall: number): Row {
+  const ms = samples.map((s) => s.ms).sort((a, b) => a - b);
+  const median = quantile(ms, 0.5);
+  return {
+    label,
+    median,
+    p95: quantile(ms, 0.95),
+    mbps: bytesPerCall / 1048576 / (median / 1000),
+    rssMiB: Math.max(...samples.map((s) => s.rssKiB)) / 1024,
+    failures: samples.filter((s) => s.code !== 0 && s.code !== 1).length,
+  };
+}
+
+export async function benchWal(segments: number): Promise<void> {
+  const SEGMENTS = segments;
+  const work = await tempDir('bench');
+  const walDir = join(work, 'wal');
+  const sockDir = join(work, 'sock');
+  await mkdir(walDir);
+  await mkdir(sockDir);
+  await giveToPostgres(work);
+
+  say(`generating ${SEGMENTS} real WAL segments (pgbench -i) ...`);
+  const cluster = await Cluster.create({
+    conf: { archive_mode: 'on', archive_command: `'cp %p ${walDir}/%f'`, unix_socket_directories: `'${sockDir}'`, max_wal_size: "'4GB'" },
+  });
+  const s3 = await S3Server.start();
+  try {
+    await cluster.start();
+    const scale = Math.ceil(SEGMENTS * 1.4) + 2; // pgbench -i writes ~0.8 segments of WAL per scale unit
+    const init = spawnSync('runuser', ['-u', 'postgres', '--', join(PG_BIN, 'pgbench'), '-i', '-q', '-s', String(scale), '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'postgres'], { encoding: 'utf8' });
+    if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
+    await cluster.waitArchived(await cluster.switchWal());
+    const names = (await readdir(walDir)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort().slice(1, SEGMENTS + 1);
+    const segBytes = (await stat(join(walDir, names[0]!))).size;
+    say(`${names.length} segments of ${segBytes / 1048576} MiB`);
+
+    // pitr repositories
+    const fileRepo = join(work, 'pitr-repo');
+    await mkdir(fileRepo);
+    const { env: s3Env } = await s3.newRepo();
+    const pitrFile = { PITR_REPO: `file://${fileRepo}`, PITR_LOG_LEVEL: 'warn' };
+    const pitrS3 = { ...s3Env, PITR_LOG_LEVEL: 'warn' };
+
+    // pgBackRest: posix repository, lz4, as its documentation sets it up.
+    const pgbrConf = join(work, 'pgbackrest.conf');
+    await writeFile(
+      pgbrConf,
+      [
+        '[global]',
+        `repo1-path=${join(work, 'pgbr-repo')}`,
+        'compress-type=lz4',
+        'log-level-console=warn',
+        'log-level-file=off',
+        `lock-path=${join(work, 'pgbr-lock')}`,
+        `spool-path=${join(work, 'pgbr-spool')}`,
+        '',
+        '[bench]',
+        `pg1-path=${cluster.dataDir}`,
+        `pg1-port=${cluster.port}`,
+        `pg1-socket-path=${sockDir}`,
+        '',
+      ].join('\n'),
+    );
+    await giveToPostgres(work);
+    const pgbr = (args: string[]) => ['--config', pgbrConf, '--stanza=bench', ...args];
+    const created = spawnSync('runuser', ['-u', 'postgres', '--', 'pgbackrest', ...pgbr(['stanza-create'])], { encoding: 'utf8' });
+    if (created.status !== 0) throw new Error(`pgbackrest stanza-create failed: ${created.stdout} ${created.stderr}`);
+
+    // Every tool runs as the postgres user, as archive_command would.
+    const run = (cmd: string, args: string[], env: Record<string, string>) => {
+      const [c, a] = asPostgresArgs(cmd, args);
+      return timed(c, a, env, cluster.dataDir);
+    };
+    const fetchDir = join(work, 'fetch');
+    await mkdir(fetchDir);
+    await giveToPostgres(fetchDir);
+
+    const tools = [
+      { label: 'pitr file://', push: (p: string) => run(PITR_BIN, ['wal-push', p], pitrFile), get: (n: string, d: string) => run(PITR_BIN, ['wal-fetch', n, d], pitrFile) },
+      { label: 'pitr s3 (s3rver)', push: (p: string) => run(PITR_BIN, ['wal-push', p], pitrS3), get: (n: string, d: string) => run(PITR_BIN, ['wal-fetch', n, d], pitrS3) },
+      {
+        label: 'pgBackRest posix',
+        push: (p: string) => run('pgbackrest', pgbr(['archive-push', p]), {}),
+        get: (n: string, d: string) => run('pgbackrest', pgbr(['archive-get', n, d]), {}),
+      },
+    ];
+
+    const rows: Row[] = [];
+    for (const tool of tools) {
+      const pushes = names.map((n) => tool.push(join(walDir, n)));
+      rows.push(summarise(`${tool.label} push`, pushes, segBytes));
+      const gets = names.map((n) => {
+        const dest = join(fetchDir, 'RECOVERYXLOG');
+        const s = tool.get(n, dest);
+        spawnSync('rm', ['-f', dest]);
+        return s;
+      });
+      rows.push(summarise(`${tool.label} fetch`, gets, segBytes));
+      const misses = Array.from({ length: 10 }, (_, i) => tool.get(`0000000900000000000000${(i + 16).toString(16).toUpperCase()}`, join(fetchDir, 'MISS')));
+      rows.push(summarise(`${tool.label} fetch, not found`, misses, 0));
+    }
+
+    say();
+    say(`| per call (${names.length} segments, whole processes) | median ms | p95 ms | MB/s | peak RSS MiB | failures |`);
+    say('|---|---:|---:|---:|---:|---:|');
+    for (const r of rows) {
+      say(`| ${r.label} | ${r.median.toFixed(0)} | ${r.p95.toFixed(0)} | ${r.mbps ? r.mbps.toFixed(0) : '-'} | ${r.rssMiB.toFixed(0)} | ${r.failures} |`);
+    }
+    const find = (label: string) => rows.find((r) => r.label === label)!;
+    say();
+    say('| ratio of medians (pitr / pgBackRest; below 1 = pitr faster) | push | fetch | fetch, not found |');
+    say('|---|---:|---:|---:|');
+    for (const t of ['pitr file://', 'pitr s3 (s3rver)']) {
+      const ratio = (what: string) => (find(`${t} ${what}`).median / find(`pgBackRest posix ${what}`).median).toFixed(2);
+      say(`| ${t} vs pgBackRest posix | ${ratio('push')} | ${ratio('fetch')} | ${ratio('fetch, not found')} |`);
+    }
+    const stored = spawnSync('du', ['-sb', fileRepo, join(work, 'pgbr-repo')], { encoding: 'utf8' }).stdout.trim();
+    say();
+    say(`repository bytes (du -sb):\n${stored}`);
+  } finally {
+    await cluster.stop('immediate');
+    await s3.stop();
+    if (!process.env.BENCH_KEEP) await rm(work, { recursive: true, force: true });
+  }
+}
