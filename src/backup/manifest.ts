@@ -55,19 +55,29 @@ export async function writeManifest(storage: Storage, manifest: BackupManifest):
   }
 }
 
+/** The newest complete backup, reading manifests newest first until one exists. */
+export async function newestBackup(storage: Storage): Promise<BackupManifest | null> {
+  const { prefixes } = await storage.list(BACKUP_PREFIX, { delimiter: '/' });
+  for (const prefix of prefixes.sort().reverse()) {
+    const manifest = await readManifest(storage, prefix);
+    if (manifest) return manifest;
+  }
+  return null;
+}
+
+async function readManifest(storage: Storage, prefix: string): Promise<BackupManifest | null> {
+  const raw = await storage.get(`${prefix}manifest.json`);
+  if (!raw) return null; // incomplete: interrupted, or still running
+  try {
+    return JSON.parse(raw.toString('utf8')) as BackupManifest;
+  } catch {
+    throw new IntegrityError(`${storage.url}${prefix}manifest.json is damaged: run "pitr verify"`);
+  }
+}
+
 /** Complete backups (those with a manifest), oldest first. */
 export async function listBackups(storage: Storage): Promise<BackupManifest[]> {
   const { prefixes } = await storage.list(BACKUP_PREFIX, { delimiter: '/' });
-  const manifests = await Promise.all(
-    prefixes.map(async (prefix) => {
-      const raw = await storage.get(`${prefix}manifest.json`);
-      if (!raw) return null; // incomplete: interrupted, or still running
-      try {
-        return JSON.parse(raw.toString('utf8')) as BackupManifest;
-      } catch {
-        throw new IntegrityError(`${storage.url}${prefix}manifest.json is damaged: run "pitr verify"`);
-      }
-    }),
-  );
+  const manifests = await Promise.all(prefixes.map((prefix) => readManifest(storage, prefix)));
   return manifests.filter((m): m is BackupManifest => m !== null).sort((a, b) => (a.id < b.id ? -1 : 1));
 }

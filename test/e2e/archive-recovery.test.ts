@@ -3,16 +3,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pitr } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
-import { fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
-import { startS3Store, type S3Store } from '../../tools/harness/s3.js';
+import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
+import { useS3Store } from '../support/s3.js';
 
-let s3: S3Store;
-beforeAll(async () => {
-  s3 = await startS3Store();
-});
-afterAll(async () => {
-  await s3?.stop();
-});
+const s3 = useS3Store();
 
 describe.each(['file', 's3'] as const)('archive and recover through a %s repository', (kind) => {
   let repo: RepoFixture;
@@ -20,8 +14,8 @@ describe.each(['file', 's3'] as const)('archive and recover through a %s reposit
   let restored: Cluster | undefined;
 
   beforeAll(async () => {
-    repo = kind === 'file' ? await fileRepo() : await s3Repo(s3);
-    primary = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${repo.archiveCommand}'` } });
+    repo = kind === 'file' ? await fileRepo() : await s3Repo(s3());
+    primary = await Cluster.create({ conf: archivingInto(repo) });
     await primary.start();
   });
   afterAll(async () => {

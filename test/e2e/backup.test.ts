@@ -12,18 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lz4ChunkDecompressor } from '../../src/codec/lz4-stream.js';
 import { giveToPostgres, pitr, tempDir } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
-import { startS3Store, type S3Store } from '../../tools/harness/s3.js';
-import { fileRepo, readStored, s3Repo, writeStored, type RepoFixture } from '../support/repos.js';
+import { archivingInto, fileRepo, readStored, s3Repo, writeStored, type RepoFixture } from '../support/repos.js';
+import { useS3Store } from '../support/s3.js';
 
-let s3: S3Store;
-beforeAll(async () => {
-  s3 = await startS3Store();
-});
-afterAll(async () => {
-  await s3?.stop();
-});
+const s3 = useS3Store();
 
-const dbEnv = (c: Cluster) => ({ PGHOST: '127.0.0.1', PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres' });
 
 async function decompress(stored: Buffer): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -45,10 +38,10 @@ describe.each(['file', 's3'] as const)('pitr backup into a %s repository', (kind
   const list = async () => JSON.parse((await pitr(['list', '--json'], { env })).stdout);
 
   beforeAll(async () => {
-    repo = kind === 'file' ? await fileRepo() : await s3Repo(s3);
-    cluster = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${repo.archiveCommand}'` } });
+    repo = kind === 'file' ? await fileRepo() : await s3Repo(s3());
+    cluster = await Cluster.create({ conf: archivingInto(repo) });
     await cluster.start();
-    env = { ...repo.env, ...dbEnv(cluster), PITR_BACKUP_WAL_TIMEOUT: '60' };
+    env = { ...repo.env, ...cluster.libpqEnv, PITR_BACKUP_WAL_TIMEOUT: '60' };
     await cluster.query("CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g");
   });
   afterAll(async () => {
@@ -67,9 +60,11 @@ describe.each(['file', 's3'] as const)('pitr backup into a %s repository', (kind
     expect(m.systemIdentifier).toBe(await cluster.one<string>('SELECT system_identifier::text FROM pg_control_system()'));
     expect(restorableWindow.from).toBe(m.stopTime);
     expect(new Date(m.stopTime).getTime()).toBeGreaterThanOrEqual(new Date(m.startTime).getTime());
+    const status = JSON.parse((await pitr(['status', '--json'], { env })).stdout);
+    expect(status.lastBackup).toMatchObject({ id: m.id, stopTime: m.stopTime });
 
     const file = m.files[0];
-    const stored = (await readStored(repo, s3, file.key))!;
+    const stored = (await readStored(repo, s3(), file.key))!;
     expect(stored.length).toBe(file.storedSize);
     expect(createHash('sha256').update(stored).digest('hex')).toBe(file.storedSha256);
     const tar = await decompress(stored);
@@ -83,13 +78,13 @@ describe.each(['file', 's3'] as const)('pitr backup into a %s repository', (kind
   it('refuses a second backup while one holds the lock, and takes over a dead holder\'s lock', async () => {
     const before = (await list()).backups.length;
     const lock = { id: 'other', pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), heartbeatAt: new Date().toISOString() };
-    await writeStored(repo, s3, 'locks/backup.json', Buffer.from(JSON.stringify(lock)));
+    await writeStored(repo, s3(), 'locks/backup.json', Buffer.from(JSON.stringify(lock)));
     const refused = await backup();
     expect(refused.exitCode).toBe(7);
     expect(refused.stderr).toContain('one backup at a time');
 
     const dead = spawnSync('true');
-    await writeStored(repo, s3, 'locks/backup.json', Buffer.from(JSON.stringify({ ...lock, pid: dead.pid })));
+    await writeStored(repo, s3(), 'locks/backup.json', Buffer.from(JSON.stringify({ ...lock, pid: dead.pid })));
     const taken = await backup();
     expect(taken.exitCode, taken.stderr).toBe(0);
     expect((await list()).backups.length).toBe(before + 1);
@@ -107,52 +102,46 @@ describe.each(['file', 's3'] as const)('pitr backup into a %s repository', (kind
   });
 });
 
+/** A fresh file repository and a running server (archiving into it, unless told not to) for one test. */
+async function withServer(archiving: boolean, run: (repo: RepoFixture, cluster: Cluster) => Promise<void>): Promise<void> {
+  const repo = await fileRepo();
+  const cluster = await Cluster.create(archiving ? { conf: archivingInto(repo) } : {});
+  await cluster.start();
+  try {
+    await run(repo, cluster);
+  } finally {
+    await cluster.stop('immediate');
+  }
+}
+
 describe('backup refusals', () => {
-  it('refuses a server that does not archive WAL', async () => {
-    const repo = await fileRepo();
-    const cluster = await Cluster.create();
-    await cluster.start();
-    try {
-      const res = await pitr(['backup'], { env: { ...repo.env, ...dbEnv(cluster) } });
+  it('refuses a server that does not archive WAL', () =>
+    withServer(false, async (repo, cluster) => {
+      const res = await pitr(['backup'], { env: { ...repo.env, ...cluster.libpqEnv } });
       expect(res.exitCode).toBe(8);
       expect(res.stderr).toContain('archive_mode is off');
-    } finally {
-      await cluster.stop('immediate');
-    }
-  });
+    }));
 
-  it('refuses a cluster with an extra tablespace, clearly', async () => {
-    const repo = await fileRepo();
-    const cluster = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${repo.archiveCommand}'` } });
-    await cluster.start();
-    try {
+  it('refuses a cluster with an extra tablespace, clearly', () =>
+    withServer(true, async (repo, cluster) => {
       const dir = join(await tempDir('tblspc'), 'space');
       await mkdir(dir);
       await giveToPostgres(dir);
       await cluster.query(`CREATE TABLESPACE extra LOCATION '${dir}'`);
-      const res = await pitr(['backup'], { env: { ...repo.env, ...dbEnv(cluster) } });
+      const res = await pitr(['backup'], { env: { ...repo.env, ...cluster.libpqEnv } });
       expect(res.exitCode).toBe(8);
       expect(res.stderr).toContain('tablespaces extra are not supported');
       expect(JSON.parse((await pitr(['list', '--json'], { env: repo.env })).stdout).backups).toEqual([]);
-    } finally {
-      await cluster.stop('immediate');
-    }
-  });
+    }));
 
-  it('fails cleanly, without hanging, when the repository cannot take the upload', async () => {
-    const repo = await fileRepo();
-    const cluster = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${repo.archiveCommand}'` } });
-    await cluster.start();
-    try {
+  it('fails cleanly, without hanging, when the repository cannot take the upload', () =>
+    withServer(true, async (repo, cluster) => {
       // A file where the backups directory belongs: every write under it fails.
       await writeFile(join(repo.dir!, 'backups'), 'not a directory');
-      const res = await pitr(['backup'], { env: { ...repo.env, ...dbEnv(cluster) } });
+      const res = await pitr(['backup'], { env: { ...repo.env, ...cluster.libpqEnv } });
       expect(res.exitCode).toBe(9);
       expect(res.stderr).toContain('backups');
-    } finally {
-      await cluster.stop('immediate');
-    }
-  });
+    }));
 
   it('reports an unreachable database with the settings to fix', async () => {
     const repo = await fileRepo();

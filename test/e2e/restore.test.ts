@@ -9,18 +9,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, giveToPostgres, pitr, PITR_BIN, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
-import { startS3Store, type S3Store } from '../../tools/harness/s3.js';
-import { fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
+import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
+import { useS3Store } from '../support/s3.js';
 
-let s3: S3Store;
-beforeAll(async () => {
-  s3 = await startS3Store();
-});
-afterAll(async () => {
-  await s3?.stop();
-});
+const s3 = useS3Store();
 
-const dbEnv = (c: Cluster) => ({ PGHOST: '127.0.0.1', PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres' });
 const NOW_UTC = "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'";
 
 /** A new directory (not yet created) under a postgres-owned parent. */
@@ -47,12 +40,12 @@ describe.each(['file', 's3'] as const)('pitr restore from a %s repository', (kin
   const ids = async (c: Cluster) => (await c.query<{ id: number }>('SELECT id FROM marks ORDER BY id')).map((r) => r.id);
 
   beforeAll(async () => {
-    repo = kind === 'file' ? await fileRepo() : await s3Repo(s3);
-    primary = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${repo.archiveCommand}'` } });
+    repo = kind === 'file' ? await fileRepo() : await s3Repo(s3());
+    primary = await Cluster.create({ conf: archivingInto(repo) });
     await primary.start();
     await primary.query('CREATE TABLE marks (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())');
     await primary.query('INSERT INTO marks (id) VALUES (1)');
-    const backup = await pitr(['backup'], { env: { ...repo.env, ...dbEnv(primary) } });
+    const backup = await pitr(['backup'], { env: { ...repo.env, ...primary.libpqEnv } });
     expect(backup.exitCode, backup.stderr).toBe(0);
 
     await primary.query('INSERT INTO marks (id) VALUES (2)');
@@ -144,9 +137,9 @@ describe('restore refusals leave the target untouched', () => {
 
   beforeAll(async () => {
     repo = await fileRepo();
-    primary = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${repo.archiveCommand}'` } });
+    primary = await Cluster.create({ conf: archivingInto(repo) });
     await primary.start();
-    const res = await pitr(['backup', '--json'], { env: { ...repo.env, ...dbEnv(primary) } });
+    const res = await pitr(['backup', '--json'], { env: { ...repo.env, ...primary.libpqEnv } });
     expect(res.exitCode, res.stderr).toBe(0);
     backupStop = JSON.parse(res.stdout).stopTime;
   });

@@ -6,7 +6,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AS_ROOT, freePort, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
-import { fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
+import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
 import { S3Server } from '../../tools/harness/s3.js';
 import { makeSegments, type SegmentSource } from '../support/segments.js';
 
@@ -20,7 +20,7 @@ afterAll(async () => {
 
 /** Archives under failure: PostgreSQL retries, and once the store is back nothing is missing. */
 async function archiveThroughOutage(repo: RepoFixture, takeDown: () => Promise<void>, bringBack: () => Promise<void>): Promise<void> {
-  const cluster = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${repo.archiveCommand}'` } });
+  const cluster = await Cluster.create({ conf: archivingInto(repo) });
   await cluster.start();
   try {
     await cluster.query('CREATE TABLE t (id int)');

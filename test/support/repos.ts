@@ -46,6 +46,11 @@ async function finish(kind: 'file' | 's3', env: Record<string, string>, extra: P
   };
 }
 
+/** postgresql.conf settings that archive into `repo` through bin/pitr. */
+export function archivingInto(repo: RepoFixture): Record<string, string> {
+  return { archive_mode: 'on', archive_command: `'${repo.archiveCommand}'` };
+}
+
 /** Reads a stored object's raw bytes straight from the store (null when absent). */
 export async function readStored(repo: RepoFixture, server: S3Store | undefined, key: string): Promise<Buffer | null> {
   if (repo.kind === 'file') {

@@ -1,5 +1,7 @@
 // Shared by the benchmark parts: whole-process timing with peak RSS, quantiles, tables.
 import { spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 export const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -33,4 +35,27 @@ export function table(header: string[], rows: (string | number)[][]): void {
   say(`| ${header.join(' | ')} |`);
   say(`|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
   for (const r of rows) say(`| ${r.join(' | ')} |`);
+}
+
+/** pgBackRest's config for a posix repository under `work`, lz4, as its documentation sets it up. */
+export async function writePgbackrestConf(work: string, pg: { dataDir: string; port: number }, sockDir: string, extraGlobal: string[] = []): Promise<string> {
+  const path = join(work, 'pgbackrest.conf');
+  const lines = [
+    '[global]',
+    `repo1-path=${join(work, 'pgbr-repo')}`,
+    'compress-type=lz4',
+    'log-level-console=warn',
+    'log-level-file=off',
+    ...extraGlobal,
+    `lock-path=${join(work, 'pgbr-lock')}`,
+    `spool-path=${join(work, 'pgbr-spool')}`,
+    '',
+    '[bench]',
+    `pg1-path=${pg.dataDir}`,
+    `pg1-port=${pg.port}`,
+    `pg1-socket-path=${sockDir}`,
+    '',
+  ];
+  await writeFile(path, lines.join('\n'));
+  return path;
 }

@@ -3,12 +3,12 @@
 // segments (a pgbench load's WAL), into file:// and S3 (s3rver on loopback), side by side
 // with pgBackRest's archive-push / archive-get (posix repo, lz4) in the same run.
 import { spawnSync } from 'node:child_process';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { giveToPostgres, PG_BIN, PITR_BIN, tempDir } from '../harness/env.js';
 import { Cluster } from '../harness/postgres.js';
 import { S3Server } from '../harness/s3.js';
-import { asPostgresArgs, quantile, say, timed, type Sample } from './common.js';
+import { asPostgresArgs, quantile, say, timed, type Sample, writePgbackrestConf } from './common.js';
 
 interface Row {
   label: string;
@@ -63,26 +63,7 @@ export async function benchWal(segments: number): Promise<void> {
     const pitrFile = { PITR_REPO: `file://${fileRepo}`, PITR_LOG_LEVEL: 'warn' };
     const pitrS3 = { ...s3Env, PITR_LOG_LEVEL: 'warn' };
 
-    // pgBackRest: posix repository, lz4, as its documentation sets it up.
-    const pgbrConf = join(work, 'pgbackrest.conf');
-    await writeFile(
-      pgbrConf,
-      [
-        '[global]',
-        `repo1-path=${join(work, 'pgbr-repo')}`,
-        'compress-type=lz4',
-        'log-level-console=warn',
-        'log-level-file=off',
-        `lock-path=${join(work, 'pgbr-lock')}`,
-        `spool-path=${join(work, 'pgbr-spool')}`,
-        '',
-        '[bench]',
-        `pg1-path=${cluster.dataDir}`,
-        `pg1-port=${cluster.port}`,
-        `pg1-socket-path=${sockDir}`,
-        '',
-      ].join('\n'),
-    );
+    const pgbrConf = await writePgbackrestConf(work, cluster, sockDir);
     await giveToPostgres(work);
     const pgbr = (args: string[]) => ['--config', pgbrConf, '--stanza=bench', ...args];
     const created = spawnSync('runuser', ['-u', 'postgres', '--', 'pgbackrest', ...pgbr(['stanza-create'])], { encoding: 'utf8' });

@@ -38,6 +38,11 @@ export class Cluster {
     return new Cluster(dataDir, port);
   }
 
+  /** libpq variables that reach this server (for pitr backup, pgbench ...). */
+  get libpqEnv(): Record<string, string> {
+    return { PGHOST: '127.0.0.1', PGPORT: String(this.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
+  }
+
   /** Appends settings; the last occurrence wins in postgresql.conf. */
   async configure(conf: Record<string, string | number>): Promise<void> {
     const lines = Object.entries({
