@@ -10,11 +10,15 @@ export interface BackupFile {
   key: string;
   /** What it holds once decompressed. */
   name: 'base.tar';
-  compression: 'lz4-chunked' | 'none';
-  /** Bytes of the uncompressed tar, and its SHA-256. */
+  /**
+   * lz4: one standard LZ4 frame stream, written by pg_basebackup --compress=client-lz4;
+   * none: the plain tar. Either way the tar ends with PostgreSQL's backup_manifest, which
+   * holds a checksum of every file (restore verifies the files against it).
+   */
+  compression: 'lz4' | 'none';
+  /** Bytes of the uncompressed tar, as pg_basebackup counted them (to the KiB). */
   size: number;
-  sha256: string;
-  /** Bytes stored, and their SHA-256 (what `verify` checks without decompressing). */
+  /** Bytes stored, and their SHA-256, checked on every restore. */
   storedSize: number;
   storedSha256: string;
 }

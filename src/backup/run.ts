@@ -9,34 +9,35 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { readArchivedFile } from '../archive/read.js';
-import { Lz4ChunkCompressor } from '../codec/lz4-stream.js';
 import { Measure } from '../codec/measure.js';
 import type { Config } from '../config/config.js';
 import { InputError, PitrError, StorageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { childConnection, pgProgram } from '../pg/binaries.js';
 import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity } from '../repository/identity.js';
-import { walObjectKey } from '../repository/layout.js';
+import { WAL_PREFIX, walObjectKey } from '../repository/layout.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
-import { formatLsn, parseWalFileName } from '../wal/names.js';
-import { requiredSegments } from '../wal/segments.js';
+import { formatLsn, parseLsn, parseWalFileName } from '../wal/names.js';
+import { requiredSegments, segmentFileName, segmentNumber } from '../wal/segments.js';
 import { rootHistory } from '../wal/timeline-history.js';
 import { labelTime, parseLabelText, walLocation } from './label.js';
 import { acquireBackupLock } from './lock.js';
 import { backupDir, writeManifest, type BackupManifest } from './manifest.js';
-import { BackupLabelTap } from './tar-label.js';
 
 export interface BackupOptions {
   storage: Storage;
   config: Config;
   log: Logger;
-  /** Called as bytes flow: bytes read from pg_basebackup, and the database size estimate. */
-  onProgress?: (bytes: number, estimate: number) => void;
+  /** Called as bytes flow: uncompressed bytes sent so far, and pg_basebackup's estimate of the total. */
+  onProgress?: (bytes: number, total: number) => void;
 }
 
 interface ServerFacts extends ClusterIdentity {
   estimateBytes: number;
+  timeline: number;
+  /** The WAL position before the backup starts: its .backup file is archived after it. */
+  walPosition: bigint;
 }
 
 export async function takeBackup({ storage, config, log, onProgress }: BackupOptions): Promise<BackupManifest> {
@@ -50,15 +51,19 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
   const label = `pitr ${id}`;
   const lock = await acquireBackupLock(storage, id);
   try {
-    const dataKey = `${backupDir(id)}base.tar.lz4`;
+    const dataKey = `${backupDir(id)}base.tar${config.compress === 'lz4' ? '.lz4' : ''}`;
     log.info({ backup: id, estimateBytes: server.estimateBytes }, 'backup started');
-    const stream = await streamBaseBackup({ storage, config, dataKey, label, pgMajor: server.pgVersion, onProgress: (b) => onProgress?.(b, server.estimateBytes) });
+    const stream = await streamBaseBackup({ storage, config, dataKey, label, pgMajor: server.pgVersion, onProgress: (b, total) => onProgress?.(b, total) });
 
     const xminAfterStop = await oldestRunningXid(config.dbUrl, log);
-    const fields = parseLabelText(stream.labelText);
-    const start = walLocation(fields, 'START WAL LOCATION', 'backup_label');
-    const timeline = Number(fields.get('START TIMELINE'));
-    const stop = await waitForBackupWal(storage, start, timeline, server.walSegmentSize, config.backupWalTimeoutMs, log);
+    const { start, stop, timeline, startTime, stopTime } = await waitForBackupWal(storage, {
+      label,
+      timeline: server.timeline,
+      from: server.walPosition,
+      segmentSize: server.walSegmentSize,
+      timeoutMs: config.backupWalTimeoutMs,
+      log,
+    });
     const finished = new Date();
 
     const manifest: BackupManifest = {
@@ -73,20 +78,19 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
       stopLsn: formatLsn(stop.lsn),
       startWal: start.wal,
       stopWal: stop.wal,
-      startTime: (labelTime(fields, 'START TIME') ?? started).toISOString(),
+      startTime: (startTime ?? started).toISOString(),
       // Never earlier than the real stop: a restore target is checked against it. The label's
       // STOP TIME is cut to whole seconds, so the real stop lies within the second after it;
       // our own clock after the WAL wait is late too; the earlier of the two is the tightest.
-      stopTime: new Date(Math.min(stop.time ? stop.time.getTime() + 999 : Infinity, finished.getTime())).toISOString(),
+      stopTime: new Date(Math.min(stopTime ? stopTime.getTime() + 999 : Infinity, finished.getTime())).toISOString(),
       durationMs: finished.getTime() - started.getTime(),
       ...(xminAfterStop ? { xminAfterStop } : {}),
       files: [
         {
           key: dataKey,
           name: 'base.tar',
-          compression: 'lz4-chunked',
-          size: stream.raw.bytes,
-          sha256: stream.raw.digest(),
+          compression: config.compress,
+          size: stream.tarBytes,
           storedSize: stream.stored.bytes,
           storedSha256: stream.stored.digest(),
         },
@@ -133,10 +137,16 @@ async function inspectServer(dbUrl: string | undefined): Promise<ServerFacts> {
              (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS segsize,
              current_setting('archive_mode') AS archive_mode,
              (SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')) AS tablespaces,
-             (SELECT sum(pg_database_size(oid)) FROM pg_database)::text AS estimate`);
+             (SELECT sum(pg_database_size(oid)) FROM pg_database)::text AS estimate,
+             pg_is_in_recovery()::text AS standby,
+             (SELECT timeline_id FROM pg_control_checkpoint())::text AS timeline,
+             CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS lsn`);
     const row = rows[0]!;
     if (row.archive_mode === 'off') {
       throw new InputError('archive_mode is off: a backup without archived WAL can never be restored; set archive_mode = on and archive_command = \'pitr wal-push %p\'');
+    }
+    if (row.standby === 'true') {
+      throw new InputError('the server is a standby: take backups from the primary (pitr finds each backup by the history file the primary archives)');
     }
     if (row.tablespaces) {
       throw new InputError(`tablespaces ${row.tablespaces} are not supported yet: pitr backs up clusters with only the default tablespaces`);
@@ -146,6 +156,8 @@ async function inspectServer(dbUrl: string | undefined): Promise<ServerFacts> {
       pgVersion: Math.floor(Number(row.version) / 10000),
       walSegmentSize: Number(row.segsize),
       estimateBytes: Number(row.estimate ?? 0),
+      timeline: Number(row.timeline),
+      walPosition: parseLsn(row.lsn!)!,
     };
   } finally {
     await client.end().catch(() => undefined);
@@ -158,24 +170,28 @@ async function streamBaseBackup(args: {
   dataKey: string;
   label: string;
   pgMajor: number;
-  onProgress: (bytes: number) => void;
-}): Promise<{ labelText: string; raw: Measure; stored: Measure }> {
+  onProgress: (bytes: number, total: number) => void;
+}): Promise<{ tarBytes: number; stored: Measure }> {
   const { execa } = await import('execa');
   const conn = childConnection(args.config.dbUrl);
   const program = pgProgram('pg_basebackup', args.pgMajor);
   // -X none: the WAL comes from the archive, which the backup waits for below.
-  const child = execa(program, ['-D', '-', '-F', 't', '-X', 'none', '-c', 'fast', '-l', args.label, '--no-password', ...conn.args], {
-    env: conn.env,
+  // --compress=client-lz4: pg_basebackup compresses in C into one standard LZ4 frame stream
+  // (lz4-napi has no streaming codec, and its buffers are not released on long streams).
+  // -P: progress on stderr, the only count of uncompressed bytes this process sees.
+  const compress = args.config.compress === 'lz4' ? ['--compress=client-lz4'] : [];
+  const child = execa(program, ['-D', '-', '-F', 't', '-X', 'none', '-c', 'fast', '-P', '-l', args.label, '--no-password', ...compress, ...conn.args], {
+    env: { ...conn.env, LC_ALL: 'C' }, // untranslated messages: the progress and errors are parsed
     stdout: 'pipe',
     stderr: 'pipe',
     reject: false,
-    buffer: { stdout: false, stderr: true },
+    buffer: { stdout: false, stderr: false },
   });
-  const tap = new BackupLabelTap();
-  const raw = new Measure(args.onProgress);
+  const progress = new BasebackupProgress(args.onProgress);
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => progress.feed(text));
   const stored = new Measure();
   const body = new PassThrough();
-  const flowing = pipeline(child.stdout!, tap, raw, new Lz4ChunkCompressor(), stored, body);
+  const flowing = pipeline(child.stdout!, stored, body);
   const upload = args.storage.putStream(args.dataKey, body);
   // A failed upload stops reading `body`: without this the pipeline, and pg_basebackup
   // blocked on its full stdout pipe, would wait forever. A failed stream stops the child.
@@ -191,8 +207,7 @@ async function streamBaseBackup(args: {
     if (uploadResult.status === 'rejected') throw asPitrError(uploadResult.reason, 'upload of the backup');
     if (flowResult.status === 'rejected') throw asPitrError(flowResult.reason, 'backup stream');
     if (!exit || exit.exitCode !== 0) {
-      const stderr = String(exit?.stderr ?? '').trim().split('\n').at(-1) ?? '';
-      const why = exit?.failed && exit.code === 'ENOENT' ? `${program} not found: install the PostgreSQL client or set PITR_PG_BINDIR` : stderr || `exit ${exit?.exitCode}`;
+      const why = exit?.failed && exit.code === 'ENOENT' ? `${program} not found: install the PostgreSQL client or set PITR_PG_BINDIR` : progress.lastError() || `exit ${exit?.exitCode}`;
       throw new InputError(`pg_basebackup failed: ${why}`);
     }
   } catch (err) {
@@ -200,7 +215,28 @@ async function streamBaseBackup(args: {
     await args.storage.delete(args.dataKey).catch(() => undefined);
     throw err;
   }
-  return { labelText: await tap.label, raw, stored };
+  return { tarBytes: progress.doneBytes, stored };
+}
+
+/** Reads pg_basebackup's stderr: "12345/67890 kB (18%), 0/1 tablespace" progress, and its last error line. */
+class BasebackupProgress {
+  doneBytes = 0;
+  private tail = '';
+
+  constructor(private readonly onProgress: (bytes: number, total: number) => void) {}
+
+  feed(text: string): void {
+    this.tail = (this.tail + text).slice(-4096);
+    for (const m of text.matchAll(/(\d+)\/(\d+) kB/g)) {
+      this.doneBytes = Number(m[1]) * 1024;
+      this.onProgress(this.doneBytes, Number(m[2]) * 1024);
+    }
+  }
+
+  lastError(): string {
+    const lines = this.tail.split(/[\r\n]+/).map((l) => l.trim()).filter((l) => l && !/ kB \(\d+%\)/.test(l));
+    return (lines.at(-1) ?? '').replace(/^pg_basebackup: (error: )?/, '');
+  }
 }
 
 function asPitrError(err: unknown, what: string): PitrError {
@@ -208,19 +244,16 @@ function asPitrError(err: unknown, what: string): PitrError {
 }
 
 /**
- * Waits for the .backup file (it carries the stop LSN and time) and every segment from start
- * to stop to be archived: until then the backup cannot be restored.
+ * Waits for the backup history file (.backup) of this backup, found by its label among those
+ * archived since `from` on `timeline`, and for every segment from its start to its stop:
+ * until then the backup cannot be restored. The history file also gives the start and stop
+ * LSN and times, so nothing needs to read the compressed tar.
  */
 async function waitForBackupWal(
   storage: Storage,
-  start: { lsn: bigint; wal: string },
-  timeline: number,
-  segmentSize: number,
-  timeoutMs: number,
-  log: Logger,
-): Promise<{ lsn: bigint; wal: string; time: Date | null }> {
-  const offset = (start.lsn % BigInt(segmentSize)).toString(16).toUpperCase().padStart(8, '0');
-  const historyName = `${start.wal}.${offset}.backup`;
+  args: { label: string; timeline: number; from: bigint; segmentSize: number; timeoutMs: number; log: Logger },
+): Promise<{ start: { lsn: bigint; wal: string }; stop: { lsn: bigint; wal: string }; timeline: number; startTime: Date | null; stopTime: Date | null }> {
+  const { label, segmentSize, timeoutMs, log } = args;
   const deadline = Date.now() + timeoutMs;
   const poll = async <T>(what: string, check: () => Promise<T | null>): Promise<T> => {
     for (let logged = false; ; ) {
@@ -234,9 +267,11 @@ async function waitForBackupWal(
       await new Promise((r) => setTimeout(r, 250));
     }
   };
-  const historyText = await poll(`backup history file ${historyName}`, () => readArchivedFile(storage, historyName));
-  const fields = parseLabelText(historyText.toString('utf8'));
-  const stop = walLocation(fields, 'STOP WAL LOCATION', historyName);
+  const fromSegment = segmentFileName(args.timeline, segmentNumber(args.from, segmentSize), segmentSize);
+  const fields = await poll(`the backup history file (.backup) of "${label}"`, () => findBackupHistory(storage, label, fromSegment));
+  const start = walLocation(fields, 'START WAL LOCATION', `backup history of "${label}"`);
+  const stop = walLocation(fields, 'STOP WAL LOCATION', `backup history of "${label}"`);
+  const timeline = Number(fields.get('START TIMELINE') ?? args.timeline);
   const needed = requiredSegments(rootHistory(timeline), start.lsn, stop.lsn, segmentSize);
   await poll(`WAL up to ${stop.wal}`, async () => {
     for (const name of needed) {
@@ -244,5 +279,26 @@ async function waitForBackupWal(
     }
     return true;
   });
-  return { ...stop, time: labelTime(fields, 'STOP TIME') };
+  return { start, stop, timeline, startTime: labelTime(fields, 'START TIME'), stopTime: labelTime(fields, 'STOP TIME') };
+}
+
+/**
+ * The fields of the .backup file labelled `label`, looked for in the log directories of
+ * `fromSegment` and the next one (a backup's start lies just after the WAL position read
+ * before it began), or null while it is not archived.
+ */
+async function findBackupHistory(storage: Storage, label: string, fromSegment: string): Promise<Map<string, string> | null> {
+  const tli = fromSegment.slice(0, 8);
+  const log = parseInt(fromSegment.slice(8, 16), 16);
+  for (const l of [log, log + 1]) {
+    const dir = `${WAL_PREFIX}${tli}${l.toString(16).toUpperCase().padStart(8, '0')}/`;
+    const { objects } = await storage.list(dir);
+    const candidates = objects.map((o) => o.key.slice(dir.length)).filter((n) => n.endsWith('.backup') && n.slice(0, 24) >= fromSegment);
+    for (const name of candidates.sort().reverse()) {
+      const text = await readArchivedFile(storage, name);
+      const fields = text ? parseLabelText(text.toString('utf8')) : null;
+      if (fields?.get('LABEL') === label) return fields;
+    }
+  }
+  return null;
 }

@@ -69,7 +69,15 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
   await prepareTargetDir(dir);
   const file = plan.backup.files[0]!;
   try {
-    await extractBackup({ storage: o.storage, file, dir: dir.path, owner: dir.owner, onProgress: (b) => o.onProgress?.(b, file.size) });
+    await extractBackup({
+      storage: o.storage,
+      file,
+      dir: dir.path,
+      owner: dir.owner,
+      pgVersion: plan.backup.pgVersion,
+      log: o.log,
+      onProgress: (b) => o.onProgress?.(b, file.storedSize),
+    });
     const settings = recoverySettings({
       restoreCommand,
       target: o.target,

@@ -216,15 +216,43 @@ describe('restore refusals leave the target untouched', () => {
     expect(existsSync(join(target, 'recovery.signal'))).toBe(true);
   });
 
+  it('checks every restored file against PostgreSQL\'s backup_manifest, beyond the stored checksum', async () => {
+    // An uncompressed backup whose tar is altered inside a file, with pitr's checksums
+    // updated to match: only the per-file checksums PostgreSQL recorded can tell.
+    const res = await pitr(['backup', '--json'], { env: { ...repo.env, ...primary.libpqEnv, PITR_COMPRESS: 'none' } });
+    expect(res.exitCode, res.stderr).toBe(0);
+    const m = JSON.parse(res.stdout);
+    expect(m.files[0]).toMatchObject({ compression: 'none' });
+    const object = join(repo.dir!, m.files[0].key);
+    const tar = await readFile(object);
+    const header = tar.indexOf(Buffer.from('PG_VERSION\0'));
+    expect(header % 512).toBe(0);
+    expect(tar.subarray(header + 512, header + 515).toString()).toBe('15\n');
+    tar[header + 513] = '4'.charCodeAt(0);
+    await writeFile(object, tar);
+    const { createHash } = await import('node:crypto');
+    const manifestPath = join(repo.dir!, 'backups', m.id, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+    manifest.files[0].storedSha256 = createHash('sha256').update(tar).digest('hex');
+    await writeFile(manifestPath, JSON.stringify(manifest));
+
+    const target = await newTarget();
+    const restored = await restore(['--target-dir', target, '--immediate', '--backup', m.id]);
+    expect(restored.exitCode).toBe(6);
+    expect(restored.stderr).toContain("do not match the backup's backup_manifest");
+    expect(restored.stderr).toContain('PG_VERSION');
+    expect(existsSync(target)).toBe(false);
+  });
+
   it('refuses a damaged backup object and removes what it had written', async () => {
-    const [id] = await readdir(join(repo.dir!, 'backups'));
+    const [id] = (await readdir(join(repo.dir!, 'backups'))).sort();
     const object = join(repo.dir!, 'backups', id!, 'base.tar.lz4');
     const bytes = await readFile(object);
     const middle = bytes.length >> 1;
     bytes[middle] = bytes[middle]! ^ 0xff;
     await writeFile(object, bytes);
     const target = await newTarget();
-    const res = await restore(['--target-dir', target, '--immediate']);
+    const res = await restore(['--target-dir', target, '--immediate', '--backup', id!]);
     expect(res.exitCode).toBe(6);
     expect(res.stderr).toMatch(/damaged|corrupted/);
     expect(existsSync(target)).toBe(false);
