@@ -69,14 +69,11 @@ async function emptyDir(path: string): Promise<void> {
 async function ownerFor(path: string, existingUid: number | undefined): Promise<Owner | null> {
   if (process.getuid?.() !== 0) return null;
   const candidates = [existingUid !== undefined ? await stat(path) : null, await stat(dirname(path)).catch(() => null)];
-  for (const st of candidates) if (st && st.uid !== 0) return { uid: st.uid, gid: st.gid, name: await userName(st.uid) };
+  // The user's own primary group, not the directory's: tar and the server run with it.
+  for (const st of candidates) if (st && st.uid !== 0) return (await passwdEntry((fields) => Number(fields[2]) === st.uid)) ?? { uid: st.uid, gid: st.gid };
   const postgres = await passwdEntry((fields) => fields[0] === 'postgres');
   if (postgres) return postgres;
   throw new InputError(`running as root, pitr cannot tell who will own ${path}: chown the directory (or its parent) to the database user first`);
-}
-
-async function userName(uid: number): Promise<string | undefined> {
-  return (await passwdEntry((fields) => Number(fields[2]) === uid))?.name;
 }
 
 async function passwdEntry(match: (fields: string[]) => boolean): Promise<Owner | null> {
