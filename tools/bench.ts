@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { benchBackup } from './bench/backup.js';
 import { say } from './bench/common.js';
+import { makeTempRoot, removeTempRoot } from './harness/env.js';
 import { benchWal } from './bench/wal.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'; // the harness uses the SDK too
@@ -17,5 +18,11 @@ for (const need of ['/usr/bin/time', '/usr/bin/pgbackrest']) {
   }
 }
 const parts = (process.env.BENCH_PARTS ?? 'wal,backup').split(',');
-if (parts.includes('wal')) await benchWal(Number(process.env.BENCH_SEGMENTS ?? 30));
-if (parts.includes('backup')) await benchBackup(Number(process.env.BENCH_SCALE ?? 70));
+const root = await makeTempRoot('bench');
+try {
+  if (parts.includes('wal')) await benchWal(Number(process.env.BENCH_SEGMENTS ?? 30));
+  if (parts.includes('backup')) await benchBackup(Number(process.env.BENCH_SCALE ?? 70));
+} finally {
+  if (process.env.BENCH_KEEP) say(`kept ${root}`);
+  else await removeTempRoot(root);
+}

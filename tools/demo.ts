@@ -3,9 +3,9 @@
 // `pitr backup` takes a base backup, rows are written, a table is dropped by mistake, and
 // `pitr restore --to <just before the drop> --start` brings the rows back. Everything lives in one temporary directory, removed at the end
 // (pass --keep to look around).
-import { rm, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, giveToPostgres, pitr, PITR_BIN, tempDir } from './harness/env.js';
+import { freePort, giveToPostgres, makeTempRoot, pitr, PITR_BIN, removeTempRoot } from './harness/env.js';
 import { Cluster } from './harness/postgres.js';
 
 const keep = process.argv.includes('--keep');
@@ -13,7 +13,7 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
 
-const work = await tempDir('demo');
+const work = await makeTempRoot('demo'); // every directory below, the cluster's too
 const repoDir = join(work, 'repo');
 const configFile = join(work, 'pitr.env');
 await mkdir(repoDir);
@@ -69,5 +69,5 @@ try {
   await restored?.stop('immediate');
   await primary.stop('immediate');
   if (keep) say(`kept ${work}`);
-  else await rm(work, { recursive: true, force: true });
+  else await removeTempRoot(work);
 }

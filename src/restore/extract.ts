@@ -59,7 +59,8 @@ function classify(err: unknown, what: string, dir: string): PitrError {
   const program = e.command?.split(' ')[0];
   const detail = `${e.stderr ?? ''}`.trim().split('\n')[0] || e.shortMessage || e.message;
   if (e.code === 'ENOENT' && program) return new InputError(`the ${program} program is not installed: apt-get install ${program} (or your system's package)`, err);
-  if (e.code === 'ENOSPC' || /No space left/.test(detail)) return new StorageError(`no space left while restoring into ${dir}: free space or restore elsewhere`, err);
+  // GNU tar reports a short write (a full disk) as "Wrote only N of M bytes".
+  if (e.code === 'ENOSPC' || /No space left|Wrote only \d+ of \d+ bytes/.test(detail)) return new StorageError(`no space left while restoring into ${dir}: free space or restore elsewhere`, err);
   if (program === 'lz4') return new IntegrityError(`${what} does not decompress (${detail}): the backup is damaged`, err);
   if (program === 'tar' && /Permission denied|Read-only/.test(detail)) return new InputError(`cannot write into ${dir} (${detail}): check its owner and permissions`, err);
   if (program === 'tar') return new IntegrityError(`${what} is not a valid tar stream (${detail}): the backup is damaged`, err);

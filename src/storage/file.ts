@@ -19,7 +19,7 @@ export class FileStorage implements Storage {
     /** Owner for new files and directories when running as root (see open()). */
     private readonly owner: { uid: number; gid: number } | null,
   ) {
-    this.url = `file://${root}`;
+    this.url = `file://${root}/`; // like s3://bucket/prefix/: a key appends directly
   }
 
   /**

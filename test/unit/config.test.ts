@@ -8,7 +8,7 @@ import { parseRepoUrl } from '../../src/storage/open.js';
 import { VERSION } from '../../src/version.js';
 
 function configFile(text: string, mode = 0o600): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'pitr-unit-')), 'pitr.env');
+  const path = join(mkdtempSync(join(process.env.PITR_TMP_ROOT ?? tmpdir(), 'pitr-unit-')), 'pitr.env');
   writeFileSync(path, text, { mode });
   return path;
 }

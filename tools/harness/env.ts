@@ -22,9 +22,31 @@ export const AS_ROOT = process.getuid?.() === 0;
 const PG_UID = AS_ROOT ? Number((await execa('id', ['-u', 'postgres'])).stdout) : undefined;
 const PG_GID = AS_ROOT ? Number((await execa('id', ['-g', 'postgres'])).stdout) : undefined;
 
+/**
+ * One directory for every temporary directory of a run (tests, demo, benchmark), so whoever
+ * made it removes it whole at the end: clusters, repositories and restored copies add up to
+ * gigabytes per test run.
+ */
+export async function makeTempRoot(label: string): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), `pitr-${label}-`));
+  await chmod(root, 0o755);
+  process.env.PITR_TMP_ROOT = root;
+  return root;
+}
+
+/** Stops any server still running from a data directory under `root`, then removes it. */
+export async function removeTempRoot(root: string): Promise<void> {
+  const { readdir, rm } = await import('node:fs/promises');
+  const entries = await readdir(root, { recursive: true }).catch(() => [] as string[]);
+  for (const entry of entries.filter((e) => e.endsWith('postmaster.pid'))) {
+    await asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', dirname(join(root, entry)), '-m', 'immediate', '-w', 'stop']);
+  }
+  await rm(root, { recursive: true, force: true });
+}
+
 /** A fresh directory the postgres user owns when we are root (servers and archive_command write there). */
 export async function tempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `pitr-${prefix}-`));
+  const dir = await mkdtemp(join(process.env.PITR_TMP_ROOT ?? tmpdir(), `pitr-${prefix}-`));
   await chmod(dir, 0o755);
   if (AS_ROOT) await chown(dir, PG_UID!, PG_GID!);
   return dir;

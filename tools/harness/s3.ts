@@ -99,7 +99,7 @@ export class S3Server implements S3Store {
   }
 
   static async start(dir?: string, port = 0): Promise<S3Server> {
-    const directory = dir ?? (await mkdtemp(join(tmpdir(), 'pitr-s3rver-')));
+    const directory = dir ?? (await mkdtemp(join(process.env.PITR_TMP_ROOT ?? tmpdir(), 'pitr-s3rver-')));
     const proc = execa(process.execPath, ['--openssl-legacy-provider', join(ROOT, 'tools/harness/s3rver-main.mjs'), directory, String(port)], {
       reject: false,
       stdout: 'pipe',
