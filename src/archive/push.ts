@@ -36,6 +36,8 @@ export interface PushResult {
    */
   status: 'stored' | 'exists' | 'repaired';
   size: number;
+  /** Of the original bytes. */
+  sha256: string;
   storedBytes: number;
   boundRepository: boolean;
 }
@@ -77,7 +79,7 @@ export async function pushWalFile(path: string, opts: PushOptions): Promise<Push
   }
 
   const digest = sha256(data);
-  const result = { name, key, size: data.length, boundRepository };
+  const result = { name, key, size: data.length, sha256: digest, boundRepository };
   const makeObject = async () => {
     const payload = await compress(opts.compression, data);
     const meta = { v: 1, name, size: data.length, sha256: digest, compression: opts.compression, payloadSize: payload.length } as const;

@@ -1,5 +1,6 @@
 // `pitr wal-push <path>`: PostgreSQL's archive_command. Exit 0 only once the file is durable.
-import { pushWalFile } from '../archive/push.js';
+import { basename } from 'node:path';
+import { consumeRecord } from '../archive/spool.js';
 import type { CommandContext } from '../cli/context.js';
 import { resolveDataDir } from '../pg/data-dir.js';
 import { openStorage } from '../storage/open.js';
@@ -12,8 +13,23 @@ const MESSAGES = {
 
 export async function walPushCommand({ config, log }: CommandContext, path: string): Promise<void> {
   const started = performance.now();
+  const dataDir = resolveDataDir(config);
+  // Stored earlier by a look-ahead push: verified against the file, without loading the store.
+  if (config.repo && (await consumeRecord(dataDir, path, config.repo))) {
+    log.info({ wal: basename(path), ms: Math.round(performance.now() - started) }, 'archived earlier (look-ahead)');
+    return;
+  }
   const storage = await openStorage(config);
-  const result = await pushWalFile(path, { storage, compression: config.compress, dataDir: resolveDataDir(config) });
+  const { pushWithLookahead } = await import('../archive/lookahead.js');
+  const result = await pushWithLookahead(path, {
+    storage,
+    compression: config.compress,
+    dataDir,
+    lookahead: config.archiveLookahead,
+    concurrency: config.archiveConcurrency,
+    repo: config.repo!,
+    log,
+  });
   if (result.boundRepository) log.info({ repo: storage.url }, 'repository bound to this cluster');
   log[result.status === 'repaired' ? 'warn' : 'info'](
     { wal: result.name, bytes: result.size, storedBytes: result.storedBytes, ms: Math.round(performance.now() - started) },

@@ -28,6 +28,9 @@ export interface Config {
   dbUrl?: string;
   /** How long `pitr backup` waits for the WAL up to its stop LSN to be archived. */
   backupWalTimeoutMs: number;
+  /** wal-push: other .ready files to archive ahead of PostgreSQL's calls, and how many at once. */
+  archiveLookahead: number;
+  archiveConcurrency: number;
   json: boolean;
   /** Warnings found while loading (e.g. a world-readable file with secrets), logged once a logger exists. */
   warnings: string[];
@@ -99,6 +102,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     pgdata,
     dbUrl: typeof flags['db-url'] === 'string' ? flags['db-url'] : undefined,
     backupWalTimeoutMs: int('PITR_BACKUP_WAL_TIMEOUT', 300, 1) * 1000,
+    archiveLookahead: int('PITR_ARCHIVE_LOOKAHEAD', 8, 0),
+    archiveConcurrency: int('PITR_ARCHIVE_CONCURRENCY', 2, 1),
     json: flags.json === true,
     warnings,
   };

@@ -26,6 +26,13 @@ export const SETTINGS = [
   { key: 'PITR_S3_CONNECT_TIMEOUT_MS', flag: 's3-connect-timeout-ms', type: 'string', describe: 'S3 connect timeout (default 3000)' },
   { key: 'PITR_S3_REQUEST_TIMEOUT_MS', flag: 's3-request-timeout-ms', type: 'string', describe: 'S3 socket idle timeout (default 10000)' },
   { key: 'PITR_BACKUP_WAL_TIMEOUT', flag: 'wal-timeout', type: 'string', describe: 'seconds a backup waits for its WAL to be archived (default 300)' },
+  {
+    key: 'PITR_ARCHIVE_LOOKAHEAD',
+    flag: 'archive-lookahead',
+    type: 'string',
+    describe: 'wal-push also archives up to this many other .ready files, for PostgreSQL\'s later calls (default 8; 0 = off)',
+  },
+  { key: 'PITR_ARCHIVE_CONCURRENCY', flag: 'archive-concurrency', type: 'string', describe: 'files wal-push stores at once (default 2)' },
   { key: 'PITR_COMPRESS', flag: 'compress', type: 'string', describe: 'compression: lz4 (default) or none' },
   { key: 'PITR_LOG_LEVEL', flag: 'log-level', type: 'string', describe: 'trace, debug, info (default), warn, error, silent' },
   { key: 'PGDATA', flag: 'pgdata', type: 'string', describe: 'PostgreSQL data directory' },

@@ -1,0 +1,145 @@
+// Look-ahead archiving under load and under faults: a burst of hundreds of segments archived
+// by a real server and every one fetched back byte for byte; a look-ahead killed half-way; a
+// record that must not vouch for a different file; two pushers racing over the same files.
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digest, giveToPostgres, pitr, tempDir } from '../../tools/harness/env.js';
+import { Cluster } from '../../tools/harness/postgres.js';
+import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
+import { useS3Store } from '../support/s3.js';
+import { makeSegments, type SegmentSource } from '../support/segments.js';
+
+const s3 = useS3Store();
+
+/** Fetches every name back through wal-fetch, a few at a time, and returns name -> sha256. */
+async function fetchAll(repo: RepoFixture, names: string[]): Promise<Map<string, string | null>> {
+  const out = await tempDir('fetched');
+  const digests = new Map<string, string | null>();
+  for (let i = 0; i < names.length; i += 8) {
+    await Promise.all(
+      names.slice(i, i + 8).map(async (name) => {
+        const res = await pitr(['wal-fetch', name, join(out, name)], { env: repo.env });
+        expect(res.exitCode, `${name}: ${res.stderr}`).toBe(0);
+        digests.set(name, digest(await readFile(join(out, name))));
+      }),
+    );
+  }
+  return digests;
+}
+
+describe.each([
+  ['file', 200],
+  ['s3', 60],
+] as const)('a burst archived with look-ahead into a %s repository', (kind, count) => {
+  let repo: RepoFixture;
+  let server: Cluster;
+  let copies: string;
+
+  beforeAll(async () => {
+    repo = kind === 'file' ? await fileRepo() : await s3Repo(s3());
+    copies = await tempDir('copies');
+    // 1 MiB segments: hundreds of real segments without gigabytes of disk. Every file
+    // PostgreSQL archives is also copied aside, as the reference for the byte comparison.
+    const conf = archivingInto(repo);
+    server = await Cluster.create({ initdbArgs: ['--wal-segsize=1'], conf: { ...conf, archive_command: `'cp %p ${copies}/%f && ${repo.archiveCommand}'` } });
+    await server.start();
+  });
+  afterAll(async () => {
+    await server?.stop('immediate');
+  });
+
+  it(`archives ${count} segments switched back to back, and every one comes back byte for byte`, async () => {
+    await server.query('CREATE TABLE t (id int)');
+    let last = '';
+    for (let i = 0; i < count; i++) {
+      await server.query('INSERT INTO t VALUES ($1)', [i]);
+      last = await server.switchWal();
+    }
+    await server.waitArchived(last, 300_000);
+    expect(await server.one<string>('SELECT failed_count::text FROM pg_stat_archiver')).toBe('0');
+    const log = await server.log();
+    const ahead = log.split('\n').filter((l) => l.includes('archived earlier (look-ahead)')).length;
+    expect(ahead).toBeGreaterThan(0); // PostgreSQL's own calls found files already stored
+
+    const names = (await readdir(copies)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+    expect(names.length).toBeGreaterThanOrEqual(count);
+    const fetched = await fetchAll(repo, names);
+    for (const name of names) expect(fetched.get(name), name).toBe(digest(await readFile(join(copies, name))));
+  });
+});
+
+/** A data directory as archive_command sees it: pg_wal with the files, each marked .ready. */
+async function fakeDataDir(source: SegmentSource): Promise<string> {
+  const dir = await tempDir('datadir');
+  await mkdir(join(dir, 'pg_wal', 'archive_status'), { recursive: true });
+  for (const path of source.segments) {
+    await copyFile(path, join(dir, 'pg_wal', basename(path)));
+    await writeFile(join(dir, 'pg_wal', 'archive_status', `${basename(path)}.ready`), '');
+  }
+  await giveToPostgres(dir);
+  return dir;
+}
+
+describe('look-ahead faults', () => {
+  let source: SegmentSource;
+  let other: SegmentSource;
+  beforeAll(async () => {
+    [source, other] = await Promise.all([makeSegments(8), makeSegments(4)]);
+  });
+  afterAll(async () => {
+    await Promise.all([source?.cluster.stop('immediate'), other?.cluster.stop('immediate')]);
+  });
+  const names = () => source.segments.map((p) => basename(p));
+  const push = (repo: RepoFixture, dir: string, name: string, env: Record<string, string> = {}) =>
+    pitr(['wal-push', join('pg_wal', name)], { env: { ...repo.env, ...env }, cwd: dir });
+  const records = async (dir: string) => (await readdir(join(dir, 'pg_wal', 'pitr', 'archived')).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
+
+  it('a look-ahead killed half-way reports nothing stored that is not, and later calls are right', async () => {
+    const repo = await fileRepo();
+    const dir = await fakeDataDir(source);
+    const killed = await push(repo, dir, names()[0]!, { PITR_TEST_CRASH: 'lookahead', PITR_ARCHIVE_CONCURRENCY: '1' });
+    expect(killed.signal).toBe('SIGKILL');
+    // One look-ahead file was recorded; the next was stored but the process died before its record.
+    const recorded = await records(dir);
+    expect(recorded).toEqual([names()[1]]);
+    for (const name of recorded) expect(await readFile(join(repo.dir!, 'wal', name.slice(0, 16), name)).catch(() => null)).not.toBeNull();
+
+    // PostgreSQL calls again for every file, in order (the killed call's file first).
+    for (const name of names()) {
+      const res = await push(repo, dir, name);
+      expect(res.exitCode, `${name}: ${res.stderr}`).toBe(0);
+      await rm(join(dir, 'pg_wal', 'archive_status', `${name}.ready`));
+    }
+    const fetched = await fetchAll(repo, names());
+    for (const path of source.segments) expect(fetched.get(basename(path))).toBe(digest(await readFile(path)));
+  });
+
+  it('a record never vouches for a different file under the same name', async () => {
+    const repo = await fileRepo();
+    const dir = await fakeDataDir(source);
+    expect((await push(repo, dir, names()[0]!)).exitCode).toBe(0);
+    const target = names()[1]!;
+    expect(await records(dir)).toContain(target);
+    // Another cluster's segment of the same name takes its place: the record must not count.
+    const impostor = other.segments.find((p) => basename(p) === target)!;
+    expect(impostor).toBeDefined();
+    await copyFile(impostor, join(dir, 'pg_wal', target));
+    const res = await push(repo, dir, target);
+    expect(res.exitCode).not.toBe(0);
+    expect(res.stderr).toMatch(/belongs to cluster|different content/);
+    const [fetched] = (await fetchAll(repo, [target])).values();
+    expect(fetched).toBe(digest(await readFile(source.segments[1]!)));
+  });
+
+  it('two pushers racing over the same files both succeed and store each file once, intact', async () => {
+    const repo = await fileRepo();
+    const dir = await fakeDataDir(source);
+    const [a, b] = await Promise.all([push(repo, dir, names()[0]!), push(repo, dir, names()[1]!)]);
+    expect(a.exitCode, a.stderr).toBe(0);
+    expect(b.exitCode, b.stderr).toBe(0);
+    for (const name of names()) expect((await push(repo, dir, name)).exitCode).toBe(0);
+    const fetched = await fetchAll(repo, names());
+    for (const path of source.segments) expect(fetched.get(basename(path))).toBe(digest(await readFile(path)));
+  });
+});
