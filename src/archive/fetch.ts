@@ -1,7 +1,8 @@
 // Restores one archived file for PostgreSQL's restore_command. The bytes are verified
 // (size and SHA-256 of the original) before they appear at the destination, and they appear
 // by rename, so PostgreSQL never sees a partial or wrong file.
-import { rename, unlink, writeFile } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
+import { sha256 } from '../codec/object-format.js';
 import { InputError, RepositoryMismatchError } from '../errors.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import type { Storage } from '../storage/storage.js';
@@ -13,9 +14,11 @@ export interface FetchOptions {
   storage: Storage;
   /** The recovering cluster's data directory (restore_command runs there). */
   dataDir: string;
+  /** fsync before the rename: for files kept across calls (the prefetch spool). */
+  durable?: boolean;
 }
 
-export type FetchResult = { status: 'not-found'; name: string } | { status: 'restored'; name: string; size: number };
+export type FetchResult = { status: 'not-found'; name: string } | { status: 'restored'; name: string; size: number; sha256: string };
 
 export async function fetchWalFile(name: string, dest: string, opts: FetchOptions): Promise<FetchResult> {
   const data = await readArchivedFile(opts.storage, name);
@@ -35,18 +38,24 @@ export async function fetchWalFile(name: string, dest: string, opts: FetchOption
     }
   }
 
-  await writeAtomically(dest, data);
-  return { status: 'restored', name, size: data.length };
+  await writeAtomically(dest, data, opts.durable ?? false);
+  return { status: 'restored', name, size: data.length, sha256: sha256(data) };
 }
 
 /**
  * Temp file + rename in the destination directory. No fsync: PostgreSQL fsyncs the files it
  * keeps (durable_rename of restored segments), and after a crash it fetches again.
  */
-async function writeAtomically(dest: string, data: Buffer): Promise<void> {
+async function writeAtomically(dest: string, data: Buffer, durable: boolean): Promise<void> {
   const tmp = `${dest}.pitr-${process.pid}.tmp`;
   try {
-    await writeFile(tmp, data, { mode: 0o600 });
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(data);
+      if (durable) await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, dest);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);

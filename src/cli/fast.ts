@@ -7,7 +7,7 @@ import type { Flags } from '../config/config.js';
 import { PLAIN_FLAGS, SETTINGS } from '../config/settings.js';
 import { runCommand } from './run.js';
 
-const HOT_COMMANDS: Record<string, number> = { 'wal-push': 1, 'wal-fetch': 2 };
+const HOT_COMMANDS: Record<string, number> = { 'wal-push': 1, 'wal-fetch': 2, 'wal-prefetch': 1 };
 
 export async function tryFastPath(argv: string[]): Promise<boolean> {
   const options: NonNullable<ParseArgsConfig['options']> = {};
@@ -25,6 +25,10 @@ export async function tryFastPath(argv: string[]): Promise<boolean> {
   if (command === 'wal-push') {
     const { walPushCommand } = await import('../commands/wal-push.js');
     return runCommand(command, flags, (ctx) => walPushCommand(ctx, args[0]!));
+  }
+  if (command === 'wal-prefetch') {
+    const { walPrefetchCommand } = await import('../commands/wal-prefetch.js');
+    return runCommand(command, flags, (ctx) => walPrefetchCommand(ctx, args[0]!));
   }
   const { walFetchCommand } = await import('../commands/wal-fetch.js');
   return runCommand(command, flags, (ctx) => walFetchCommand(ctx, args[0]!, args[1]!));

@@ -2,6 +2,7 @@
 // is not archived; any other failure exits above 125 (see errors.ts) so recovery stops
 // instead of ending early.
 import { fetchWalFile } from '../archive/fetch.js';
+import { startPrefetcher, takePrefetched } from '../archive/prefetch.js';
 import type { CommandContext } from '../cli/context.js';
 import { ExitCode, StorageUnavailableError } from '../errors.js';
 import { isStandby, resolveDataDir } from '../pg/data-dir.js';
@@ -10,6 +11,13 @@ import { openStorage } from '../storage/open.js';
 export async function walFetchCommand({ config, log }: CommandContext, name: string, dest: string): Promise<number> {
   const started = performance.now();
   const dataDir = resolveDataDir(config);
+  const prefetch = config.fetchPrefetch > 0 && config.repo !== undefined;
+  // Downloaded ahead by the prefetcher and verified again now: no store, no SDK.
+  if (prefetch && (await takePrefetched(dataDir, config.repo!, name, dest))) {
+    await startPrefetcher(dataDir, config.repo!, name, process.argv.slice(2));
+    log.info({ wal: name, ms: Math.round(performance.now() - started) }, 'restored (prefetched)');
+    return ExitCode.ok;
+  }
   try {
     const storage = await openStorage(config);
     const result = await fetchWalFile(name, dest, { storage, dataDir });
@@ -17,6 +25,7 @@ export async function walFetchCommand({ config, log }: CommandContext, name: str
       log.debug({ wal: name }, 'not in the repository');
       return ExitCode.notFound;
     }
+    if (prefetch) await startPrefetcher(dataDir, config.repo!, name, process.argv.slice(2));
     log.info({ wal: name, bytes: result.size, ms: Math.round(performance.now() - started) }, 'restored');
     return ExitCode.ok;
   } catch (err) {

@@ -1,5 +1,7 @@
 // `pitr wal-push <path>`: PostgreSQL's archive_command. Exit 0 only once the file is durable.
-import { basename } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { clearSpool } from '../archive/prefetch.js';
 import { consumeRecord } from '../archive/spool.js';
 import type { CommandContext } from '../cli/context.js';
 import { resolveDataDir } from '../pg/data-dir.js';
@@ -14,6 +16,8 @@ const MESSAGES = {
 export async function walPushCommand({ config, log }: CommandContext, path: string): Promise<void> {
   const started = performance.now();
   const dataDir = resolveDataDir(config);
+  // archive_command runs once recovery is over: a prefetch spool left from it goes now.
+  if (existsSync(join(dataDir, 'pg_wal', 'pitr', 'prefetch'))) await clearSpool(dataDir);
   // Stored earlier by a look-ahead push: verified against the file, without loading the store.
   if (config.repo && (await consumeRecord(dataDir, path, config.repo))) {
     log.info({ wal: basename(path), ms: Math.round(performance.now() - started) }, 'archived earlier (look-ahead)');

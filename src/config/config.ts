@@ -31,6 +31,8 @@ export interface Config {
   /** wal-push: other .ready files to archive ahead of PostgreSQL's calls, and how many at once. */
   archiveLookahead: number;
   archiveConcurrency: number;
+  /** wal-fetch: segments to download ahead of recovery into the spool. */
+  fetchPrefetch: number;
   json: boolean;
   /** Warnings found while loading (e.g. a world-readable file with secrets), logged once a logger exists. */
   warnings: string[];
@@ -104,6 +106,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     backupWalTimeoutMs: int('PITR_BACKUP_WAL_TIMEOUT', 300, 1) * 1000,
     archiveLookahead: int('PITR_ARCHIVE_LOOKAHEAD', 8, 0),
     archiveConcurrency: int('PITR_ARCHIVE_CONCURRENCY', 2, 1),
+    fetchPrefetch: int('PITR_FETCH_PREFETCH', 8, 0),
     json: flags.json === true,
     warnings,
   };

@@ -33,6 +33,12 @@ export const SETTINGS = [
     describe: 'wal-push also archives up to this many other .ready files, for PostgreSQL\'s later calls (default 8; 0 = off)',
   },
   { key: 'PITR_ARCHIVE_CONCURRENCY', flag: 'archive-concurrency', type: 'string', describe: 'files wal-push stores at once (default 2)' },
+  {
+    key: 'PITR_FETCH_PREFETCH',
+    flag: 'fetch-prefetch',
+    type: 'string',
+    describe: 'wal-fetch downloads up to this many next segments in the background (default 8; 0 = off)',
+  },
   { key: 'PITR_COMPRESS', flag: 'compress', type: 'string', describe: 'compression: lz4 (default) or none' },
   { key: 'PITR_LOG_LEVEL', flag: 'log-level', type: 'string', describe: 'trace, debug, info (default), warn, error, silent' },
   { key: 'PGDATA', flag: 'pgdata', type: 'string', describe: 'PostgreSQL data directory' },
