@@ -1,0 +1,72 @@
+// Part 3: archive recovery of about 1 GB of WAL (pgbench -i) into a base backup taken before
+// it: time from starting the server to promotion, with restore_command = pitr wal-fetch from
+// file:// and from S3 (prefetch on, the default), pitr with prefetch off, and plain `cp` from
+// a local directory as the floor. Same WAL, same machine, same run.
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cp } from 'node:fs/promises';
+import { giveToPostgres, PG_BIN, PITR_BIN, tempDir, waitFor } from '../harness/env.js';
+import { Cluster } from '../harness/postgres.js';
+import { S3Server } from '../harness/s3.js';
+import { asPostgresArgs, say, table, timed } from './common.js';
+
+export async function benchRecovery(scale: number): Promise<void> {
+  const work = await tempDir('bench-recovery');
+  const arch = join(work, 'arch');
+  const fileRepo = join(work, 'pitr-repo');
+  for (const d of [arch, fileRepo]) await mkdir(d);
+  const s3 = await S3Server.start();
+  const { env: s3Env } = await s3.newRepo();
+  const fileConf = join(work, 'pitr-file.env');
+  const s3Conf = join(work, 'pitr-s3.env');
+  await writeFile(fileConf, `PITR_REPO=file://${fileRepo}\nPITR_LOG_LEVEL=warn\n`);
+  await writeFile(s3Conf, `${Object.entries(s3Env).map(([k, v]) => `${k}=${v}`).join('\n')}\nPITR_LOG_LEVEL=warn\n`);
+  await giveToPostgres(work);
+  const archive = `cp %p ${arch}/%f && ${PITR_BIN} --config ${fileConf} wal-push %p && ${PITR_BIN} --config ${s3Conf} wal-push %p`;
+  const primary = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${archive}'`, max_wal_size: "'4GB'" } });
+  const started: Cluster[] = [];
+  try {
+    await primary.start();
+    const base = await primary.baseBackup();
+    const lsn0 = await primary.one<string>('SELECT pg_current_wal_lsn()::text');
+    say(`pgbench -i -s ${scale} after the base backup, archived three ways (cp, pitr file://, pitr s3) ...`);
+    const [c, a] = asPostgresArgs(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', String(scale), '-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', 'postgres']);
+    const init = timed(c, a, {}, '/tmp');
+    if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
+    const walBytes = Number(await primary.one<string>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${lsn0}')::text`));
+    await primary.waitArchived(await primary.switchWal(), 1_800_000);
+    const segments = (await readdir(arch)).filter((n) => /^[0-9A-F]{24}$/.test(n)).length;
+    say(`WAL to replay: ${(walBytes / 1048576).toFixed(0)} MiB in ${segments} segments`);
+
+    const runs: [string, string][] = [
+      ['cp from a local directory', `cp ${arch}/%f %p`],
+      ['pitr wal-fetch, file://, prefetch 8', `${PITR_BIN} --config ${fileConf} wal-fetch %f %p`],
+      ['pitr wal-fetch, s3, prefetch 8', `${PITR_BIN} --config ${s3Conf} wal-fetch %f %p`],
+      ['pitr wal-fetch, s3, prefetch off', `${PITR_BIN} --config ${s3Conf} --fetch-prefetch 0 wal-fetch %f %p`],
+    ];
+    const rows: [string, number][] = [];
+    for (const [label, command] of runs) {
+      const dir = join(await tempDir('bench-recover'), 'data');
+      await cp(base, dir, { recursive: true });
+      await giveToPostgres(dir);
+      const copy = await Cluster.adopt(dir);
+      await copy.prepareRecovery(command);
+      const t0 = Date.now();
+      started.push(copy);
+      await copy.start();
+      await waitFor('promotion', async () => (await copy.one<boolean>('SELECT NOT pg_is_in_recovery()')) === true, 3_600_000);
+      rows.push([label, Date.now() - t0]);
+      await copy.stop('immediate');
+    }
+    const floor = rows[0]![1];
+    say();
+    table(
+      [`archive recovery of ${(walBytes / 1048576).toFixed(0)} MiB of WAL to promotion`, 's', 'MiB/s', 'ratio to cp'],
+      rows.map(([label, ms]) => [label, (ms / 1000).toFixed(1), (walBytes / 1048576 / (ms / 1000)).toFixed(0), (ms / floor).toFixed(2)]),
+    );
+  } finally {
+    for (const c of started) await c.stop('immediate');
+    await primary.stop('immediate');
+    await s3.stop();
+  }
+}
