@@ -1,15 +1,18 @@
-// `npm run bench`: not a test; numbers are printed, nothing is asserted. Two parts, both side
-// by side with pgBackRest (Debian package, posix repository, lz4) in the same run:
+// `npm run bench`: not a test; numbers are printed, nothing is asserted. Four parts, side by
+// side with pgBackRest (Debian package, posix repository, lz4) in the same run:
 //   wal     what PostgreSQL pays per WAL segment (wal-push / wal-fetch as whole processes);
 //   backup  backup and restore of a ~1 GB pgbench database, and restore to a promoted server;
-//   recovery  archive recovery of ~1 GB of WAL through wal-fetch (file://, S3) against cp.
-// BENCH_PARTS=wal,backup selects parts; BENCH_SEGMENTS (30) and BENCH_SCALE (70 = ~1 GB) size
-// them; BENCH_KEEP=1 keeps the files. Needs the Debian packages pgbackrest and time.
+//   recovery  archive recovery of ~1 GB of WAL through wal-fetch (file://, S3) against cp;
+//   sustained  archiving under 60 s bulk-insert and TPC-B loads: backlog, drain, tps cost.
+// BENCH_PARTS=wal,backup,... selects parts; BENCH_SEGMENTS (30), BENCH_SCALE (70 = ~1 GB
+// database), BENCH_RECOVERY_SCALE (85 = ~1 GB of WAL) and BENCH_LOAD_SECONDS (60) size them;
+// BENCH_KEEP=1 keeps the files. Needs the Debian packages pgbackrest and time.
 import { existsSync } from 'node:fs';
 import { benchBackup } from './bench/backup.js';
 import { say } from './bench/common.js';
 import { makeTempRoot, removeTempRoot } from './harness/env.js';
 import { benchRecovery } from './bench/recovery.js';
+import { benchSustained } from './bench/sustained.js';
 import { benchWal } from './bench/wal.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'; // the harness uses the SDK too
@@ -19,12 +22,13 @@ for (const need of ['/usr/bin/time', '/usr/bin/pgbackrest']) {
     process.exit(2);
   }
 }
-const parts = (process.env.BENCH_PARTS ?? 'wal,backup,recovery').split(',');
+const parts = (process.env.BENCH_PARTS ?? 'wal,backup,recovery,sustained').split(',');
 const root = await makeTempRoot('bench');
 try {
   if (parts.includes('wal')) await benchWal(Number(process.env.BENCH_SEGMENTS ?? 30));
   if (parts.includes('backup')) await benchBackup(Number(process.env.BENCH_SCALE ?? 70));
-  if (parts.includes('recovery')) await benchRecovery(Number(process.env.BENCH_SCALE ?? 70));
+  if (parts.includes('recovery')) await benchRecovery(Number(process.env.BENCH_RECOVERY_SCALE ?? 85)); // ~1 GB of WAL
+  if (parts.includes('sustained')) await benchSustained(Number(process.env.BENCH_LOAD_SECONDS ?? 60));
 } finally {
   if (process.env.BENCH_KEEP) say(`kept ${root}`);
   else await removeTempRoot(root);

@@ -1,0 +1,174 @@
+// Part 4: sustained archiving under load. For each way of archiving (none, pitr file://,
+// pitr S3, pgBackRest synchronous, pgBackRest asynchronous with process-max=2), a fresh
+// cluster runs a bulk-insert load and a pgbench TPC-B load for BENCH_LOAD_SECONDS (60) each,
+// while the .ready backlog is sampled every 500 ms. Reported: WAL MB/s generated, segments
+// archived per second, the backlog (median, max), the time to drain it after the load, and the
+// load's tps as a ratio to the same load with archiving off (the CPU archiving takes).
+import { execa } from 'execa';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { giveToPostgres, PG_BIN, PITR_BIN, tempDir } from '../harness/env.js';
+import { Cluster } from '../harness/postgres.js';
+import { S3Server } from '../harness/s3.js';
+import { asPostgresArgs, quantile, say, table, writePgbackrestConf } from './common.js';
+
+interface Way {
+  label: string;
+  /** archive_command for the cluster, or null for archive_mode = off; set up in `dir`. */
+  setup: (dir: string, cluster: { dataDir: string; port: number }, sockDir: string) => Promise<string | null>;
+  /** Run after the cluster starts (pgBackRest's stanza-create). */
+  after?: (dir: string) => Promise<void>;
+}
+
+interface Result {
+  way: string;
+  load: string;
+  tps: number;
+  walMBps: number;
+  archivedPerSec: number;
+  backlogMedian: number;
+  backlogMax: number;
+  drainS: number;
+}
+
+export async function benchSustained(seconds: number): Promise<void> {
+  const s3 = await S3Server.start();
+  const pgbr = (dir: string, args: string[]) => {
+    const [c, a] = asPostgresArgs('pgbackrest', ['--config', join(dir, 'pgbackrest.conf'), '--stanza=bench', ...args]);
+    return execa(c, a, { reject: false });
+  };
+  const ways: Way[] = [
+    { label: 'archiving off', setup: async () => null },
+    { label: 'pitr file://', setup: async (dir) => `${PITR_BIN} --repo file://${dir}/repo --log-level warn wal-push %p` },
+    {
+      label: 'pitr s3 (s3rver)',
+      setup: async (dir) => {
+        const { env } = await s3.newRepo();
+        await writeFile(join(dir, 'pitr.env'), `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n')}\nPITR_LOG_LEVEL=warn\n`);
+        return `${PITR_BIN} --config ${dir}/pitr.env wal-push %p`;
+      },
+    },
+    {
+      label: 'pgBackRest sync',
+      setup: async (dir, cluster, sock) => {
+        await writePgbackrestConf(dir, cluster, sock);
+        return `pgbackrest --config ${dir}/pgbackrest.conf --stanza=bench archive-push %p`;
+      },
+      after: async (dir) => void (await pgbr(dir, ['stanza-create'])),
+    },
+    {
+      label: 'pgBackRest async, process-max=2',
+      setup: async (dir, cluster, sock) => {
+        await writePgbackrestConf(dir, cluster, sock, ['archive-async=y', 'process-max=2']);
+        return `pgbackrest --config ${dir}/pgbackrest.conf --stanza=bench archive-push %p`;
+      },
+      after: async (dir) => void (await pgbr(dir, ['stanza-create'])),
+    },
+  ];
+  const results: Result[] = [];
+  try {
+    for (const way of ways) {
+      for (const load of ['bulk insert', 'pgbench TPC-B'] as const) {
+        results.push(await runOne(way, load, seconds));
+        say(`  ${way.label}, ${load}: done`);
+      }
+    }
+  } finally {
+    await s3.stop();
+  }
+  const off = (load: string) => results.find((r) => r.way === 'archiving off' && r.load === load)!.tps;
+  say();
+  table(
+    [`sustained archiving, ${seconds} s loads`, 'load', 'tps', 'tps / off', 'WAL MB/s', 'segments/s', 'backlog median', 'backlog max', 'drain s'],
+    results.map((r) => [
+      r.way,
+      r.load,
+      r.tps.toFixed(0),
+      (r.tps / off(r.load)).toFixed(2),
+      r.walMBps.toFixed(1),
+      r.archivedPerSec.toFixed(2),
+      r.way === 'archiving off' ? '-' : r.backlogMedian,
+      r.way === 'archiving off' ? '-' : r.backlogMax,
+      r.way === 'archiving off' ? '-' : r.drainS.toFixed(1),
+    ]),
+  );
+}
+
+async function runOne(way: Way, load: 'bulk insert' | 'pgbench TPC-B', seconds: number): Promise<Result> {
+  const dir = await tempDir('bench-sustained');
+  const sockDir = join(dir, 'sock');
+  await mkdir(sockDir);
+  await mkdir(join(dir, 'repo'));
+  await giveToPostgres(dir);
+  // The port is needed for pgBackRest's configuration before the cluster exists.
+  const cluster = await Cluster.create({ conf: { unix_socket_directories: `'${sockDir}'`, max_wal_size: "'2GB'" } });
+  const command = await way.setup(dir, cluster, sockDir);
+  await giveToPostgres(dir);
+  await cluster.configure(command === null ? { archive_mode: 'off' } : { archive_mode: 'on', archive_command: `'${command}'` });
+  try {
+    await cluster.start();
+    await way.after?.(dir);
+    const bench = (args: string[]) => {
+      const [c, a] = asPostgresArgs(join(PG_BIN, 'pgbench'), [...args, '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'postgres']);
+      return execa(c, a, { reject: false });
+    };
+    let script: string[];
+    if (load === 'bulk insert') {
+      await cluster.query('CREATE TABLE bulk (id int, pad text)');
+      const file = join(dir, 'bulk.sql');
+      await writeFile(file, "INSERT INTO bulk SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g;\n");
+      await giveToPostgres(file);
+      script = ['-n', '-f', file, '-c', '2', '-j', '2'];
+    } else {
+      const init = await bench(['-i', '-q', '-s', '10']);
+      if (init.exitCode !== 0) throw new Error(`pgbench -i: ${init.stderr}`);
+      script = ['-n', '-c', '4', '-j', '2'];
+    }
+    await drain(cluster, 600_000); // start from an empty backlog
+    const walDir = join(cluster.dataDir, 'pg_wal', 'archive_status');
+    const lsn0 = await cluster.one<string>('SELECT pg_current_wal_lsn()::text');
+    const archived0 = Number(await cluster.one<string>('SELECT archived_count::text FROM pg_stat_archiver'));
+    const run = bench([...script, '-T', String(seconds)]);
+    const samples: number[] = [];
+    let running = true;
+    void run.finally(() => (running = false));
+    while (running) {
+      samples.push(await readyCount(walDir));
+      await sleep(500);
+    }
+    const out = await run;
+    const tps = Number(/tps = ([\d.]+)/.exec(out.stdout)?.[1] ?? NaN);
+    const walBytes = Number(await cluster.one<string>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${lsn0}')::text`));
+    const archived = Number(await cluster.one<string>('SELECT archived_count::text FROM pg_stat_archiver')) - archived0;
+    const t0 = Date.now();
+    if (command !== null) await drain(cluster, 1_800_000);
+    const sorted = [...samples].sort((a, b) => a - b);
+    return {
+      way: way.label,
+      load,
+      tps,
+      walMBps: walBytes / 1e6 / seconds,
+      archivedPerSec: archived / seconds,
+      backlogMedian: sorted.length ? quantile(sorted, 0.5) : 0,
+      backlogMax: sorted.length ? sorted.at(-1)! : 0,
+      drainS: (Date.now() - t0) / 1000,
+    };
+  } finally {
+    await cluster.stop('immediate');
+  }
+}
+
+async function readyCount(dir: string): Promise<number> {
+  return (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.ready')).length;
+}
+
+/** Waits until PostgreSQL has nothing left to archive. */
+async function drain(cluster: Cluster, timeoutMs: number): Promise<void> {
+  const dir = join(cluster.dataDir, 'pg_wal', 'archive_status');
+  const deadline = Date.now() + timeoutMs;
+  while ((await readyCount(dir)) > 0) {
+    if (Date.now() > deadline) throw new Error(`archiving did not drain within ${timeoutMs / 1000} s`);
+    await sleep(200);
+  }
+}
