@@ -38,6 +38,10 @@ export async function benchSustained(seconds: number): Promise<void> {
     const [c, a] = asPostgresArgs('pgbackrest', ['--config', join(dir, 'pgbackrest.conf'), '--stanza=bench', ...args]);
     return execa(c, a, { reject: false });
   };
+  const stanzaCreate = async (dir: string) => {
+    const res = await pgbr(dir, ['stanza-create']);
+    if (res.exitCode !== 0) throw new Error(`pgbackrest stanza-create failed: ${res.stdout} ${res.stderr}`);
+  };
   const ways: Way[] = [
     { label: 'archiving off', setup: async () => null },
     { label: 'pitr file://', setup: async (dir) => `${PITR_BIN} --repo file://${dir}/repo --log-level warn wal-push %p` },
@@ -45,7 +49,7 @@ export async function benchSustained(seconds: number): Promise<void> {
       label: 'pitr s3 (s3rver)',
       setup: async (dir) => {
         const { env } = await s3.newRepo();
-        await writeFile(join(dir, 'pitr.env'), `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n')}\nPITR_LOG_LEVEL=warn\n`);
+        await writeFile(join(dir, 'pitr.env'), `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n')}\nPITR_LOG_LEVEL=warn\n`, { mode: 0o640 });
         return `${PITR_BIN} --config ${dir}/pitr.env wal-push %p`;
       },
     },
@@ -55,7 +59,7 @@ export async function benchSustained(seconds: number): Promise<void> {
         await writePgbackrestConf(dir, cluster, sock);
         return `pgbackrest --config ${dir}/pgbackrest.conf --stanza=bench archive-push %p`;
       },
-      after: async (dir) => void (await pgbr(dir, ['stanza-create'])),
+      after: (dir) => stanzaCreate(dir),
     },
     {
       label: 'pgBackRest async, process-max=2',
@@ -63,7 +67,7 @@ export async function benchSustained(seconds: number): Promise<void> {
         await writePgbackrestConf(dir, cluster, sock, ['archive-async=y', 'process-max=2']);
         return `pgbackrest --config ${dir}/pgbackrest.conf --stanza=bench archive-push %p`;
       },
-      after: async (dir) => void (await pgbr(dir, ['stanza-create'])),
+      after: (dir) => stanzaCreate(dir),
     },
   ];
   const results: Result[] = [];
@@ -105,7 +109,9 @@ async function runOne(way: Way, load: 'bulk insert' | 'pgbench TPC-B', seconds: 
   const cluster = await Cluster.create({ conf: { unix_socket_directories: `'${sockDir}'`, max_wal_size: "'2GB'" } });
   const command = await way.setup(dir, cluster, sockDir);
   await giveToPostgres(dir);
-  await cluster.configure(command === null ? { archive_mode: 'off' } : { archive_mode: 'on', archive_command: `'${command}'` });
+  // configure() rewrites the socket setting too: keep pgBackRest's socket directory.
+  const sockets = { unix_socket_directories: `'${sockDir}'` };
+  await cluster.configure(command === null ? { ...sockets, archive_mode: 'off' } : { ...sockets, archive_mode: 'on', archive_command: `'${command}'` });
   try {
     await cluster.start();
     await way.after?.(dir);
