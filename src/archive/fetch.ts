@@ -2,11 +2,10 @@
 // (size and SHA-256 of the original) before they appear at the destination, and they appear
 // by rename, so PostgreSQL never sees a partial or wrong file.
 import { open, rename, unlink } from 'node:fs/promises';
-import { sha256 } from '../codec/object-format.js';
 import { InputError, RepositoryMismatchError } from '../errors.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import type { Storage } from '../storage/storage.js';
-import { readArchivedFile } from './read.js';
+import { readArchivedObject } from './read.js';
 import { parseWalFileName } from '../wal/names.js';
 import { readSegmentHeader } from '../wal/segment-header.js';
 
@@ -21,8 +20,9 @@ export interface FetchOptions {
 export type FetchResult = { status: 'not-found'; name: string } | { status: 'restored'; name: string; size: number; sha256: string };
 
 export async function fetchWalFile(name: string, dest: string, opts: FetchOptions): Promise<FetchResult> {
-  const data = await readArchivedFile(opts.storage, name);
-  if (data === null) return { status: 'not-found', name };
+  const object = await readArchivedObject(opts.storage, name);
+  if (object === null) return { status: 'not-found', name };
+  const { data } = object;
 
   // A segment of another cluster would make PostgreSQL end recovery early ("WAL file is from
   // a different database system"), silently short of data: refuse it loudly instead.
@@ -39,7 +39,7 @@ export async function fetchWalFile(name: string, dest: string, opts: FetchOption
   }
 
   await writeAtomically(dest, data, opts.durable ?? false);
-  return { status: 'restored', name, size: data.length, sha256: sha256(data) };
+  return { status: 'restored', name, size: data.length, sha256: object.sha256 };
 }
 
 /**

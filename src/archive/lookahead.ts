@@ -11,9 +11,9 @@
 // process (no daemon to supervise, no second lock) and WAL-G's renaming of .ready files
 // (PostgreSQL keeps sole ownership of archive_status). See docs/archiving.md.
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger } from '../log.js';
-import { crashNow } from '../storage/fault.js';
+import { crashInLookaheadRequested, crashNow } from '../storage/fault.js';
 import { parseWalFileName } from '../wal/names.js';
 import { pushWalFile, type PushOptions, type PushResult } from './push.js';
 import { recordArchived, recordedNames, sweepRecords } from './spool.js';
@@ -36,7 +36,7 @@ export async function pushWithLookahead(path: string, o: LookaheadOptions): Prom
     () => pushWalFile(path, o),
     ...waiting.map((name) => async () => {
       const res = await pushWalFile(join(walDir, name), o);
-      if (process.env.PITR_TEST_CRASH === 'lookahead' && stored === 1) crashNow(); // stored, not yet recorded
+      if (stored === 1 && crashInLookaheadRequested()) crashNow(); // stored, not yet recorded
       await recordArchived(o.dataDir, name, { sha256: res.sha256, size: res.size, repo: o.repo });
       stored++;
     }),
@@ -60,7 +60,7 @@ async function readyFiles(walDir: string, path: string, dataDir: string, limit: 
   const live = new Set(present);
   await sweepRecords(dataDir, live);
   const recorded = await recordedNames(dataDir);
-  const self = path.slice(path.lastIndexOf('/') + 1);
+  const self = basename(path);
   return status
     .filter((f) => f.endsWith('.ready'))
     .map((f) => f.slice(0, -'.ready'.length))

@@ -10,15 +10,16 @@
 // spool does not hold: a timeline switch, a history file, the end of recovery.
 // Only standard modules are imported: this is the hot path of every restore_command call.
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256 } from '../codec/object-format.js';
 import { processAlive } from '../os/process.js';
+import { fileDigest } from './spool.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
 
 export function prefetchSpool(dataDir: string, repo: string): string {
-  return join(dataDir, 'pg_wal', 'pitr', 'prefetch', createHash('sha256').update(repo).digest('hex').slice(0, 12));
+  return join(dataDir, 'pg_wal', 'pitr', 'prefetch', sha256(Buffer.from(repo)).slice(0, 12));
 }
 
 /**
@@ -39,8 +40,7 @@ export async function takePrefetched(dataDir: string, repo: string, name: string
     return false;
   }
   const path = join(dir, file);
-  const data = await readFile(path).catch(() => null);
-  if (!data || createHash('sha256').update(data).digest('hex') !== file.slice(name.length + 1)) {
+  if ((await fileDigest(path))?.sha256 !== file.slice(name.length + 1)) {
     await unlink(path).catch(() => undefined);
     return false;
   }
@@ -59,9 +59,8 @@ export async function clearSpool(dataDir: string, repo?: string): Promise<void> 
   const root = join(dataDir, 'pg_wal', 'pitr', 'prefetch');
   const dirs = repo ? [prefetchSpool(dataDir, repo)] : (await readdir(root).catch(() => [] as string[])).map((d) => join(root, d));
   for (const dir of dirs) {
-    const pid = Number(await readFile(join(dir, LOCK), 'utf8').catch(() => ''));
-    // Only a process that is a prefetcher: a stale pid file may name a reused pid.
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && (await isPrefetcher(pid))) {
+    const pid = await livePrefetcher(dir);
+    if (pid !== null && pid !== process.pid) {
       try {
         process.kill(pid, 'SIGTERM');
       } catch {
@@ -74,9 +73,15 @@ export async function clearSpool(dataDir: string, repo?: string): Promise<void> 
 
 const LOCK = '.prefetcher.pid';
 
-async function isPrefetcher(pid: number): Promise<boolean> {
+/**
+ * The pid in the lock file when it is a running prefetcher, else null. Checked against
+ * /proc: a stale lock file may name a pid the system has since given to another process.
+ */
+async function livePrefetcher(dir: string): Promise<number | null> {
+  const pid = Number(await readFile(join(dir, LOCK), 'utf8').catch(() => ''));
+  if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid)) return null;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  return cmdline.split('\0').includes('wal-prefetch');
+  return cmdline.split('\0').includes('wal-prefetch') ? pid : null;
 }
 
 /**
@@ -84,13 +89,14 @@ async function isPrefetcher(pid: number): Promise<boolean> {
  * runs already. Its output goes nowhere: PostgreSQL waits on restore_command's exit only.
  */
 export async function startPrefetcher(dataDir: string, repo: string, name: string, argv: string[]): Promise<void> {
-  const dir = prefetchSpool(dataDir, repo);
-  const pid = Number(await readFile(join(dir, LOCK), 'utf8').catch(() => ''));
-  if (Number.isInteger(pid) && pid > 0 && processAlive(pid) && (await isPrefetcher(pid))) return;
+  if ((await livePrefetcher(prefetchSpool(dataDir, repo))) !== null) return;
   const at = argv.indexOf('wal-fetch');
   if (at < 0) return;
   const args = [...argv.slice(0, at), 'wal-prefetch', name];
   const child = spawn(process.execPath, [process.argv[1]!, ...args], { detached: true, stdio: 'ignore', cwd: process.cwd() });
+  // A failed spawn (no processes left, say) is reported as an event: without a listener it
+  // would crash this wal-fetch after it has already restored its file.
+  child.on('error', () => undefined);
   child.unref();
 }
 
@@ -104,8 +110,7 @@ export async function lockPrefetcher(dir: string): Promise<boolean> {
       await fh.close();
       return true;
     } catch {
-      const pid = Number(await readFile(join(dir, LOCK), 'utf8').catch(() => ''));
-      if (Number.isInteger(pid) && pid > 0 && processAlive(pid) && (await isPrefetcher(pid))) return false;
+      if ((await livePrefetcher(dir)) !== null) return false;
       await unlink(join(dir, LOCK)).catch(() => undefined);
     }
   }

@@ -10,6 +10,11 @@ import { parseWalFileName } from '../wal/names.js';
 
 /** The verified original bytes, or null when the file is not archived. */
 export async function readArchivedFile(storage: Storage, name: string): Promise<Buffer | null> {
+  return (await readArchivedObject(storage, name))?.data ?? null;
+}
+
+/** The verified original bytes and their SHA-256 (checked, so not computed twice), or null. */
+export async function readArchivedObject(storage: Storage, name: string): Promise<{ data: Buffer; sha256: string } | null> {
   const file = parseWalFileName(name);
   // Only names PostgreSQL archives can be in the repository.
   if (!file) return null;
@@ -26,5 +31,5 @@ export async function readArchivedFile(storage: Storage, name: string): Promise<
   if (data.length !== meta.size || sha256(data) !== meta.sha256) {
     throw new IntegrityError(`${what} is corrupted: its content does not match the SHA-256 recorded when it was archived; run "pitr verify"`);
   }
-  return data;
+  return { data, sha256: meta.sha256 };
 }

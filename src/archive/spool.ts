@@ -8,9 +8,9 @@
 // pg_wal/pitr/archived/, next to the files they describe: pg_basebackup never copies pg_wal,
 // and PostgreSQL ignores directories there. Only standard modules are imported: this is the
 // hot path of every archive_command call.
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { sha256 } from '../codec/object-format.js';
 
 export interface ArchivedRecord {
   sha256: string;
@@ -41,8 +41,8 @@ export async function consumeRecord(dataDir: string, path: string, repo: string)
     return false;
   }
   if (record.repo !== repo) return false;
-  const data = await readFile(path).catch(() => null);
-  if (!data || data.length !== record.size || createHash('sha256').update(data).digest('hex') !== record.sha256) return false;
+  const actual = await fileDigest(path);
+  if (!actual || actual.size !== record.size || actual.sha256 !== record.sha256) return false;
   await unlink(recordPath).catch(() => undefined);
   return true;
 }
@@ -58,4 +58,10 @@ export async function sweepRecords(dataDir: string, live: Set<string>): Promise<
   for (const name of await recordedNames(dataDir)) {
     if (!live.has(name)) await unlink(join(archivedSpool(dataDir), name)).catch(() => undefined);
   }
+}
+
+/** Size and SHA-256 of a local file, or null when it cannot be read. */
+export async function fileDigest(path: string): Promise<{ size: number; sha256: string } | null> {
+  const data = await readFile(path).catch(() => null);
+  return data ? { size: data.length, sha256: sha256(data) } : null;
 }

@@ -1,5 +1,5 @@
-// backup_label (first file of a base backup) and the .backup history file PostgreSQL
-// archives when a backup stops: "KEY: value" lines. Pure.
+// The .backup history file PostgreSQL archives when a backup stops (backup_label has the
+// same form): "KEY: value" lines. Pure.
 import { IntegrityError } from '../errors.js';
 import { parseLsn } from '../wal/names.js';
 

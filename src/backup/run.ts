@@ -15,10 +15,10 @@ import { InputError, PitrError, StorageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { childConnection, pgProgram } from '../pg/binaries.js';
 import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity } from '../repository/identity.js';
-import { WAL_PREFIX, walObjectKey } from '../repository/layout.js';
+import { walLogPrefix, walObjectKey } from '../repository/layout.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
-import { formatLsn, parseLsn, parseWalFileName } from '../wal/names.js';
+import { formatLsn, hex8, parseLsn, parseWalFileName } from '../wal/names.js';
 import { requiredSegments, segmentFileName, segmentNumber } from '../wal/segments.js';
 import { rootHistory } from '../wal/timeline-history.js';
 import { labelTime, parseLabelText, walLocation } from './label.js';
@@ -53,16 +53,17 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
   try {
     const dataKey = `${backupDir(id)}base.tar${config.compress === 'lz4' ? '.lz4' : ''}`;
     log.info({ backup: id, estimateBytes: server.estimateBytes }, 'backup started');
-    const stream = await streamBaseBackup({ storage, config, dataKey, label, pgMajor: server.pgVersion, onProgress: (b, total) => onProgress?.(b, total) });
+    return await completeOrRemove(storage, dataKey, log, async () => {
+      const stream = await streamBaseBackup({ storage, config, dataKey, label, pgMajor: server.pgVersion, onProgress: (b, total) => onProgress?.(b, total) });
 
-    const xminAfterStop = await oldestRunningXid(config.dbUrl, log);
-    const { start, stop, timeline, startTime, stopTime } = await waitForBackupWal(storage, {
-      label,
-      timeline: server.timeline,
-      from: server.walPosition,
-      segmentSize: server.walSegmentSize,
-      timeoutMs: config.backupWalTimeoutMs,
-      log,
+      const xminAfterStop = await oldestRunningXid(config.dbUrl, log);
+      const { start, stop, timeline, startTime, stopTime } = await waitForBackupWal(storage, {
+        label,
+        timeline: server.timeline,
+        from: server.walPosition,
+        segmentSize: server.walSegmentSize,
+        timeoutMs: config.backupWalTimeoutMs,
+        log,
     });
     const finished = new Date();
 
@@ -98,8 +99,23 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
     };
     await writeManifest(storage, manifest);
     return manifest;
+    });
   } finally {
     await lock.release().catch((err) => log.warn({ err }, 'could not release the backup lock; the next backup will take it over'));
+  }
+}
+
+/**
+ * Runs the steps from the upload to the manifest. Without a manifest the backup is invisible
+ * whatever failed (pg_basebackup, the upload, the WAL wait, the manifest write), so its data
+ * object is removed too rather than left to take space that nothing would ever reclaim.
+ */
+async function completeOrRemove<T>(storage: Storage, dataKey: string, log: Logger, steps: () => Promise<T>): Promise<T> {
+  try {
+    return await steps();
+  } catch (err) {
+    await storage.delete(dataKey).catch((e: Error) => log.warn({ key: dataKey, err: e.message }, 'could not remove the data of the failed backup; remove it by hand'));
+    throw err;
   }
 }
 
@@ -202,18 +218,12 @@ async function streamBaseBackup(args: {
   flowing.catch(() => child.kill());
   const [flowResult, uploadResult, result] = await Promise.allSettled([flowing, upload, child]);
   const exit = result.status === 'fulfilled' ? result.value : undefined;
-  try {
-    // The root cause first: a failed upload or stream also makes pg_basebackup fail.
-    if (uploadResult.status === 'rejected') throw asPitrError(uploadResult.reason, 'upload of the backup');
-    if (flowResult.status === 'rejected') throw asPitrError(flowResult.reason, 'backup stream');
-    if (!exit || exit.exitCode !== 0) {
-      const why = exit?.failed && exit.code === 'ENOENT' ? `${program} not found: install the PostgreSQL client or set PITR_PG_BINDIR` : progress.lastError() || `exit ${exit?.exitCode}`;
-      throw new InputError(`pg_basebackup failed: ${why}`);
-    }
-  } catch (err) {
-    // No manifest is written, so the backup is invisible already; remove its bytes too.
-    await args.storage.delete(args.dataKey).catch(() => undefined);
-    throw err;
+  // The root cause first: a failed upload or stream also makes pg_basebackup fail.
+  if (uploadResult.status === 'rejected') throw asPitrError(uploadResult.reason, 'upload of the backup');
+  if (flowResult.status === 'rejected') throw asPitrError(flowResult.reason, 'backup stream');
+  if (!exit || exit.exitCode !== 0) {
+    const why = exit?.failed && exit.code === 'ENOENT' ? `${program} not found: install the PostgreSQL client or set PITR_PG_BINDIR` : progress.lastError() || `exit ${exit?.exitCode}`;
+    throw new InputError(`pg_basebackup failed: ${why}`);
   }
   return { tarBytes: progress.doneBytes, stored };
 }
@@ -291,7 +301,7 @@ async function findBackupHistory(storage: Storage, label: string, fromSegment: s
   const tli = fromSegment.slice(0, 8);
   const log = parseInt(fromSegment.slice(8, 16), 16);
   for (const l of [log, log + 1]) {
-    const dir = `${WAL_PREFIX}${tli}${l.toString(16).toUpperCase().padStart(8, '0')}/`;
+    const dir = walLogPrefix(tli, hex8(l));
     const { objects } = await storage.list(dir);
     const candidates = objects.map((o) => o.key.slice(dir.length)).filter((n) => n.endsWith('.backup') && n.slice(0, 24) >= fromSegment);
     for (const name of candidates.sort().reverse()) {

@@ -4,7 +4,6 @@ import { listBackups, type BackupManifest } from '../backup/manifest.js';
 import type { CommandContext } from '../cli/context.js';
 import { readIdentity } from '../repository/identity.js';
 import { walInventory, type TimelineWal, type WalInventory } from '../repository/wal-inventory.js';
-import { timelineTips } from '../repository/wal-listing.js';
 import { openStorage } from '../storage/open.js';
 import { parseLsn } from '../wal/names.js';
 import { requiredSegments } from '../wal/segments.js';
@@ -16,10 +15,13 @@ export async function listCommand({ config }: CommandContext): Promise<void> {
   const storage = await openStorage(config);
   const identity = await readIdentity(storage);
   const segmentSize = identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
-  const [backups, inventory, tips] = await Promise.all([listBackups(storage), walInventory(storage, segmentSize), timelineTips(storage)]);
+  const [backups, inventory] = await Promise.all([listBackups(storage), walInventory(storage, segmentSize)]);
   const rows = backups.map((b) => ({ ...b, walComplete: backupWalPresent(b, inventory, segmentSize) }));
   const usable = rows.filter((b) => b.walComplete);
-  const newestWal = tips.map((t) => t.lastWal?.archivedAt).filter((d): d is Date => d !== undefined).sort((a, b) => b.getTime() - a.getTime())[0];
+  // The inventory's one listing already carries every file's archive time.
+  const newestWal = [...inventory.archivedAt]
+    .filter(([name]) => inventory.segments.has(name) || name.endsWith('.partial'))
+    .reduce<Date | undefined>((newest, [, at]) => (newest && newest > at ? newest : at), undefined);
   const window = usable[0] && newestWal ? { from: usable[0].stopTime, to: newestWal.toISOString() } : null;
 
   if (config.json) {

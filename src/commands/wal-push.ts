@@ -1,6 +1,7 @@
 // `pitr wal-push <path>`: PostgreSQL's archive_command. Exit 0 only once the file is durable.
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { bestEffort } from '../archive/best-effort.js';
 import { clearSpool } from '../archive/prefetch.js';
 import { consumeRecord } from '../archive/spool.js';
 import type { CommandContext } from '../cli/context.js';
@@ -17,9 +18,9 @@ export async function walPushCommand({ config, log }: CommandContext, path: stri
   const started = performance.now();
   const dataDir = resolveDataDir(config);
   // archive_command runs once recovery is over: a prefetch spool left from it goes now.
-  if (existsSync(join(dataDir, 'pg_wal', 'pitr', 'prefetch'))) await clearSpool(dataDir);
+  if (existsSync(join(dataDir, 'pg_wal', 'pitr', 'prefetch'))) await bestEffort(clearSpool(dataDir), undefined, 'removing the prefetch spool', log);
   // Stored earlier by a look-ahead push: verified against the file, without loading the store.
-  if (config.repo && (await consumeRecord(dataDir, path, config.repo))) {
+  if (config.repo && (await bestEffort(consumeRecord(dataDir, path, config.repo), false, 'reading the look-ahead record', log))) {
     log.info({ wal: basename(path), ms: Math.round(performance.now() - started) }, 'archived earlier (look-ahead)');
     return;
   }

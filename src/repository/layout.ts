@@ -10,5 +10,10 @@ export const WAL_PREFIX = 'wal/';
 
 export function walObjectKey(file: WalFileName): string {
   if (file.kind === 'history') return `${WAL_PREFIX}${file.name}`;
-  return `${WAL_PREFIX}${file.timeline}${file.log}/${file.name}`;
+  return `${walLogPrefix(file.timeline, file.log!)}${file.name}`;
+}
+
+/** The "directory" of one timeline's 4 GiB log: wal/0000000100000003/. Both parts as 8 hex digits. */
+export function walLogPrefix(timeline: string, log: string): string {
+  return `${WAL_PREFIX}${timeline}${log}/`;
 }

@@ -11,7 +11,7 @@
 import type { BackupManifest } from '../backup/manifest.js';
 import { InputError, NotFoundError } from '../errors.js';
 import type { WalInventory } from '../repository/wal-inventory.js';
-import { formatLsn, parseLsn } from '../wal/names.js';
+import { formatLsn, historyFileName, parseLsn } from '../wal/names.js';
 import { segmentNumber, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';
 import { describeHistory, isOnHistory, rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
 import { describeTarget, type RecoveryTarget, type TimelineChoice } from './target.js';
@@ -93,7 +93,7 @@ function historyOf(input: PlanInput, timeline: number, backup: BackupManifest): 
   const history = input.histories.get(timeline);
   if (history) return history;
   if (timeline === backup.timeline || timeline === 1) return rootHistory(timeline);
-  throw new NotFoundError(`timeline ${timeline} has no history file (${hex8(timeline)}.history) in ${input.repo}: "pitr list" shows the timelines`);
+  throw new NotFoundError(`timeline ${timeline} has no history file (${historyFileName(timeline)}) in ${input.repo}: "pitr list" shows the timelines`);
 }
 
 function endsBeforeTarget(backup: BackupManifest, target: RecoveryTarget): boolean {
@@ -177,4 +177,3 @@ function checkWal(input: PlanInput, backup: BackupManifest, history: TimelineSpa
 }
 
 const MTIME_GRANULARITY_MS = 1000;
-const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');

@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import { readIdentity } from '../repository/identity.js';
 import { walInventory } from '../repository/wal-inventory.js';
 import type { Storage } from '../storage/storage.js';
+import { historyFileName } from '../wal/names.js';
 import { parseTimelineHistory, type TimelineSpan } from '../wal/timeline-history.js';
 import { extractBackup } from './extract.js';
 import { planRestore, type RestorePlan } from './plan.js';
@@ -105,8 +106,7 @@ async function planFromRepository(o: RestoreOptions): Promise<RestorePlan> {
   const histories = new Map<number, TimelineSpan[]>();
   await Promise.all(
     [...wal.histories].map(async (tli) => {
-      const name = `${tli.toString(16).toUpperCase().padStart(8, '0')}.history`;
-      const text = await readArchivedFile(o.storage, name);
+      const text = await readArchivedFile(o.storage, historyFileName(tli));
       if (text) histories.set(tli, parseTimelineHistory(tli, text.toString('utf8')));
     }),
   );

@@ -4,7 +4,7 @@
 // postmaster.pid says whether the server is still alive.
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { chown, mkdir, open, readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError } from '../errors.js';
@@ -42,7 +42,6 @@ export async function startAndFollowRecovery(args: { dir: string; pgVersion: num
   const started = Date.now();
   const startupLog = join(dir, 'log', 'startup.log');
   const as = owner ? { uid: owner.uid, gid: owner.gid } : {};
-  const { mkdir, chown } = await import('node:fs/promises');
   await mkdir(join(dir, 'log'), { recursive: true, mode: 0o700 });
   if (owner) await chown(join(dir, 'log'), owner.uid, owner.gid);
   // -W: do not wait for connections; recovery to a far target can take hours.
@@ -51,9 +50,10 @@ export async function startAndFollowRecovery(args: { dir: string; pgVersion: num
 
   let seenPid = false;
   let lastProgress = Date.now();
+  const tail = new LogTail();
   for (;;) {
     const logFile = await currentLogFile(dir, startupLog);
-    const text = await readFile(logFile, 'utf8').catch(() => '');
+    const text = await tail.read(logFile);
     const facts = { elapsedMs: Date.now() - started, logFile, ...readOutcomeLines(text) };
     // The copied pg_control says "in production" from the start (the source was running);
     // promotion is that state once recovery.signal is gone.
@@ -82,6 +82,34 @@ export function readOutcomeLines(text: string): Pick<RecoveryOutcome, 'newTimeli
   const stopLine = /LOG:\s+(recovery stopping [^\n]*)/.exec(text)?.[1];
   const last = /last completed transaction was at log time ([^\n]+)/.exec(text)?.[1];
   return { newTimeline: timeline ? Number(timeline) : undefined, stopLine, lastTransaction: last?.trim() };
+}
+
+/**
+ * The server log as read so far, extended by what was appended since the last call: a long
+ * recovery's log is not re-read from its start five times a second.
+ */
+class LogTail {
+  private path = '';
+  private offset = 0;
+  private text = '';
+
+  async read(path: string): Promise<string> {
+    if (path !== this.path) Object.assign(this, { path, offset: 0, text: '' });
+    const fh = await open(path, 'r').catch(() => null);
+    if (!fh) return this.text;
+    try {
+      const size = (await fh.stat()).size;
+      if (size > this.offset) {
+        const buf = Buffer.alloc(size - this.offset);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
+        this.offset += bytesRead;
+        this.text += buf.subarray(0, bytesRead).toString('utf8');
+      }
+    } finally {
+      await fh.close();
+    }
+    return this.text;
+  }
 }
 
 /** With logging_collector on, the server names its current log file in current_logfiles. */

@@ -17,6 +17,11 @@ export function crashMidStreamRequested(): boolean {
   return process.env.PITR_TEST_CRASH === 'mid-stream';
 }
 
+/** PITR_TEST_CRASH=lookahead: a look-ahead push dies after storing a file, before recording it. */
+export function crashInLookaheadRequested(): boolean {
+  return process.env.PITR_TEST_CRASH === 'lookahead';
+}
+
 /** For streamed writes: a pass-through that SIGKILLs the process once `afterBytes` have passed. */
 export function crashAfter(afterBytes: number): Transform {
   let seen = 0;

@@ -9,6 +9,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  type GetObjectCommandOutput,
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/config.js';
@@ -66,17 +67,16 @@ export class S3Storage implements Storage {
 
   private async read(key: string, range?: string): Promise<ObjectHead | null> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key), Range: range }));
+      const res = await this.getObject(key, range);
+      if (!res) return null;
       const raw = await res.Body!.transformToByteArray();
       const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
       // "bytes 0-4095/123456": the total follows the slash; without a range, the body is all of it.
       const total = /\/(\d+)$/.exec(res.ContentRange ?? '')?.[1];
       return { bytes, size: total === undefined ? bytes.length : Number(total) };
     } catch (err) {
-      const e = err as SdkError;
-      if (e.name === 'NoSuchBucket') return this.fail(err, 'read', key);
-      if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return null;
-      if (e.name === 'InvalidRange') return { bytes: Buffer.alloc(0), size: 0 }; // an empty object
+      if ((err as SdkError).name === 'InvalidRange') return { bytes: Buffer.alloc(0), size: 0 }; // an empty object
+      if (err instanceof PitrError) throw err;
       return this.fail(err, 'read', key);
     }
   }
@@ -137,13 +137,22 @@ export class S3Storage implements Storage {
 
   async getStream(key: string): Promise<Readable | null> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
-      return res.Body as Readable;
+      return ((await this.getObject(key))?.Body as Readable | undefined) ?? null;
+    } catch (err) {
+      if (err instanceof PitrError) throw err;
+      return this.fail(err, 'read', key);
+    }
+  }
+
+  /** The object's response, or null when it does not exist; a missing bucket is an error. */
+  private async getObject(key: string, range?: string): Promise<GetObjectCommandOutput | null> {
+    try {
+      return await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key), Range: range }));
     } catch (err) {
       const e = err as SdkError;
       if (e.name === 'NoSuchBucket') return this.fail(err, 'read', key);
-      if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return null;
-      return this.fail(err, 'read', key);
+      if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return null;
+      throw err;
     }
   }
 

@@ -30,6 +30,16 @@ export function parseWalFileName(name: string): WalFileName | null {
   return null;
 }
 
+/** 8 upper-case hex digits, as timelines, logs and segments appear in WAL file names. */
+export function hex8(n: number | bigint): string {
+  return n.toString(16).toUpperCase().padStart(8, '0');
+}
+
+/** The name of a timeline's history file: 00000003.history. */
+export function historyFileName(timeline: number): string {
+  return `${hex8(timeline)}.history`;
+}
+
 /** Number of segments in one 4 GiB "log" (the middle 8 hex digits of a segment name). */
 export function segmentsPerLog(segmentSize: number): number {
   return 0x100000000 / segmentSize;

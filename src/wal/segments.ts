@@ -1,8 +1,8 @@
 // Segment numbers and names, and which archived file covers each segment of a timeline
 // history. Pure.
+import { hex8 } from './names.js';
 import type { TimelineSpan } from './timeline-history.js';
 
-const hex8 = (n: number | bigint) => n.toString(16).toUpperCase().padStart(8, '0');
 
 export function segmentNumber(lsn: bigint, segmentSize: number): bigint {
   return lsn / BigInt(segmentSize);

@@ -2,7 +2,7 @@
 // shows, one backup at a time, a backup killed mid-stream, and the refusals.
 import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -131,6 +131,22 @@ describe('backup refusals', () => {
       expect(res.exitCode).toBe(9);
       expect(res.stderr).toContain('backups');
     }));
+
+  it('removes the data of a backup whose WAL never reaches the repository', async () => {
+    const repo = await fileRepo();
+    // PostgreSQL believes it archives, but nothing reaches pitr's repository.
+    const cluster = await Cluster.create({ conf: { archive_mode: 'on', archive_command: "'true'" } });
+    await cluster.start();
+    try {
+      const res = await pitr(['backup'], { env: { ...repo.env, ...cluster.libpqEnv, PITR_BACKUP_WAL_TIMEOUT: '2' } });
+      expect(res.exitCode).toBe(8);
+      expect(res.stderr).toContain('was not archived within 2 s');
+      const files = (await readdir(join(repo.dir!, 'backups'), { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+      expect(files.map((f) => f.name)).toEqual([]);
+    } finally {
+      await cluster.stop('immediate');
+    }
+  });
 
   it('reports an unreachable database with the settings to fix', async () => {
     const repo = await fileRepo();
