@@ -1,47 +1,54 @@
-// Prefetching for restore_command. When recovery asks for segment N, a background
-// `pitr wal-prefetch N` downloads the next segments into a spool under pg_wal, so that the
-// following calls are a local rename instead of a download plus the store's start-up.
+// Prefetching for restore_command. When recovery asks for segment N, a resident prefetcher
+// (`pitr wal-prefetch`, prefetch-worker.ts) keeps the segments after N downloaded into a spool
+// under pg_wal, so that the following calls are a local rename: bin/pitr serves them without
+// starting Node.
 //
-// Safety: a spooled file is verified like any fetch (size, SHA-256, cluster) before it is
-// renamed into the spool, fsynced, and named <segment>.<sha256>; handing it over re-hashes it
-// against that name, so a damaged or foreign file is never given to PostgreSQL (it is
-// deleted and fetched normally). The spool is per repository, bounded by a count of
-// segments, and emptied (the prefetcher stopped) whenever PostgreSQL asks for a file the
-// spool does not hold: a timeline switch, a history file, the end of recovery.
-// Only standard modules are imported: this is the hot path of every restore_command call.
-import { spawn } from 'node:child_process';
-import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+// pg_wal/pitr/prefetch/<fingerprint>/ (one spool per invocation fingerprint, cli/invocation.ts):
+//   <name>              a verified (size, SHA-256, cluster), fsynced segment
+//   <name>.ok           "<identity> <sha256>": written after <name>; what may be handed over
+//   .<name>.fetching    a download in progress
+//   .plan.<name>        the prefetcher will fetch <name>: a call for it waits instead of downloading
+//   .wanted             the segment recovery took last; the prefetcher keeps the next `depth`
+//   .end                the first segment found not archived yet
+//   .prefetcher.pid     "<pid> <fingerprint>"
+// A file is handed over only when its identity (os/file-identity.ts) is still the one
+// recorded after it was verified, so a damaged, planted or half-written file never is. The
+// spool is emptied (and its prefetcher stops) when PostgreSQL asks for a file it does not
+// expect (a history file, another timeline, a step back) and when archiving starts after
+// recovery. Only standard modules are imported: this is the hot path of restore_command.
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256 } from '../codec/object-format.js';
-import { processAlive } from '../os/process.js';
-import { fileDigest } from './spool.js';
+import { fileIdentity } from '../os/file-identity.js';
+import { pitrDir } from './records.js';
+import { liveWorker, startWorker } from './workers.js';
 
-const SEGMENT = /^[0-9A-F]{24}$/;
+export const PREFETCH_COMMAND = 'wal-prefetch';
+export const SEGMENT = /^[0-9A-F]{24}$/;
 
-export function prefetchSpool(dataDir: string, repo: string): string {
-  return join(dataDir, 'pg_wal', 'pitr', 'prefetch', sha256(Buffer.from(repo)).slice(0, 12));
-}
+export const prefetchRoot = (dataDir: string) => join(pitrDir(dataDir), 'prefetch');
+export const spoolDir = (dataDir: string, fingerprint: string) => join(prefetchRoot(dataDir), fingerprint);
+export const prefetcherPidFile = (dir: string) => join(dir, '.prefetcher.pid');
 
 /**
- * Moves a verified prefetched copy of `name` to `dest`: true when done. When the spool does not
- * hold `name`, its contents were a wrong guess: the prefetcher is stopped and the spool emptied.
+ * Moves a verified prefetched copy of `name` to `dest`: true when done. Waits while the
+ * prefetcher is downloading it. When the spool does not expect `name`, its contents were a
+ * wrong guess: the prefetcher is stopped and the spool emptied.
  */
-export async function takePrefetched(dataDir: string, repo: string, name: string, dest: string): Promise<boolean> {
-  const dir = prefetchSpool(dataDir, repo);
-  const entries = await readdir(dir).catch(() => null);
-  if (entries === null) return false;
-  const file = entries.find((e) => e.startsWith(`${name}.`) && !e.endsWith('.tmp'));
-  if (!file) {
-    // Not yet downloaded (the prefetcher is behind): leave it be. Anything else (a history
-    // file, another timeline, a step back) means the guesses in the spool are wrong.
-    const spooled = entries.filter((e) => SEGMENT.test(e.slice(0, 24)) && !e.startsWith('.')).map((e) => e.slice(0, 24)).sort();
-    const ahead = SEGMENT.test(name) && spooled.every((e) => e.slice(0, 8) === name.slice(0, 8) && e > name);
-    if (!ahead) await clearSpool(dataDir, repo);
+export async function takePrefetched(dir: string, name: string, dest: string): Promise<boolean> {
+  if (!existsSync(dir)) return false;
+  const deadline = Date.now() + 30_000;
+  while (existsSync(join(dir, `.plan.${name}`)) && Date.now() < deadline && (await liveWorker(prefetcherPidFile(dir), PREFETCH_COMMAND))) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const ok = await readFile(join(dir, `${name}.ok`), 'utf8').catch(() => null);
+  if (ok === null) {
+    if (!(await isAhead(dir, name))) await clearSpool(dir);
     return false;
   }
-  const path = join(dir, file);
-  if ((await fileDigest(path))?.sha256 !== file.slice(name.length + 1)) {
-    await unlink(path).catch(() => undefined);
+  const path = join(dir, name);
+  if (ok.trim().split(' ').slice(0, 5).join(' ') !== fileIdentity(path)) {
+    await Promise.all([unlink(path), unlink(`${path}.ok`)].map((p) => p.catch(() => undefined)));
     return false;
   }
   try {
@@ -49,81 +56,51 @@ export async function takePrefetched(dataDir: string, repo: string, name: string
   } catch {
     return false; // another file system, say: the normal fetch serves it
   }
-  // What is older than this segment will not be asked for again.
-  for (const e of entries) if (SEGMENT.test(e.slice(0, 24)) && e.slice(0, 24) < name) await unlink(join(dir, e)).catch(() => undefined);
   return true;
 }
 
-/** Stops a running prefetcher and removes every spool of this data directory. */
-export async function clearSpool(dataDir: string, repo?: string): Promise<void> {
-  const root = join(dataDir, 'pg_wal', 'pitr', 'prefetch');
-  const dirs = repo ? [prefetchSpool(dataDir, repo)] : (await readdir(root).catch(() => [] as string[])).map((d) => join(root, d));
-  for (const dir of dirs) {
-    const pid = await livePrefetcher(dir);
-    if (pid !== null && pid !== process.pid) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-const LOCK = '.prefetcher.pid';
-
-/**
- * The pid in the lock file when it is a running prefetcher, else null. Checked against
- * /proc: a stale lock file may name a pid the system has since given to another process.
- */
-async function livePrefetcher(dir: string): Promise<number | null> {
-  const pid = Number(await readFile(join(dir, LOCK), 'utf8').catch(() => ''));
-  if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid)) return null;
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  return cmdline.split('\0').includes('wal-prefetch') ? pid : null;
-}
-
-/**
- * Starts `pitr wal-prefetch <name>` in the background, with this process's options, unless one
- * runs already. Its output goes nowhere: PostgreSQL waits on restore_command's exit only.
- */
-export async function startPrefetcher(dataDir: string, repo: string, name: string, argv: string[]): Promise<void> {
-  if ((await livePrefetcher(prefetchSpool(dataDir, repo))) !== null) return;
-  const at = argv.indexOf('wal-fetch');
-  if (at < 0) return;
-  const args = [...argv.slice(0, at), 'wal-prefetch', name];
-  const child = spawn(process.execPath, [process.argv[1]!, ...args], { detached: true, stdio: 'ignore', cwd: process.cwd() });
-  // A failed spawn (no processes left, say) is reported as an event: without a listener it
-  // would crash this wal-fetch after it has already restored its file.
-  child.on('error', () => undefined);
-  child.unref();
-}
-
-/** Takes the prefetcher lock (a pid file, created exclusively); false when another live prefetcher holds it. */
-export async function lockPrefetcher(dir: string): Promise<boolean> {
+/** Tells the prefetcher which segment recovery has reached. */
+export async function markWanted(dir: string, name: string): Promise<void> {
+  if (!SEGMENT.test(name)) return;
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  for (let attempt = 0; attempt < 2; attempt++) {
+  const tmp = join(dir, `.wanted.${process.pid}.tmp`);
+  await writeFile(tmp, `${name}\n`);
+  await rename(tmp, join(dir, '.wanted'));
+}
+
+export async function readWanted(dir: string): Promise<string | null> {
+  const text = (await readFile(join(dir, '.wanted'), 'utf8').catch(() => '')).trim();
+  return SEGMENT.test(text) ? text : null;
+}
+
+/** A later segment of the timeline recovery is on: the prefetcher may simply not be there yet. */
+async function isAhead(dir: string, name: string): Promise<boolean> {
+  const wanted = await readWanted(dir);
+  return wanted !== null && SEGMENT.test(name) && name.slice(0, 8) === wanted.slice(0, 8) && name > wanted;
+}
+
+/** Starts the prefetcher for this spool unless it runs already. */
+export async function ensurePrefetcher(dataDir: string, dir: string, flags: string[]): Promise<void> {
+  if ((await liveWorker(prefetcherPidFile(dir), PREFETCH_COMMAND)) !== null) return;
+  startWorker(PREFETCH_COMMAND, [], flags, dataDir);
+}
+
+/** Stops the prefetcher of this spool and removes it. */
+export async function clearSpool(dir: string): Promise<void> {
+  const worker = await liveWorker(prefetcherPidFile(dir), PREFETCH_COMMAND);
+  if (worker !== null && worker.pid !== process.pid) {
     try {
-      const fh = await open(join(dir, LOCK), 'wx');
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return true;
+      process.kill(worker.pid, 'SIGTERM');
     } catch {
-      if ((await livePrefetcher(dir)) !== null) return false;
-      await unlink(join(dir, LOCK)).catch(() => undefined);
+      // already gone
     }
   }
-  return false;
+  await rm(dir, { recursive: true, force: true });
 }
 
-export async function unlockPrefetcher(dir: string): Promise<void> {
-  const pid = Number(await readFile(join(dir, LOCK), 'utf8').catch(() => ''));
-  if (pid === process.pid) await unlink(join(dir, LOCK)).catch(() => undefined);
-}
-
-/** Segments already in the spool (complete ones). */
-export async function spooledSegments(dir: string): Promise<Set<string>> {
-  const entries = await readdir(dir).catch(() => [] as string[]);
-  return new Set(entries.filter((e) => !e.startsWith('.') && !e.endsWith('.tmp')).map((e) => e.slice(0, 24)));
+/** Every spool of the data directory: recovery is over. */
+export async function clearAllSpools(dataDir: string): Promise<void> {
+  const root = prefetchRoot(dataDir);
+  for (const d of await readdir(root).catch(() => [] as string[])) await clearSpool(join(root, d));
+  await rm(root, { recursive: true, force: true });
 }

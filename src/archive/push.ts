@@ -12,6 +12,7 @@ import { compress } from '../codec/compression.js';
 import { encodeObject, inspectStoredObject, MAX_HEADER_BYTES, sha256 } from '../codec/object-format.js';
 import type { Compression } from '../config/config.js';
 import { AlreadyExistsError, ArchiveConflictError, InputError } from '../errors.js';
+import { fileIdentity, stableIdentity } from '../os/file-identity.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity } from '../repository/identity.js';
 import { walObjectKey } from '../repository/layout.js';
@@ -25,6 +26,11 @@ export interface PushOptions {
   compression: Compression;
   /** The cluster's data directory (archive_command runs there). */
   dataDir: string;
+  /**
+   * Also return the file's identity, taken before it is read and checked unchanged after it
+   * is stored: what a look-ahead record vouches for (see os/file-identity.ts).
+   */
+  identity?: boolean;
 }
 
 export interface PushResult {
@@ -40,9 +46,19 @@ export interface PushResult {
   sha256: string;
   storedBytes: number;
   boundRepository: boolean;
+  /** With `identity`: the identity of the stored file, null when it changed meanwhile. */
+  identity?: string | null;
 }
 
 export async function pushWalFile(path: string, opts: PushOptions): Promise<PushResult> {
+  const result = await pushOne(path, opts);
+  if (!opts.identity) return result;
+  // Unchanged from before the read to after the store: the identity names the stored bytes.
+  const before = result.identity;
+  return { ...result, identity: before !== null && before === fileIdentity(resolve(path)) ? before : null };
+}
+
+async function pushOne(path: string, opts: PushOptions): Promise<PushResult> {
   const { storage } = opts;
   const name = basename(path);
   const file = parseWalFileName(name);
@@ -50,6 +66,7 @@ export async function pushWalFile(path: string, opts: PushOptions): Promise<Push
     throw new InputError(`${path} is not a file PostgreSQL archives (a segment, .partial, .backup or .history file): check archive_command`);
   }
   const absolute = resolve(path);
+  const before = opts.identity ? await stableIdentity(absolute) : undefined;
   const data = await readFile(absolute).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') {
       throw new InputError(`WAL file ${absolute} does not exist: archive_command must be "pitr wal-push %p" (run from the data directory)`);
@@ -79,7 +96,7 @@ export async function pushWalFile(path: string, opts: PushOptions): Promise<Push
   }
 
   const digest = sha256(data);
-  const result = { name, key, size: data.length, sha256: digest, boundRepository };
+  const result = { name, key, size: data.length, sha256: digest, boundRepository, identity: before };
   const makeObject = async () => {
     const payload = await compress(opts.compression, data);
     const meta = { v: 1, name, size: data.length, sha256: digest, compression: opts.compression, payloadSize: payload.length } as const;

@@ -7,7 +7,8 @@ import type { Flags } from '../config/config.js';
 import { PLAIN_FLAGS, SETTINGS } from '../config/settings.js';
 import { runCommand } from './run.js';
 
-const HOT_COMMANDS: Record<string, number> = { 'wal-push': 1, 'wal-fetch': 2, 'wal-prefetch': 1 };
+// The background workers come this way too: they are started for every busy stretch.
+const HOT_COMMANDS: Record<string, number> = { 'wal-push': 1, 'wal-fetch': 2, 'wal-prefetch': 0, 'wal-archive-ahead': 0 };
 
 export async function tryFastPath(argv: string[]): Promise<boolean> {
   const options: NonNullable<ParseArgsConfig['options']> = {};
@@ -28,7 +29,11 @@ export async function tryFastPath(argv: string[]): Promise<boolean> {
   }
   if (command === 'wal-prefetch') {
     const { walPrefetchCommand } = await import('../commands/wal-prefetch.js');
-    return runCommand(command, flags, (ctx) => walPrefetchCommand(ctx, args[0]!));
+    return runCommand(command, flags, (ctx) => walPrefetchCommand(ctx));
+  }
+  if (command === 'wal-archive-ahead') {
+    const { walArchiveAheadCommand } = await import('../commands/wal-archive-ahead.js');
+    return runCommand(command, flags, (ctx) => walArchiveAheadCommand(ctx));
   }
   const { walFetchCommand } = await import('../commands/wal-fetch.js');
   return runCommand(command, flags, (ctx) => walFetchCommand(ctx, args[0]!, args[1]!));

@@ -1,10 +1,14 @@
 // `pitr wal-fetch <name> <dest>`: PostgreSQL's restore_command. Exit 1 quietly when the file
 // is not archived; any other failure exits above 125 (see errors.ts) so recovery stops
-// instead of ending early.
+// instead of ending early. bin/pitr serves most calls itself from the prefetch spool; this
+// is the call that reaches Node: the spool does not hold the file (yet).
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { bestEffort } from '../archive/best-effort.js';
 import { fetchWalFile } from '../archive/fetch.js';
-import { startPrefetcher, takePrefetched } from '../archive/prefetch.js';
+import { ensurePrefetcher, markWanted, spoolDir, takePrefetched } from '../archive/prefetch.js';
 import type { CommandContext } from '../cli/context.js';
+import { flagsOf, invocationFingerprint } from '../cli/invocation.js';
 import { ExitCode, StorageUnavailableError } from '../errors.js';
 import { isStandby, resolveDataDir } from '../pg/data-dir.js';
 import { openStorage } from '../storage/open.js';
@@ -12,11 +16,16 @@ import { openStorage } from '../storage/open.js';
 export async function walFetchCommand({ config, log }: CommandContext, name: string, dest: string): Promise<number> {
   const started = performance.now();
   const dataDir = resolveDataDir(config);
-  const prefetch = config.fetchPrefetch > 0 && config.repo !== undefined;
-  // Downloaded ahead by the prefetcher and verified again now: no store, no SDK.
-  const kickPrefetcher = () => bestEffort(startPrefetcher(dataDir, config.repo!, name, process.argv.slice(2)), undefined, 'starting the prefetcher', log);
-  if (prefetch && (await bestEffort(takePrefetched(dataDir, config.repo!, name, dest), false, 'reading the prefetch spool', log))) {
-    await kickPrefetcher();
+  // Prefetch only into the recovering server's own pg_wal, for calls of the shape bin/pitr knows.
+  const own = config.fetchPrefetch > 0 && existsSync(join(dataDir, 'global', 'pg_control')) && resolve(dest).startsWith(join(dataDir, 'pg_wal'));
+  const flags = own ? flagsOf(process.argv.slice(2), 'wal-fetch') : null;
+  const spool = flags && spoolDir(dataDir, invocationFingerprint(flags));
+  const following = async () => {
+    await markWanted(spool!, name);
+    await ensurePrefetcher(dataDir, spool!, flags!);
+  };
+  if (spool && (await bestEffort(takePrefetched(spool, name, dest), false, 'reading the prefetch spool', log))) {
+    await bestEffort(following(), undefined, 'starting the prefetcher', log);
     log.info({ wal: name, ms: Math.round(performance.now() - started) }, 'restored (prefetched)');
     return ExitCode.ok;
   }
@@ -27,7 +36,7 @@ export async function walFetchCommand({ config, log }: CommandContext, name: str
       log.debug({ wal: name }, 'not in the repository');
       return ExitCode.notFound;
     }
-    if (prefetch) await kickPrefetcher();
+    if (spool) await bestEffort(following(), undefined, 'starting the prefetcher', log);
     log.info({ wal: name, bytes: result.size, ms: Math.round(performance.now() - started) }, 'restored');
     return ExitCode.ok;
   } catch (err) {

@@ -1,13 +1,30 @@
-// `pitr wal-prefetch <segment>`: started in the background by wal-fetch; not for operators.
-import { prefetchAfter } from '../archive/prefetch-worker.js';
+// `pitr wal-prefetch`: the resident prefetcher, started in the background by wal-fetch; not for operators.
+import { PREFETCH_COMMAND, spoolDir } from '../archive/prefetch.js';
+import { runPrefetcher } from '../archive/prefetch-worker.js';
 import type { CommandContext } from '../cli/context.js';
+import { invocationFingerprint } from '../cli/invocation.js';
 import { resolveDataDir } from '../pg/data-dir.js';
 import { readIdentity } from '../repository/identity.js';
 import { openStorage } from '../storage/open.js';
 
-export async function walPrefetchCommand({ config, log }: CommandContext, name: string): Promise<void> {
+export async function walPrefetchCommand({ config, log }: CommandContext): Promise<void> {
+  const argv = process.argv.slice(2);
+  // Started as `[flags...] wal-prefetch`: the same flags as the wal-fetch that started it.
+  const fingerprint = invocationFingerprint(argv.slice(0, argv.lastIndexOf(PREFETCH_COMMAND)));
   const storage = await openStorage(config);
   const identity = await readIdentity(storage);
-  if (!identity || !config.repo) return;
-  await prefetchAfter(name, { storage, dataDir: resolveDataDir(config), repo: config.repo, depth: config.fetchPrefetch, segmentSize: identity.walSegmentSize, log });
+  if (!identity) return;
+  const dataDir = resolveDataDir(config);
+  const fetched = await runPrefetcher({
+    storage,
+    dataDir,
+    dir: spoolDir(dataDir, fingerprint),
+    fingerprint,
+    depth: config.fetchPrefetch,
+    concurrency: 2,
+    segmentSize: identity.walSegmentSize,
+    idleMs: 60_000,
+    log,
+  });
+  log.debug({ fetched }, 'prefetcher done');
 }

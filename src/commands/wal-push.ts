@@ -1,10 +1,16 @@
 // `pitr wal-push <path>`: PostgreSQL's archive_command. Exit 0 only once the file is durable.
+// bin/pitr answers most calls itself from the resident archiver's records; this is the call
+// that reaches Node: no record, or one that does not vouch for this file.
 import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { ARCHIVER_COMMAND, archiverPidFile } from '../archive/archiver.js';
 import { bestEffort } from '../archive/best-effort.js';
-import { clearSpool } from '../archive/prefetch.js';
-import { consumeRecord } from '../archive/spool.js';
+import { clearAllSpools, prefetchRoot } from '../archive/prefetch.js';
+import { pushWalFile } from '../archive/push.js';
+import { awaitClaim, claim, recordVouches, unclaim, writeRecord } from '../archive/records.js';
+import { liveWorker, startWorker } from '../archive/workers.js';
 import type { CommandContext } from '../cli/context.js';
+import { flagsOf, invocationFingerprint } from '../cli/invocation.js';
 import { resolveDataDir } from '../pg/data-dir.js';
 import { openStorage } from '../storage/open.js';
 
@@ -17,27 +23,47 @@ const MESSAGES = {
 export async function walPushCommand({ config, log }: CommandContext, path: string): Promise<void> {
   const started = performance.now();
   const dataDir = resolveDataDir(config);
+  const name = basename(path);
   // archive_command runs once recovery is over: a prefetch spool left from it goes now.
-  if (existsSync(join(dataDir, 'pg_wal', 'pitr', 'prefetch'))) await bestEffort(clearSpool(dataDir), undefined, 'removing the prefetch spool', log);
-  // Stored earlier by a look-ahead push: verified against the file, without loading the store.
-  if (config.repo && (await bestEffort(consumeRecord(dataDir, path, config.repo), false, 'reading the look-ahead record', log))) {
-    log.info({ wal: basename(path), ms: Math.round(performance.now() - started) }, 'archived earlier (look-ahead)');
-    return;
+  if (existsSync(prefetchRoot(dataDir))) await bestEffort(clearAllSpools(dataDir), undefined, 'removing the prefetch spool', log);
+
+  // Look-ahead only for the server's own pg_wal, and for calls of the shape bin/pitr knows.
+  const flags = isOwnWalFile(dataDir, path) ? flagsOf(process.argv.slice(2), 'wal-push') : null;
+  const fingerprint = flags && invocationFingerprint(flags);
+  if (fingerprint) {
+    const stored = async () => {
+      await awaitClaim(dataDir, name, 30_000); // the archiver is storing it right now
+      return recordVouches(dataDir, name, path, fingerprint);
+    };
+    if (await bestEffort(stored(), false, 'reading the look-ahead record', log)) {
+      log.info({ wal: name, ms: Math.round(performance.now() - started) }, 'archived earlier (look-ahead)');
+      return;
+    }
   }
-  const storage = await openStorage(config);
-  const { pushWithLookahead } = await import('../archive/lookahead.js');
-  const result = await pushWithLookahead(path, {
-    storage,
-    compression: config.compress,
-    dataDir,
-    lookahead: config.archiveLookahead,
-    concurrency: config.archiveConcurrency,
-    repo: config.repo!,
-    log,
-  });
-  if (result.boundRepository) log.info({ repo: storage.url }, 'repository bound to this cluster');
-  log[result.status === 'repaired' ? 'warn' : 'info'](
-    { wal: result.name, bytes: result.size, storedBytes: result.storedBytes, ms: Math.round(performance.now() - started) },
-    MESSAGES[result.status],
-  );
+
+  // Claimed, so that the archiver leaves this file to us; recorded, so that it skips it after.
+  const claimed = fingerprint ? await bestEffort(claim(dataDir, name), false, 'claiming the file', log) : false;
+  try {
+    const storage = await openStorage(config);
+    const result = await pushWalFile(path, { storage, compression: config.compress, dataDir, identity: fingerprint !== null });
+    if (result.boundRepository) log.info({ repo: storage.url }, 'repository bound to this cluster');
+    if (fingerprint && result.identity) {
+      const record = { fingerprint, identity: result.identity, sha256: result.sha256 };
+      await bestEffort(writeRecord(dataDir, name, record), undefined, 'writing the look-ahead record', log);
+    }
+    log[result.status === 'repaired' ? 'warn' : 'info'](
+      { wal: result.name, bytes: result.size, storedBytes: result.storedBytes, ms: Math.round(performance.now() - started) },
+      MESSAGES[result.status],
+    );
+  } finally {
+    if (claimed) await bestEffort(unclaim(dataDir, name), undefined, 'releasing the claim', log);
+  }
+  if (fingerprint && config.archiveLookahead > 0) {
+    const running = async () => (await liveWorker(archiverPidFile(dataDir), ARCHIVER_COMMAND))?.fingerprint === fingerprint;
+    if (!(await bestEffort(running(), true, 'looking for the archiver', log))) startWorker(ARCHIVER_COMMAND, [], flags!, dataDir);
+  }
+}
+
+function isOwnWalFile(dataDir: string, path: string): boolean {
+  return resolve(path) === join(dataDir, 'pg_wal', basename(path)) && existsSync(join(dataDir, 'global', 'pg_control'));
 }

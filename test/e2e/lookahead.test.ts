@@ -1,10 +1,12 @@
 // Look-ahead archiving under load and under faults: a burst of hundreds of segments archived
-// by a real server and every one fetched back byte for byte; a look-ahead killed half-way; a
-// record that must not vouch for a different file; two pushers racing over the same files.
+// by a real server, most calls answered by bin/pitr from the resident archiver's records, and
+// every one fetched back byte for byte; an archiver killed half-way; a record that must not
+// vouch for a different file or another repository; two pushers racing over the same files.
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { processAlive } from '../../src/os/process.js';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digest, giveToPostgres, pitr, tempDir } from '../../tools/harness/env.js';
+import { digest, giveToPostgres, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
 import { useS3Store } from '../support/s3.js';
@@ -58,9 +60,11 @@ describe.each([
     }
     await server.waitArchived(last, 300_000);
     expect(await server.one<string>('SELECT failed_count::text FROM pg_stat_archiver')).toBe('0');
+    // PostgreSQL's own calls found their files stored by the archiver, and the launcher
+    // answered them without starting Node.
     const log = await server.log();
-    const ahead = log.split('\n').filter((l) => l.includes('archived earlier (look-ahead)')).length;
-    expect(ahead).toBeGreaterThan(0); // PostgreSQL's own calls found files already stored
+    const answered = log.split('\n').filter((l) => l.includes('"via":"bin/pitr"') && l.includes('archived earlier (look-ahead)')).length;
+    expect(answered).toBeGreaterThan(count / 2);
 
     const names = (await readdir(copies)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
     expect(names.length).toBeGreaterThanOrEqual(count);
@@ -69,16 +73,28 @@ describe.each([
   });
 });
 
-/** A data directory as archive_command sees it: pg_wal with the files, each marked .ready. */
+/** A data directory as archive_command sees it: pg_control, and pg_wal with the files, each marked .ready. */
 async function fakeDataDir(source: SegmentSource): Promise<string> {
   const dir = await tempDir('datadir');
   await mkdir(join(dir, 'pg_wal', 'archive_status'), { recursive: true });
+  await mkdir(join(dir, 'global'));
+  await copyFile(join(source.cluster.dataDir, 'global', 'pg_control'), join(dir, 'global', 'pg_control'));
   for (const path of source.segments) {
     await copyFile(path, join(dir, 'pg_wal', basename(path)));
     await writeFile(join(dir, 'pg_wal', 'archive_status', `${basename(path)}.ready`), '');
   }
   await giveToPostgres(dir);
   return dir;
+}
+
+const archiverPid = async (dir: string) => Number((await readFile(join(dir, 'pg_wal', 'pitr', 'archiver.pid'), 'utf8').catch(() => '0')).split(' ')[0]);
+
+/** Waits for the archiver started in `dir`, if it has started, to have exited: done and idle, or killed. */
+async function archiverGone(dir: string): Promise<void> {
+  await waitFor('the archiver to exit', async () => {
+    const pid = await archiverPid(dir);
+    return pid === 0 || !processAlive(pid);
+  });
 }
 
 describe('look-ahead faults', () => {
@@ -93,24 +109,34 @@ describe('look-ahead faults', () => {
   const names = () => source.segments.map((p) => basename(p));
   const push = (repo: RepoFixture, dir: string, name: string, env: Record<string, string> = {}) =>
     pitr(['wal-push', join('pg_wal', name)], { env: { ...repo.env, ...env }, cwd: dir });
-  const records = async (dir: string) => (await readdir(join(dir, 'pg_wal', 'pitr', 'archived')).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
-
-  it('a look-ahead killed half-way reports nothing stored that is not, and later calls are right', async () => {
-    const repo = await fileRepo();
-    const dir = await fakeDataDir(source);
-    const killed = await push(repo, dir, names()[0]!, { PITR_TEST_CRASH: 'lookahead', PITR_ARCHIVE_CONCURRENCY: '1' });
-    expect(killed.signal).toBe('SIGKILL');
-    // One look-ahead file was recorded; the next was stored but the process died before its record.
-    const recorded = await records(dir);
-    expect(recorded).toEqual([names()[1]]);
-    for (const name of recorded) expect(await readFile(join(repo.dir!, 'wal', name.slice(0, 16), name)).catch(() => null)).not.toBeNull();
-
-    // PostgreSQL calls again for every file, in order (the killed call's file first).
+  const records = async (dir: string) => (await readdir(join(dir, 'pg_wal', 'pitr', 'archived')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
+  const stored = (repo: RepoFixture, name: string) => readFile(join(repo.dir!, 'wal', name.slice(0, 16), name)).catch(() => null);
+  /** PostgreSQL's calls, in order, each followed by the .done it would mark. */
+  const pushAll = async (repo: RepoFixture, dir: string) => {
     for (const name of names()) {
       const res = await push(repo, dir, name);
       expect(res.exitCode, `${name}: ${res.stderr}`).toBe(0);
       await rm(join(dir, 'pg_wal', 'archive_status', `${name}.ready`));
     }
+  };
+
+  it('an archiver killed half-way reports nothing stored that is not, and later calls are right', async () => {
+    const repo = await fileRepo();
+    const dir = await fakeDataDir(source);
+    // The first call stores its file and starts the archiver, which stores the next one and
+    // dies after storing the one after that, before recording it.
+    const first = await push(repo, dir, names()[0]!, { PITR_TEST_CRASH: 'lookahead', PITR_ARCHIVE_CONCURRENCY: '1' });
+    expect(first.exitCode, first.stderr).toBe(0);
+    await waitFor('the archiver to die', async () => {
+      const pid = await archiverPid(dir); // a killed archiver leaves its pid file behind
+      return pid !== 0 && !processAlive(pid);
+    });
+    expect(await records(dir)).toEqual([names()[0], names()[1]]);
+    for (const name of await records(dir)) expect(await stored(repo, name)).not.toBeNull();
+    expect(await stored(repo, names()[2]!)).not.toBeNull(); // stored, never recorded
+
+    await pushAll(repo, dir);
+    await archiverGone(dir);
     const fetched = await fetchAll(repo, names());
     for (const path of source.segments) expect(fetched.get(basename(path))).toBe(digest(await readFile(path)));
   });
@@ -119,9 +145,13 @@ describe('look-ahead faults', () => {
     const repo = await fileRepo();
     const dir = await fakeDataDir(source);
     expect((await push(repo, dir, names()[0]!)).exitCode).toBe(0);
-    const target = names()[1]!;
-    expect(await records(dir)).toContain(target);
-    // Another cluster's segment of the same name takes its place: the record must not count.
+    const [target, genuine] = [names()[1]!, names()[2]!];
+    await waitFor('records of the files ahead', async () => (await records(dir)).includes(genuine));
+    // The control: the record of an untouched file is taken, by the launcher.
+    const taken = await push(repo, dir, genuine);
+    expect(taken.exitCode).toBe(0);
+    expect(taken.stderr).toContain('"via":"bin/pitr"');
+    // Another cluster's segment of the same name takes the target's place: the record must not count.
     const impostor = other.segments.find((p) => basename(p) === target)!;
     expect(impostor).toBeDefined();
     await copyFile(impostor, join(dir, 'pg_wal', target));
@@ -130,6 +160,21 @@ describe('look-ahead faults', () => {
     expect(res.stderr).toMatch(/belongs to cluster|different content/);
     const [fetched] = (await fetchAll(repo, [target])).values();
     expect(fetched).toBe(digest(await readFile(source.segments[1]!)));
+    await archiverGone(dir);
+  });
+
+  it('a record made for another repository is not taken there', async () => {
+    const [repoA, repoB] = [await fileRepo(), await fileRepo()];
+    const dir = await fakeDataDir(source);
+    expect((await push(repoA, dir, names()[0]!)).exitCode).toBe(0);
+    const target = names()[1]!;
+    await waitFor('a record in repository A', async () => (await records(dir)).includes(target));
+    const res = await push(repoB, dir, target);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stderr).not.toContain('"via":"bin/pitr"');
+    const [fetched] = (await fetchAll(repoB, [target])).values();
+    expect(fetched).toBe(digest(await readFile(source.segments[1]!)));
+    await archiverGone(dir);
   });
 
   it('two pushers racing over the same files both succeed and store each file once, intact', async () => {
@@ -138,8 +183,17 @@ describe('look-ahead faults', () => {
     const [a, b] = await Promise.all([push(repo, dir, names()[0]!), push(repo, dir, names()[1]!)]);
     expect(a.exitCode, a.stderr).toBe(0);
     expect(b.exitCode, b.stderr).toBe(0);
-    for (const name of names()) expect((await push(repo, dir, name)).exitCode).toBe(0);
+    await pushAll(repo, dir);
+    await archiverGone(dir);
     const fetched = await fetchAll(repo, names());
     for (const path of source.segments) expect(fetched.get(basename(path))).toBe(digest(await readFile(path)));
+  });
+
+  it('a push run by hand outside a data directory leaves nothing behind there', async () => {
+    const repo = await fileRepo();
+    const cwd = await tempDir('elsewhere');
+    const res = await pitr(['wal-push', source.segments[0]!], { env: repo.env, cwd });
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(await readdir(cwd)).toEqual([]);
   });
 });

@@ -1,0 +1,113 @@
+// The resident archiver (`pitr wal-archive-ahead`). PostgreSQL runs archive_command once per
+// file, one at a time; a process per 16 MiB segment pays Node's start-up and the store's
+// set-up every time and cannot keep up with a busy server. So a wal-push that had to do its
+// own work starts this worker, which follows pg_wal/archive_status (inotify, plus a poll),
+// stores each .ready file in PostgreSQL's order, a few at a time, and writes a record once a
+// file is durably stored (records.ts). PostgreSQL's own call then finds the record and
+// returns at once, answered by bin/pitr without starting Node.
+//
+// The durability contract is unchanged: a record is written only after its file is stored,
+// nothing here touches archive_status (PostgreSQL still calls for every file and marks it
+// .done itself), and a worker that dies only costs normal pushes later. It keeps at most
+// `lookahead` files ahead (records not yet taken plus files in flight), reads the
+// repository once per run, exits after `idleMs` with nothing to do, when the server or its
+// pg_wal is gone, and at its first failure, which PostgreSQL's next call then meets and
+// reports. Chosen over pgBackRest's async spool and WAL-G's renaming of .ready files: see
+// docs/archiving.md.
+import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import { crashInLookaheadRequested, crashNow } from '../storage/fault.js';
+import { parseWalFileName } from '../wal/names.js';
+import { pushWalFile, type PushOptions } from './push.js';
+import { claim, dropRecord, pitrDir, readRecord, recordedNames, recordsDir, unclaim, writeRecord } from './records.js';
+import { lockWorker, unlockWorker, waiter } from './workers.js';
+
+export const ARCHIVER_COMMAND = 'wal-archive-ahead';
+export const archiverPidFile = (dataDir: string) => join(pitrDir(dataDir), 'archiver.pid');
+
+export interface ArchiverOptions extends PushOptions {
+  fingerprint: string;
+  /** Most files ahead of PostgreSQL: records not yet taken plus files in flight. */
+  lookahead: number;
+  /** Files stored at once. */
+  concurrency: number;
+  idleMs: number;
+  log: Logger;
+}
+
+/** Runs until idle, gone or failed; resolves with the number of files stored. */
+export async function runArchiver(o: ArchiverOptions): Promise<number> {
+  const walDir = join(o.dataDir, 'pg_wal');
+  const statusDir = join(walDir, 'archive_status');
+  if (!(await lockWorker(archiverPidFile(o.dataDir), ARCHIVER_COMMAND, o.fingerprint))) return 0;
+  const { wait, wake } = waiter();
+  const watchers: FSWatcher[] = [];
+  const inflight = new Map<string, Promise<void>>();
+  let failure: unknown = null;
+  let stored = 0;
+  try {
+    await mkdir(recordsDir(o.dataDir), { recursive: true, mode: 0o700 });
+    await dropForeignRecords(o.dataDir, o.fingerprint);
+    for (const dir of [statusDir, recordsDir(o.dataDir)]) {
+      const w = watch(dir, wake);
+      w.on('error', wake);
+      watchers.push(w);
+    }
+    let idleSince = Date.now();
+    while (failure === null && existsSync(statusDir)) {
+      const ready = await readyFiles(statusDir);
+      const recorded = await recordedNames(o.dataDir);
+      // A record whose file PostgreSQL has marked done (or removed) has served its purpose.
+      for (const name of recorded) if (!ready.includes(name)) await dropRecord(o.dataDir, name);
+      const ahead = ready.filter((n) => recorded.has(n)).length + inflight.size;
+      const todo = ready.filter((n) => !recorded.has(n) && !inflight.has(n));
+      const room = Math.min(o.lookahead - ahead, o.concurrency - inflight.size);
+      for (const name of todo.slice(0, Math.max(0, room))) {
+        if (!existsSync(join(walDir, name)) || !(await claim(o.dataDir, name))) continue;
+        const job = storeOne(name, o, stored + inflight.size >= 1 && crashInLookaheadRequested())
+          .then(() => void stored++)
+          .catch((err) => void (failure ??= err))
+          .finally(() => {
+            inflight.delete(name);
+            void unclaim(o.dataDir, name).finally(wake);
+          });
+        inflight.set(name, job);
+      }
+      if (inflight.size > 0 || todo.length > 0) idleSince = Date.now();
+      else if (Date.now() - idleSince > o.idleMs || !existsSync(join(o.dataDir, 'postmaster.pid'))) break;
+      await wait(250);
+    }
+    await Promise.all(inflight.values());
+  } finally {
+    for (const w of watchers) w.close();
+    await unlockWorker(archiverPidFile(o.dataDir));
+  }
+  if (failure !== null) throw failure;
+  return stored;
+}
+
+async function storeOne(name: string, o: ArchiverOptions, crashBeforeRecord: boolean): Promise<void> {
+  const res = await pushWalFile(join(o.dataDir, 'pg_wal', name), { ...o, identity: true });
+  if (crashBeforeRecord) crashNow(); // test hook: stored, not yet recorded
+  if (res.identity) await writeRecord(o.dataDir, name, { fingerprint: o.fingerprint, identity: res.identity, sha256: res.sha256 });
+  o.log.debug({ wal: name, status: res.status }, 'archived ahead of PostgreSQL');
+}
+
+/** Files PostgreSQL has marked ready, in the order it archives them: history files first, then by name. */
+async function readyFiles(statusDir: string): Promise<string[]> {
+  const entries = await readdir(statusDir).catch(() => [] as string[]);
+  return entries
+    .filter((f) => f.endsWith('.ready'))
+    .map((f) => f.slice(0, -'.ready'.length))
+    .filter((n) => parseWalFileName(n) !== null)
+    .sort((a, b) => Number(b.endsWith('.history')) - Number(a.endsWith('.history')) || (a < b ? -1 : 1));
+}
+
+/** Records made for another repository or configuration are of no use to this one. */
+async function dropForeignRecords(dataDir: string, fingerprint: string): Promise<void> {
+  for (const name of await recordedNames(dataDir)) {
+    if ((await readRecord(dataDir, name))?.fingerprint !== fingerprint) await dropRecord(dataDir, name);
+  }
+}

@@ -1,0 +1,103 @@
+// Records of WAL files stored ahead of PostgreSQL's own archive_command call, so that the
+// call returns at once: bin/pitr (the shell launcher) answers it without starting Node.
+//
+// pg_wal/pitr/ (pg_basebackup never copies pg_wal's contents; PostgreSQL ignores directories there):
+//   archived/<name>         "<fingerprint> <identity> <sha256>": <name> is durably stored
+//   archived/.claim.<name>  "<pid>": a process is storing <name> right now
+//   archiver.pid            "<pid> <fingerprint>": the resident archiver
+// A record is written only after its file is durably in the repository, and vouches only
+// for the same file (identity, see os/file-identity.ts) pushed by a call with the same
+// fingerprint (cli/invocation.ts). Losing one costs a normal push, nothing else. Only
+// standard modules are imported: this is the hot path of every archive_command call.
+import { open, readdir, readFile, rename, unlink, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileIdentity } from '../os/file-identity.js';
+import { processAlive } from '../os/process.js';
+
+export interface ArchivedRecord {
+  fingerprint: string;
+  identity: string;
+  sha256: string;
+}
+
+export const pitrDir = (dataDir: string) => join(dataDir, 'pg_wal', 'pitr');
+export const recordsDir = (dataDir: string) => join(pitrDir(dataDir), 'archived');
+const claimPath = (dataDir: string, name: string) => join(recordsDir(dataDir), `.claim.${name}`);
+
+export function parseRecord(text: string): ArchivedRecord | null {
+  const f = text.trim().split(' ');
+  if (f.length !== 7) return null;
+  return { fingerprint: f[0]!, identity: f.slice(1, 6).join(' '), sha256: f[6]! };
+}
+
+export async function writeRecord(dataDir: string, name: string, record: ArchivedRecord): Promise<void> {
+  const dir = recordsDir(dataDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+  try {
+    await writeFile(tmp, `${record.fingerprint} ${record.identity} ${record.sha256}\n`);
+    await rename(tmp, join(dir, name));
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined); // a full disk must not leave the temp file behind
+    throw err;
+  }
+}
+
+export async function readRecord(dataDir: string, name: string): Promise<ArchivedRecord | null> {
+  const text = await readFile(join(recordsDir(dataDir), name), 'utf8').catch(() => null);
+  return text === null ? null : parseRecord(text);
+}
+
+/** True when a record says that the file at `path`, as it is now, is stored by a call like this one. */
+export async function recordVouches(dataDir: string, name: string, path: string, fingerprint: string): Promise<boolean> {
+  const record = await readRecord(dataDir, name);
+  return record !== null && record.fingerprint === fingerprint && record.identity === fileIdentity(path);
+}
+
+/** Names with a record. */
+export async function recordedNames(dataDir: string): Promise<Set<string>> {
+  const entries = await readdir(recordsDir(dataDir)).catch(() => [] as string[]);
+  return new Set(entries.filter((e) => !e.startsWith('.')));
+}
+
+export async function dropRecord(dataDir: string, name: string): Promise<void> {
+  await unlink(join(recordsDir(dataDir), name)).catch(() => undefined);
+}
+
+/**
+ * Claims `name` for this process (created exclusively). A claim left by a dead process is
+ * taken over. False when a live process holds it.
+ */
+export async function claim(dataDir: string, name: string): Promise<boolean> {
+  await mkdir(recordsDir(dataDir), { recursive: true, mode: 0o700 });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(claimPath(dataDir, name), 'wx');
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (await claimLive(dataDir, name)) return false;
+      await unlink(claimPath(dataDir, name)).catch(() => undefined);
+    }
+  }
+  return false;
+}
+
+export async function unclaim(dataDir: string, name: string): Promise<void> {
+  const pid = Number(await readFile(claimPath(dataDir, name), 'utf8').catch(() => ''));
+  if (pid === process.pid) await unlink(claimPath(dataDir, name)).catch(() => undefined);
+}
+
+/** Whether a live process (not this one) holds the claim on `name`. */
+export async function claimLive(dataDir: string, name: string): Promise<boolean> {
+  const pid = Number(await readFile(claimPath(dataDir, name), 'utf8').catch(() => ''));
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid);
+}
+
+/** While a live process holds the claim on `name`, waits (up to `timeoutMs`) for it to finish. */
+export async function awaitClaim(dataDir: string, name: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && (await claimLive(dataDir, name))) await new Promise((r) => setTimeout(r, 10));
+}

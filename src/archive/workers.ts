@@ -1,0 +1,98 @@
+// Background workers (the resident archiver, the prefetcher): started detached by a WAL
+// command that had to do its own work, with that call's own flags, so that they compute the
+// same invocation fingerprint. Their output goes nowhere: PostgreSQL waits on its command's
+// exit only. A worker's failure surfaces through PostgreSQL's next call, which then finds
+// nothing done ahead, reaches Node and reports it.
+//
+// Each worker holds a pid file "<pid> <fingerprint>", created exclusively; the launcher reads
+// it to know whether to wait for the worker.
+import { spawn } from 'node:child_process';
+import { open, readFile, unlink } from 'node:fs/promises';
+import { START_ENV } from '../cli/invocation.js';
+import { processAlive } from '../os/process.js';
+
+export function startWorker(command: string, args: string[], flags: string[], cwd: string): void {
+  const child = spawn(process.execPath, [process.argv[1]!, ...flags, command, ...args], { detached: true, stdio: 'ignore', cwd, env: START_ENV });
+  // A failed spawn (no processes left, say) is reported as an event: without a listener it
+  // would crash the command that has already done its own work.
+  child.on('error', () => undefined);
+  child.unref();
+}
+
+export interface WorkerPid {
+  pid: number;
+  fingerprint: string;
+}
+
+/**
+ * The worker in `pidFile` when it still runs `command`. Checked against /proc: a stale pid
+ * file may name a pid the system has since given to another process.
+ */
+export async function liveWorker(pidFile: string, command: string): Promise<WorkerPid | null> {
+  const [pidText, fingerprint = ''] = (await readFile(pidFile, 'utf8').catch(() => '')).trim().split(' ');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid)) return null;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.split('\0').includes(command) ? { pid, fingerprint } : null;
+}
+
+/**
+ * Takes the worker's pid file. A live worker of the same fingerprint keeps it (false); one of
+ * another fingerprint (the repository or configuration changed) is stopped and replaced.
+ */
+export async function lockWorker(pidFile: string, command: string, fingerprint: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      const fh = await open(pidFile, 'wx', 0o600);
+      await fh.writeFile(`${process.pid} ${fingerprint}\n`);
+      await fh.close();
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = await liveWorker(pidFile, command);
+    if (holder === null) {
+      await unlink(pidFile).catch(() => undefined);
+      continue;
+    }
+    if (holder.pid === process.pid || holder.fingerprint === fingerprint) return false;
+    try {
+      process.kill(holder.pid, 'SIGTERM');
+    } catch {
+      // gone already
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+export async function unlockWorker(pidFile: string): Promise<void> {
+  const [pid] = (await readFile(pidFile, 'utf8').catch(() => '')).split(' ');
+  if (Number(pid) === process.pid) await unlink(pidFile).catch(() => undefined);
+}
+
+/** Sleeps until `ms` have passed or wake() is called; a wake() with nobody waiting is kept for the next wait. */
+export function waiter(): { wait: (ms: number) => Promise<void>; wake: () => void } {
+  let pending = false;
+  let settle: (() => void) | null = null;
+  return {
+    wait: (ms) => {
+      if (pending) {
+        pending = false;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => {
+        const t = setTimeout(() => settle?.(), ms);
+        settle = () => {
+          clearTimeout(t);
+          settle = null;
+          resolve();
+        };
+      });
+    },
+    wake: () => {
+      if (settle) settle();
+      else pending = true;
+    },
+  };
+}
