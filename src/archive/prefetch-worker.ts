@@ -4,7 +4,7 @@
 // named, then vouched for by its .ok file. It follows recovery as calls take segments out
 // (inotify on the spool, plus a poll), stops at the first segment not archived yet (and
 // looks again every second: a standby's archive grows), and exits when its spool is removed,
-// after `idleMs` without progress, or at its first failure: the next call then downloads
+// after `idleMs` without progress, when the server is gone, or at its first failure: the next call then downloads
 // itself and reports the error. Layout and the hand-over rules: prefetch.ts.
 import { existsSync, watch } from 'node:fs';
 import { mkdir, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
@@ -75,7 +75,8 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
           });
         inflight.set(name, job);
       }
-      if (inflight.size === 0 && todo.length === 0 && Date.now() - idleSince > o.idleMs) break;
+      const idle = inflight.size === 0 && todo.length === 0;
+      if (idle && (Date.now() - idleSince > o.idleMs || !existsSync(join(o.dataDir, 'postmaster.pid')))) break;
       await wait(250);
     }
     await Promise.all(inflight.values());

@@ -1,15 +1,18 @@
 // Prefetching restore_command: recovery through wal-fetch takes most segments from the spool
-// the background prefetcher fills, never takes a planted bad or partial file from it, and the
-// spool is gone once recovery is over.
-import { createHash } from 'node:crypto';
+// the resident prefetcher fills, served by bin/pitr without Node; the spool is gone once
+// recovery is over; and the spool never hands over a file whose identity is not the one
+// vouched for, nor a half-written download.
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { giveToPostgres, waitFor } from '../../tools/harness/env.js';
+import { invocationFingerprint } from '../../src/cli/invocation.js';
+import { stableIdentity } from '../../src/os/file-identity.js';
+import { digest, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
 import { useS3Store } from '../support/s3.js';
+import { makeSegments, type SegmentSource } from '../support/segments.js';
 
 const s3 = useS3Store();
 
@@ -28,7 +31,7 @@ describe.each(['file', 's3'] as const)('recovery with prefetch from a %s reposit
     await primary?.stop('immediate');
   });
 
-  it('replays from the spool, refuses planted bad and partial files, and removes the spool at the end', async () => {
+  it('replays mostly from the spool, served by the launcher, and removes the spool at the end', async () => {
     await primary.query('CREATE TABLE t (id int)');
     const backupDir = await primary.baseBackup();
     let last = '';
@@ -38,15 +41,6 @@ describe.each(['file', 's3'] as const)('recovery with prefetch from a %s reposit
     }
     await primary.waitArchived(last);
 
-    // Plant, where the prefetcher keeps its files, a wrong file under a name recovery will
-    // take (its name promises a SHA-256 the bytes do not have) and a half-written one.
-    const spool = join(backupDir, 'pg_wal', 'pitr', 'prefetch', createHash('sha256').update(repo.env.PITR_REPO!).digest('hex').slice(0, 12));
-    await mkdir(spool, { recursive: true });
-    const wrongName = `${last.slice(0, 16)}${(parseInt(last.slice(16), 16) - 5).toString(16).toUpperCase().padStart(8, '0')}`;
-    await writeFile(join(spool, `${wrongName}.${'0'.repeat(64)}`), Buffer.alloc(1024 * 1024, 1));
-    await writeFile(join(spool, `.${last}.fetching`), Buffer.alloc(1000, 2));
-    await giveToPostgres(join(backupDir, 'pg_wal', 'pitr'));
-
     copy = await Cluster.adopt(backupDir);
     await copy.prepareRecovery(repo.restoreCommand);
     await copy.start();
@@ -55,10 +49,71 @@ describe.each(['file', 's3'] as const)('recovery with prefetch from a %s reposit
     expect(await restored.one<string>('SELECT count(*)::text FROM t')).toBe(String(30 * 500));
 
     const log = await restored.log();
-    const prefetched = log.split('\n').filter((l) => l.includes('restored (prefetched)')).length;
-    expect(prefetched).toBeGreaterThan(10);
+    const served = log.split('\n').filter((l) => l.includes('restored (prefetched)') && l.includes('"via":"bin/pitr"')).length;
+    expect(served).toBeGreaterThan(10);
     expect(log).not.toMatch(/FATAL|PANIC/);
-    // Promotion asks for a history file the spool does not hold: the spool goes.
-    await waitFor('the spool to be removed', async () => !existsSync(spool) || (await readdir(spool)).length === 0);
+    // Promotion asks for a history file the spool does not hold, then archiving starts: the spool goes.
+    const root = join(backupDir, 'pg_wal', 'pitr', 'prefetch');
+    await waitFor('the spool to be removed', async () => !existsSync(root) || (await readdir(root)).length === 0);
+  });
+});
+
+describe('the prefetch spool hands over only what it vouches for', () => {
+  let source: SegmentSource;
+  let repo: RepoFixture;
+  let dir: string;
+  let spool: string;
+  const names = () => source.segments.map((p) => basename(p));
+
+  beforeAll(async () => {
+    source = await makeSegments(3);
+    repo = await fileRepo();
+    for (const path of source.segments) expect((await pitr(['wal-push', path], { env: repo.env })).exitCode).toBe(0);
+    // A data directory as restore_command sees it, with the spool the launcher reads for
+    // calls made with exactly this environment.
+    dir = await tempDir('datadir');
+    await mkdir(join(dir, 'global'), { recursive: true });
+    await copyFile(join(source.cluster.dataDir, 'global', 'pg_control'), join(dir, 'global', 'pg_control'));
+    spool = join(dir, 'pg_wal', 'pitr', 'prefetch', invocationFingerprint([], { ...process.env, PITR_CONFIG: undefined, ...repo.env }));
+    await mkdir(spool, { recursive: true });
+  });
+  afterAll(async () => {
+    await source?.cluster.stop('immediate');
+  });
+  const fetch = (name: string) => pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env: repo.env, cwd: dir });
+  const fetched = async () => digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')));
+  // As the prefetcher does: the identity of a file that has been still for a clock tick.
+  const vouch = async (name: string) => writeFile(join(spool, `${name}.ok`), `${await stableIdentity(join(spool, name))} ${'0'.repeat(64)}\n`);
+
+  it('serves a vouched-for copy from the launcher (the control that it looks there)', async () => {
+    const [name, path] = [names()[0]!, source.segments[0]!];
+    await copyFile(path, join(spool, name));
+    await vouch(name);
+    const res = await fetch(name);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stderr).toContain('"via":"bin/pitr"');
+    expect(await fetched()).toBe(digest(await readFile(path)));
+    expect(existsSync(join(spool, name))).toBe(false);
+  });
+
+  it('refuses a copy changed after it was vouched for, and fetches the archived file instead', async () => {
+    const [name, path] = [names()[1]!, source.segments[1]!];
+    await writeFile(join(spool, name), Buffer.alloc(1024 * 1024, 1));
+    await vouch(name);
+    await writeFile(join(spool, name), Buffer.alloc(1024 * 1024, 2)); // damaged in place
+    const res = await fetch(name);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stderr).not.toContain('"via":"bin/pitr"');
+    expect(await fetched()).toBe(digest(await readFile(path)));
+  });
+
+  it('never takes a half-written download', async () => {
+    const [name, path] = [names()[2]!, source.segments[2]!];
+    await writeFile(join(spool, `.${name}.fetching`), Buffer.alloc(1000, 3));
+    await writeFile(join(spool, name), Buffer.alloc(1000, 3)); // no .ok: not vouched for
+    const res = await fetch(name);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stderr).not.toContain('"via":"bin/pitr"');
+    expect(await fetched()).toBe(digest(await readFile(path)));
   });
 });
