@@ -1,5 +1,5 @@
 // `pitr restore`: a backup plus the archived WAL into a new data directory, stopped at a target.
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { CommandContext } from '../cli/context.js';
 import { progressReporter } from '../cli/progress.js';
 import type { Flags } from '../config/config.js';
@@ -30,7 +30,8 @@ export async function restoreCommand({ config, log }: CommandContext, argv: Flag
     start: argv.start === true,
     port,
     archiveMode: str('archive-mode') === 'off' ? 'off' : 'preserve',
-    pitrPath: resolve(process.argv[1]!),
+    // restore_command names the launcher this call came through (bin/pitr says where it is).
+    pitrPath: resolve(process.env.PITR_LAUNCHER ?? join(dirname(process.argv[1]!), '..', 'bin', 'pitr')),
     onProgress: (bytes, total) => progress.update(bytes, total),
   });
   progress.done();

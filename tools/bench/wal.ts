@@ -3,13 +3,12 @@
 // segments (a pgbench load's WAL), into file:// and S3 (s3rver on loopback), side by side
 // with pgBackRest's archive-push / archive-get (posix repo, lz4) in the same run.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { giveToPostgres, PG_BIN, PITR_BIN, tempDir } from '../harness/env.js';
 import { Cluster } from '../harness/postgres.js';
 import { S3Server } from '../harness/s3.js';
-import { asPostgresArgs, quantile, say, timed, type Sample, writePgbackrestConf } from './common.js';
+import { asPostgresArgs, quantile, say, table, timed, type Sample, writePgbackrestConf } from './common.js';
 
 interface Row {
   label: string;
@@ -105,21 +104,38 @@ export async function benchWal(segments: number): Promise<void> {
     }
 
     // The start-up of each path on its own: a bare Node process, and the wal-push call that
-    // finds a look-ahead record (re-hash of the file, no store, no SDK). Records are written
-    // before each timed call, as a look-ahead push would have left them.
+    // bin/pitr answers from a record (no Node at all). The records are real: a first push of
+    // each file from a data directory's pg_wal leaves one.
     rows.push(summarise('node -e 0 (floor of any Node process)', names.map(() => run(process.execPath, ['-e', '0'], {})), 0));
-    const spool = join(cluster.dataDir, 'pg_wal', 'pitr', 'archived');
-    await mkdir(spool, { recursive: true });
-    await giveToPostgres(join(cluster.dataDir, 'pg_wal', 'pitr'));
-    const hits = [];
-    for (const n of names) {
-      const data = await readFile(join(walDir, n));
-      const record = { sha256: createHash('sha256').update(data).digest('hex'), size: data.length, repo: pitrFile.PITR_REPO };
-      await writeFile(join(spool, n), JSON.stringify(record));
-      await giveToPostgres(join(spool, n));
-      hits.push(run(PITR_BIN, ['wal-push', join(walDir, n)], pitrFile));
+    const noAhead = { ...pitrFile, PITR_REPO: `file://${await freshDir(work, 'pitr-repo-hits')}`, PITR_ARCHIVE_LOOKAHEAD: '0' };
+    const hitsDir = await fakeDataDir(work, 'hits', cluster.dataDir, walDir, names, false);
+    const firsts = names.map((n) => timed(...asPostgresArgs(PITR_BIN, ['wal-push', join('pg_wal', n)]), noAhead, hitsDir));
+    rows.push(summarise('pitr file:// push from pg_wal, reaching Node', firsts, segBytes));
+    const hits = names.map((n) => timed(...asPostgresArgs(PITR_BIN, ['wal-push', join('pg_wal', n)]), noAhead, hitsDir));
+    rows.push(summarise('pitr file:// push answered by bin/pitr from a record', hits, segBytes));
+
+    // A backlog drained as PostgreSQL drains it: one call per file, in order, each file
+    // marked .done after its call. The first call starts the resident archiver, which works
+    // ahead of the calls that follow.
+    const backlog: string[][] = [];
+    for (const [label, env] of [
+      ['pitr file://', { ...pitrFile, PITR_REPO: `file://${await freshDir(work, 'pitr-repo-backlog')}` }],
+      ['pitr s3 (s3rver)', { ...(await s3.newRepo()).env, PITR_LOG_LEVEL: 'warn' }],
+    ] as const) {
+      const dir = await fakeDataDir(work, `backlog-${backlog.length}`, cluster.dataDir, walDir, names, true);
+      const started = process.hrtime.bigint();
+      const calls = names.map((n) => {
+        const sample = timed(...asPostgresArgs(PITR_BIN, ['wal-push', join('pg_wal', n)]), env, dir);
+        spawnSync('rm', ['-f', join(dir, 'pg_wal', 'archive_status', `${n}.ready`)]);
+        return sample;
+      });
+      const total = Number(process.hrtime.bigint() - started) / 1e6;
+      const later = calls.slice(1).map((c) => c.ms).sort((a, b) => a - b);
+      const failed = calls.filter((c) => c.code !== 0).length;
+      backlog.push([label, calls[0]!.ms.toFixed(0), quantile(later, 0.5).toFixed(0), (total / names.length).toFixed(0), (names.length / (total / 1000)).toFixed(1), String(failed)]);
     }
-    rows.push(summarise('pitr file:// push, already stored by look-ahead', hits, segBytes));
+    const pgbrPush = rows.find((r) => r.label === 'pgBackRest posix push')!;
+    backlog.push(['pgBackRest posix (synchronous: every call does its own push)', pgbrPush.median.toFixed(0), pgbrPush.median.toFixed(0), pgbrPush.median.toFixed(0), (1000 / pgbrPush.median).toFixed(1), String(pgbrPush.failures)]);
 
     say();
     say(`| per call (${names.length} segments, whole processes) | median ms | p95 ms | MB/s | peak RSS MiB | failures |`);
@@ -136,6 +152,9 @@ export async function benchWal(segments: number): Promise<void> {
       const ratio = (what: string) => (find(`${t} ${what}`).median / find(`pgBackRest posix ${what}`).median).toFixed(2);
       say(`| ${t} vs pgBackRest posix | ${ratio('push')} | ${ratio('fetch')} | ${ratio('fetch, not found')} |`);
     }
+    say();
+    say(`A backlog of ${names.length} segments drained one call at a time, in order:`);
+    table(['backlog', 'first call ms', 'later calls median ms', 'amortized ms/segment', 'segments/s', 'failures'], backlog);
     const stored = spawnSync('du', ['-sb', fileRepo, join(work, 'pgbr-repo')], { encoding: 'utf8' }).stdout.trim();
     say();
     say(`repository bytes (du -sb):\n${stored}`);
@@ -144,4 +163,25 @@ export async function benchWal(segments: number): Promise<void> {
     await s3.stop();
     if (!process.env.BENCH_KEEP) await rm(work, { recursive: true, force: true });
   }
+}
+
+async function freshDir(work: string, name: string): Promise<string> {
+  const dir = join(work, name);
+  await mkdir(dir);
+  await giveToPostgres(dir);
+  return dir;
+}
+
+/** A data directory as archive_command sees it: pg_control, and pg_wal with the files (marked .ready when asked). */
+async function fakeDataDir(work: string, name: string, source: string, walDir: string, names: string[], ready: boolean): Promise<string> {
+  const dir = join(work, name);
+  await mkdir(join(dir, 'pg_wal', 'archive_status'), { recursive: true });
+  await mkdir(join(dir, 'global'));
+  await copyFile(join(source, 'global', 'pg_control'), join(dir, 'global', 'pg_control'));
+  for (const n of names) {
+    await copyFile(join(walDir, n), join(dir, 'pg_wal', n));
+    if (ready) await writeFile(join(dir, 'pg_wal', 'archive_status', `${n}.ready`), '');
+  }
+  await giveToPostgres(dir);
+  return dir;
 }
