@@ -18,6 +18,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { readIdentity } from '../repository/identity.js';
 import { crashInLookaheadRequested, crashNow } from '../storage/fault.js';
 import { parseWalFileName } from '../wal/names.js';
 import { pushWalFile, type PushOptions } from './push.js';
@@ -49,6 +50,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
   let stored = 0;
   try {
     await mkdir(recordsDir(o.dataDir), { recursive: true, mode: 0o700 });
+    const opts = { ...o, repository: o.repository ?? (await readIdentity(o.storage)) ?? undefined }; // read once per run
     await dropForeignRecords(o.dataDir, o.fingerprint);
     for (const dir of [statusDir, recordsDir(o.dataDir)]) {
       const w = watch(dir, wake);
@@ -66,7 +68,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
       const room = Math.min(o.lookahead - ahead, o.concurrency - inflight.size);
       for (const name of todo.slice(0, Math.max(0, room))) {
         if (!existsSync(join(walDir, name)) || !(await claim(o.dataDir, name))) continue;
-        const job = storeOne(name, o, stored + inflight.size >= 1 && crashInLookaheadRequested())
+        const job = storeOne(name, opts, stored + inflight.size >= 1 && crashInLookaheadRequested())
           .then(() => void stored++)
           .catch((err) => void (failure ??= err))
           .finally(() => {

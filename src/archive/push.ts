@@ -14,7 +14,7 @@ import type { Compression } from '../config/config.js';
 import { AlreadyExistsError, ArchiveConflictError, InputError } from '../errors.js';
 import { fileIdentity, stableIdentity } from '../os/file-identity.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
-import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity } from '../repository/identity.js';
+import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity, type RepositoryIdentity } from '../repository/identity.js';
 import { walObjectKey } from '../repository/layout.js';
 import type { ObjectHead, Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
@@ -31,6 +31,8 @@ export interface PushOptions {
    * is stored: what a look-ahead record vouches for (see os/file-identity.ts).
    */
   identity?: boolean;
+  /** The repository's identity, when a long-lived caller (the archiver) has read it once. */
+  repository?: RepositoryIdentity;
 }
 
 export interface PushResult {
@@ -86,7 +88,7 @@ async function pushOne(path: string, opts: PushOptions): Promise<PushResult> {
   }
 
   const key = walObjectKey(file);
-  const [identity, existingHead] = await Promise.all([readIdentity(storage), storage.getHead(key, MAX_HEADER_BYTES)]);
+  const [identity, existingHead] = await Promise.all([opts.repository ?? readIdentity(storage), storage.getHead(key, MAX_HEADER_BYTES)]);
   let boundRepository = false;
   if (identity) {
     assertSameCluster(identity, cluster, storage, absolute);
