@@ -11,8 +11,8 @@
 // .done itself), and a worker that dies only costs normal pushes later. It keeps at most
 // `lookahead` files ahead (records not yet taken plus files in flight), reads the
 // repository once per run, exits after `idleMs` with nothing to do, when the server or its
-// pg_wal is gone, and at its first failure, which PostgreSQL's next call then meets and
-// reports. Chosen over pgBackRest's async spool and WAL-G's renaming of .ready files: see
+// pg_wal is gone, when its records go unused (another configuration archives now), and at
+// its first failure, which PostgreSQL's next call then meets and reports. Chosen over pgBackRest's async spool and WAL-G's renaming of .ready files: see
 // docs/archiving.md.
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
@@ -22,11 +22,14 @@ import { readIdentity } from '../repository/identity.js';
 import { crashInLookaheadRequested, crashNow } from '../storage/fault.js';
 import { parseWalFileName } from '../wal/names.js';
 import { pushWalFile, type PushOptions } from './push.js';
-import { claim, dropRecord, pitrDir, readRecord, recordedNames, recordsDir, unclaim, writeRecord } from './records.js';
+import { claim, dropRecord, pitrDir, readRecord, recordedNames, recordsDir, unclaim, usedAt, writeRecord } from './records.js';
 import { lockWorker, unlockWorker, waiter } from './workers.js';
 
 export const ARCHIVER_COMMAND = 'wal-archive-ahead';
 export const archiverPidFile = (dataDir: string) => join(pitrDir(dataDir), 'archiver.pid');
+
+/** Records of this many files in a row done without being used: the archiver is not wanted. */
+const UNUSED_LIMIT = 4;
 
 export interface ArchiverOptions extends PushOptions {
   fingerprint: string;
@@ -44,32 +47,51 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
   const statusDir = join(walDir, 'archive_status');
   if (!(await lockWorker(archiverPidFile(o.dataDir), ARCHIVER_COMMAND, o.fingerprint))) return 0;
   const { wait, wake } = waiter();
-  const watchers: FSWatcher[] = [];
+  let watcher: FSWatcher | undefined;
   const inflight = new Map<string, Promise<void>>();
   let failure: unknown = null;
   let stored = 0;
+  /** This run's records (name -> when written), and how many in a row went unused. */
+  const mine = new Map<string, number>();
+  let unused = 0;
   try {
     await mkdir(recordsDir(o.dataDir), { recursive: true, mode: 0o700 });
     const opts = { ...o, repository: o.repository ?? (await readIdentity(o.storage)) ?? undefined }; // read once per run
     await dropForeignRecords(o.dataDir, o.fingerprint);
-    for (const dir of [statusDir, recordsDir(o.dataDir)]) {
-      const w = watch(dir, wake);
-      w.on('error', wake);
-      watchers.push(w);
-    }
+    // PostgreSQL's .ready and .done files are the only news: records and claims change by
+    // this process's own hand, and watching them would wake it several times per file.
+    watcher = watch(statusDir, wake);
+    watcher.on('error', wake);
     let idleSince = Date.now();
     while (failure === null && existsSync(statusDir)) {
       const ready = await readyFiles(statusDir);
       const recorded = await recordedNames(o.dataDir);
       // A record whose file PostgreSQL has marked done (or removed) has served its purpose.
-      for (const name of recorded) if (!ready.includes(name)) await dropRecord(o.dataDir, name);
+      // Done while this archiver's record went unused: PostgreSQL archives with another
+      // configuration now (a new repository, or a second pitr call in archive_command).
+      const used = usedAt(o.dataDir);
+      for (const name of recorded) {
+        if (ready.includes(name)) continue;
+        await dropRecord(o.dataDir, name);
+        const written = mine.get(name);
+        if (written === undefined) continue;
+        mine.delete(name);
+        unused = used >= written ? 0 : unused + 1;
+      }
+      if (unused >= UNUSED_LIMIT) {
+        o.log.info({ unused }, 'records going unused: another configuration archives now; stopping');
+        break;
+      }
       const ahead = ready.filter((n) => recorded.has(n)).length + inflight.size;
       const todo = ready.filter((n) => !recorded.has(n) && !inflight.has(n));
       const room = Math.min(o.lookahead - ahead, o.concurrency - inflight.size);
       for (const name of todo.slice(0, Math.max(0, room))) {
         if (!existsSync(join(walDir, name)) || !(await claim(o.dataDir, name))) continue;
         const job = storeOne(name, opts, stored + inflight.size >= 1 && crashInLookaheadRequested())
-          .then(() => void stored++)
+          .then((recorded) => {
+            stored++;
+            if (recorded) mine.set(name, Date.now());
+          })
           .catch((err) => void (failure ??= err))
           .finally(() => {
             inflight.delete(name);
@@ -83,18 +105,20 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
     }
     await Promise.all(inflight.values());
   } finally {
-    for (const w of watchers) w.close();
+    watcher?.close();
     await unlockWorker(archiverPidFile(o.dataDir));
   }
   if (failure !== null) throw failure;
   return stored;
 }
 
-async function storeOne(name: string, o: ArchiverOptions, crashBeforeRecord: boolean): Promise<void> {
+/** Stores one file; true when it was recorded. */
+async function storeOne(name: string, o: ArchiverOptions, crashBeforeRecord: boolean): Promise<boolean> {
   const res = await pushWalFile(join(o.dataDir, 'pg_wal', name), { ...o, identity: true });
   if (crashBeforeRecord) crashNow(); // test hook: stored, not yet recorded
   if (res.identity) await writeRecord(o.dataDir, name, { fingerprint: o.fingerprint, identity: res.identity, sha256: res.sha256 });
   o.log.debug({ wal: name, status: res.status }, 'archived ahead of PostgreSQL');
+  return Boolean(res.identity);
 }
 
 /** Files PostgreSQL has marked ready, in the order it archives them: history files first, then by name. */

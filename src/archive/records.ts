@@ -4,11 +4,13 @@
 // pg_wal/pitr/ (pg_basebackup never copies pg_wal's contents; PostgreSQL ignores directories there):
 //   archived/<name>         "<fingerprint> <identity> <sha256>": <name> is durably stored
 //   archived/.claim.<name>  "<pid>": a process is storing <name> right now
+//   archived/.used          touched whenever a record answers a call (its mtime is what counts)
 //   archiver.pid            "<pid> <fingerprint>": the resident archiver
 // A record is written only after its file is durably in the repository, and vouches only
 // for the same file (identity, see os/file-identity.ts) pushed by a call with the same
 // fingerprint (cli/invocation.ts). Losing one costs a normal push, nothing else. Only
 // standard modules are imported: this is the hot path of every archive_command call.
+import { statSync } from 'node:fs';
 import { open, readdir, readFile, rename, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileIdentity } from '../os/file-identity.js';
@@ -52,6 +54,20 @@ export async function readRecord(dataDir: string, name: string): Promise<Archive
 export async function recordVouches(dataDir: string, name: string, path: string, fingerprint: string): Promise<boolean> {
   const record = await readRecord(dataDir, name);
   return record !== null && record.fingerprint === fingerprint && record.identity === fileIdentity(path);
+}
+
+/** Notes that a record answered PostgreSQL's call (bin/pitr does the same with `: >`). */
+export async function markUsed(dataDir: string): Promise<void> {
+  await writeFile(join(recordsDir(dataDir), '.used'), '');
+}
+
+/** When a record last answered a call (ms since the epoch; 0: never). */
+export function usedAt(dataDir: string): number {
+  try {
+    return statSync(join(recordsDir(dataDir), '.used')).mtimeMs;
+  } catch {
+    return 0;
+  }
 }
 
 /** Names with a record. */

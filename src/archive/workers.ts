@@ -7,7 +7,8 @@
 // Each worker holds a pid file "<pid> <fingerprint>", created exclusively; the launcher reads
 // it to know whether to wait for the worker.
 import { spawn } from 'node:child_process';
-import { open, readFile, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { START_ENV } from '../cli/invocation.js';
 import { processAlive } from '../os/process.js';
 
@@ -41,6 +42,7 @@ export async function liveWorker(pidFile: string, command: string): Promise<Work
  * another fingerprint (the repository or configuration changed) is stopped and replaced.
  */
 export async function lockWorker(pidFile: string, command: string, fingerprint: string): Promise<boolean> {
+  await mkdir(dirname(pidFile), { recursive: true, mode: 0o700 });
   for (let attempt = 0; attempt < 50; attempt++) {
     try {
       const fh = await open(pidFile, 'wx', 0o600);

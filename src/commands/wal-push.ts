@@ -7,7 +7,7 @@ import { ARCHIVER_COMMAND, archiverPidFile } from '../archive/archiver.js';
 import { bestEffort } from '../archive/best-effort.js';
 import { clearAllSpools, prefetchRoot } from '../archive/prefetch.js';
 import { pushWalFile } from '../archive/push.js';
-import { awaitClaim, claim, recordVouches, unclaim, writeRecord } from '../archive/records.js';
+import { awaitClaim, claim, markUsed, recordVouches, unclaim, writeRecord } from '../archive/records.js';
 import { liveWorker, startWorker } from '../archive/workers.js';
 import type { CommandContext } from '../cli/context.js';
 import { flagsOf, invocationFingerprint } from '../cli/invocation.js';
@@ -36,6 +36,7 @@ export async function walPushCommand({ config, log }: CommandContext, path: stri
       return recordVouches(dataDir, name, path, fingerprint);
     };
     if (await bestEffort(stored(), false, 'reading the look-ahead record', log)) {
+      await bestEffort(markUsed(dataDir), undefined, 'marking the record used', log);
       log.info({ wal: name, ms: Math.round(performance.now() - started) }, 'archived earlier (look-ahead)');
       return;
     }
@@ -59,7 +60,10 @@ export async function walPushCommand({ config, log }: CommandContext, path: stri
     if (claimed) await bestEffort(unclaim(dataDir, name), undefined, 'releasing the claim', log);
   }
   if (fingerprint && config.archiveLookahead > 0) {
-    const running = async () => (await liveWorker(archiverPidFile(dataDir), ARCHIVER_COMMAND))?.fingerprint === fingerprint;
+    // One archiver at a time, whatever its configuration: one that is no longer wanted notices
+    // its records going unused and stops, and the next call starts ours. Replacing it here
+    // instead would make two pitr calls in one archive_command replace each other every time.
+    const running = async () => (await liveWorker(archiverPidFile(dataDir), ARCHIVER_COMMAND)) !== null;
     if (!(await bestEffort(running(), true, 'looking for the archiver', log))) startWorker(ARCHIVER_COMMAND, [], flags!, dataDir);
   }
 }

@@ -163,17 +163,29 @@ describe('look-ahead faults', () => {
     await archiverGone(dir);
   });
 
-  it('a record made for another repository is not taken there', async () => {
+  it('a record made for another repository is not taken there, and that archiver stops once unused', async () => {
     const [repoA, repoB] = [await fileRepo(), await fileRepo()];
     const dir = await fakeDataDir(source);
+    // A server "runs" here, so that the archiver does not stop as soon as it has nothing to do.
+    await writeFile(join(dir, 'postmaster.pid'), `${process.pid}\n`);
     expect((await push(repoA, dir, names()[0]!)).exitCode).toBe(0);
-    const target = names()[1]!;
-    await waitFor('a record in repository A', async () => (await records(dir)).includes(target));
-    const res = await push(repoB, dir, target);
-    expect(res.exitCode, res.stderr).toBe(0);
-    expect(res.stderr).not.toContain('"via":"bin/pitr"');
-    const [fetched] = (await fetchAll(repoB, [target])).values();
-    expect(fetched).toBe(digest(await readFile(source.segments[1]!)));
+    await rm(join(dir, 'pg_wal', 'archive_status', `${names()[0]}.ready`));
+    await waitFor('records in repository A', async () => (await records(dir)).includes(names()[7]!));
+    const archiverA = await archiverPid(dir);
+    expect(archiverA).toBeGreaterThan(0);
+    // The configuration now points at B: PostgreSQL calls for every remaining file.
+    for (const name of names().slice(1)) {
+      const res = await push(repoB, dir, name);
+      expect(res.exitCode, res.stderr).toBe(0);
+      // A's record is there, and must not answer for B (later files may be B's archiver's).
+      if (name === names()[1]) expect(res.stderr).not.toContain('"via":"bin/pitr"');
+      await rm(join(dir, 'pg_wal', 'archive_status', `${name}.ready`));
+    }
+    const fetched = await fetchAll(repoB, names().slice(1));
+    for (const path of source.segments.slice(1)) expect(fetched.get(basename(path))).toBe(digest(await readFile(path)));
+    // A's records went unused, file after file: its archiver has stopped by itself.
+    await waitFor('the archiver of repository A to stop', async () => !processAlive(archiverA));
+    await rm(join(dir, 'postmaster.pid'));
     await archiverGone(dir);
   });
 

@@ -72,8 +72,10 @@ export async function benchSustained(seconds: number): Promise<void> {
   ];
   const results: Result[] = [];
   try {
-    for (const way of ways) {
-      for (const load of ['bulk insert', 'pgbench TPC-B'] as const) {
+    // BENCH_WAYS / BENCH_LOADS (comma-separated label prefixes) narrow a run, for quick comparisons.
+    const pick = (label: string, env?: string) => !env || env.split(',').some((p) => label.startsWith(p));
+    for (const way of ways.filter((w) => w.label === 'archiving off' || pick(w.label, process.env.BENCH_WAYS))) {
+      for (const load of (['bulk insert', 'pgbench TPC-B'] as const).filter((l) => pick(l, process.env.BENCH_LOADS))) {
         results.push(await runOne(way, load, seconds));
         say(`  ${way.label}, ${load}: done`);
       }
