@@ -21,8 +21,8 @@ export function fileIdentity(path: string): string | null {
 
 const stamp = (ns: bigint) => `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
 
-/** Longer than any kernel's timestamp tick (HZ >= 100). */
-const STILL_NS = 25_000_000n;
+/** Longer than any kernel's timestamp tick (10 ms at HZ=100, the coarsest). */
+const STILL_NS = 15_000_000n;
 
 /**
  * The identity of `path` once its last change is older than one timestamp tick, so that any
