@@ -1,7 +1,7 @@
 // The resident prefetcher (`pitr wal-prefetch`, started in the background by wal-fetch):
 // keeps the `depth` segments after the one recovery took last (.wanted) downloaded into the
-// spool, `concurrency` at a time, each verified like any fetch and fsynced before it is
-// named, then vouched for by its .ok file. It follows recovery as calls take segments out
+// spool, `concurrency` at a time, each verified like any fetch, then vouched for by its .ok
+// file (identity, SHA-256, boot id). It follows recovery as calls take segments out
 // (inotify on the spool, plus a poll), stops at the first segment not archived yet (and
 // looks again every second: a standby's archive grows), and exits when its spool is removed,
 // after `idleMs` without progress, when the server is gone, or at its first failure: the next call then downloads
@@ -10,7 +10,8 @@ import { existsSync, watch } from 'node:fs';
 import { mkdir, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import { stableIdentity } from '../os/file-identity.js';
+import { bootId } from '../os/boot-id.js';
+import { fileIdentity } from '../os/file-identity.js';
 import type { Storage } from '../storage/storage.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';
 import { fetchWalFile } from './fetch.js';
@@ -94,14 +95,17 @@ async function fetchOne(name: string, o: PrefetcherOptions): Promise<boolean> {
   const staging = join(o.dir, `.${name}.fetching`);
   const plan = join(o.dir, `.plan.${name}`);
   try {
-    const res = await fetchWalFile(name, staging, { storage: o.storage, dataDir: o.dataDir, durable: true });
+    // No fsync where the boot id vouches instead (os/boot-id.ts): it would only slow recovery.
+    const boot = bootId();
+    const res = await fetchWalFile(name, staging, { storage: o.storage, dataDir: o.dataDir, durable: boot === '-' });
     if (res.status === 'not-found') return false;
     const path = join(o.dir, name);
     await rename(staging, path);
-    const identity = await stableIdentity(path);
+    // No stillness wait (os/file-identity.ts): this process wrote the file and is done with it.
+    const identity = fileIdentity(path);
     if (identity === null) return false; // taken away meanwhile: the spool was cleared
     const tmp = join(o.dir, `.${name}.ok.tmp`);
-    await writeFile(tmp, `${identity} ${res.sha256}\n`);
+    await writeFile(tmp, `${identity} ${res.sha256} ${boot}\n`);
     await rename(tmp, `${path}.ok`);
     return true;
   } finally {

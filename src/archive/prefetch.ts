@@ -4,8 +4,9 @@
 // starting Node.
 //
 // pg_wal/pitr/prefetch/<fingerprint>/ (one spool per invocation fingerprint, cli/invocation.ts):
-//   <name>              a verified (size, SHA-256, cluster), fsynced segment
-//   <name>.ok           "<identity> <sha256>": written after <name>; what may be handed over
+//   <name>              a verified (size, SHA-256, cluster) segment
+//   <name>.ok           "<identity> <sha256> <boot id>": written after <name>; what may be handed
+//                       over, in this boot only (unfsynced files may be damaged by a crash)
 //   .<name>.fetching    a download in progress
 //   .plan.<name>        the prefetcher will fetch <name>: a call for it waits instead of downloading
 //   .wanted             the segment recovery took last; the prefetcher keeps the next `depth`
@@ -19,6 +20,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { bootId } from '../os/boot-id.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { pitrDir } from './records.js';
 import { liveWorker, startWorker } from './workers.js';
@@ -47,7 +49,8 @@ export async function takePrefetched(dir: string, name: string, dest: string): P
     return false;
   }
   const path = join(dir, name);
-  if (ok.trim().split(' ').slice(0, 5).join(' ') !== fileIdentity(path)) {
+  const fields = ok.trim().split(' ');
+  if (fields.slice(0, 5).join(' ') !== fileIdentity(path) || fields[6] !== bootId()) {
     await Promise.all([unlink(path), unlink(`${path}.ok`)].map((p) => p.catch(() => undefined)));
     return false;
   }

@@ -21,7 +21,7 @@ export async function walPrefetchCommand({ config, log }: CommandContext): Promi
     dir: spoolDir(dataDir, fingerprint),
     fingerprint,
     depth: config.fetchPrefetch,
-    concurrency: 2,
+    concurrency: config.fetchConcurrency,
     segmentSize: identity.walSegmentSize,
     idleMs: 60_000,
     log,

@@ -31,8 +31,9 @@ export interface Config {
   /** wal-push: other .ready files to archive ahead of PostgreSQL's calls, and how many at once. */
   archiveLookahead: number;
   archiveConcurrency: number;
-  /** wal-fetch: segments to download ahead of recovery into the spool. */
+  /** wal-fetch: segments to download ahead of recovery into the spool, and how many at once. */
   fetchPrefetch: number;
+  fetchConcurrency: number;
   json: boolean;
   /** Warnings found while loading (e.g. a world-readable file with secrets), logged once a logger exists. */
   warnings: string[];
@@ -107,6 +108,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     archiveLookahead: int('PITR_ARCHIVE_LOOKAHEAD', 8, 0),
     archiveConcurrency: int('PITR_ARCHIVE_CONCURRENCY', 2, 1),
     fetchPrefetch: int('PITR_FETCH_PREFETCH', 8, 0),
+    fetchConcurrency: int('PITR_FETCH_CONCURRENCY', 2, 1),
     json: flags.json === true,
     warnings,
   };

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invocationFingerprint } from '../../src/cli/invocation.js';
+import { bootId } from '../../src/os/boot-id.js';
 import { stableIdentity } from '../../src/os/file-identity.js';
 import { digest, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
@@ -83,7 +84,8 @@ describe('the prefetch spool hands over only what it vouches for', () => {
   const fetch = (name: string) => pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env: repo.env, cwd: dir });
   const fetched = async () => digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')));
   // As the prefetcher does: the identity of a file that has been still for a clock tick.
-  const vouch = async (name: string) => writeFile(join(spool, `${name}.ok`), `${await stableIdentity(join(spool, name))} ${'0'.repeat(64)}\n`);
+  const vouch = async (name: string, boot = bootId()) =>
+    writeFile(join(spool, `${name}.ok`), `${await stableIdentity(join(spool, name))} ${'0'.repeat(64)} ${boot}\n`);
 
   it('serves a vouched-for copy from the launcher (the control that it looks there)', async () => {
     const [name, path] = [names()[0]!, source.segments[0]!];
@@ -101,6 +103,16 @@ describe('the prefetch spool hands over only what it vouches for', () => {
     await writeFile(join(spool, name), Buffer.alloc(1024 * 1024, 1));
     await vouch(name);
     await writeFile(join(spool, name), Buffer.alloc(1024 * 1024, 2)); // damaged in place
+    const res = await fetch(name);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stderr).not.toContain('"via":"bin/pitr"');
+    expect(await fetched()).toBe(digest(await readFile(path)));
+  });
+
+  it('refuses a copy vouched for before the machine last booted (it was never fsynced)', async () => {
+    const [name, path] = [names()[0]!, source.segments[0]!];
+    await copyFile(path, join(spool, name));
+    await vouch(name, '00000000-0000-0000-0000-000000000000');
     const res = await fetch(name);
     expect(res.exitCode, res.stderr).toBe(0);
     expect(res.stderr).not.toContain('"via":"bin/pitr"');
