@@ -98,31 +98,37 @@ describe('the prefetch spool hands over only what it vouches for', () => {
     expect(existsSync(join(spool, name))).toBe(false);
   });
 
-  it('refuses a copy changed after it was vouched for, and fetches the archived file instead', async () => {
-    const [name, path] = [names()[1]!, source.segments[1]!];
-    await writeFile(join(spool, name), Buffer.alloc(1024 * 1024, 1));
-    await vouch(name);
-    await writeFile(join(spool, name), Buffer.alloc(1024 * 1024, 2)); // damaged in place
-    const res = await fetch(name);
-    expect(res.exitCode, res.stderr).toBe(0);
-    expect(res.stderr).not.toContain('"via":"bin/pitr"');
-    expect(await fetched()).toBe(digest(await readFile(path)));
-  });
-
-  it('refuses a copy vouched for before the machine last booted (it was never fsynced)', async () => {
-    const [name, path] = [names()[0]!, source.segments[0]!];
-    await copyFile(path, join(spool, name));
-    await vouch(name, '00000000-0000-0000-0000-000000000000');
-    const res = await fetch(name);
-    expect(res.exitCode, res.stderr).toBe(0);
-    expect(res.stderr).not.toContain('"via":"bin/pitr"');
-    expect(await fetched()).toBe(digest(await readFile(path)));
-  });
-
-  it('never takes a half-written download', async () => {
-    const [name, path] = [names()[2]!, source.segments[2]!];
-    await writeFile(join(spool, `.${name}.fetching`), Buffer.alloc(1000, 3));
-    await writeFile(join(spool, name), Buffer.alloc(1000, 3)); // no .ok: not vouched for
+  // Each plants something in the spool under the name of segment i; the call must not take it
+  // from there (no launcher answer) and must hand over the archived bytes instead.
+  it.each([
+    [
+      'a copy changed after it was vouched for',
+      1,
+      async (name: string) => {
+        await writeFile(join(spool, name), Buffer.alloc(1024 * 1024, 1));
+        await vouch(name);
+        await writeFile(join(spool, name), Buffer.alloc(1024 * 1024, 2)); // damaged in place
+      },
+    ],
+    [
+      'a copy vouched for before the machine last booted (it was never fsynced)',
+      0,
+      async (name: string, path: string) => {
+        await copyFile(path, join(spool, name));
+        await vouch(name, '00000000-0000-0000-0000-000000000000');
+      },
+    ],
+    [
+      'a half-written download',
+      2,
+      async (name: string) => {
+        await writeFile(join(spool, `.${name}.fetching`), Buffer.alloc(1000, 3));
+        await writeFile(join(spool, name), Buffer.alloc(1000, 3)); // no .ok: not vouched for
+      },
+    ],
+  ] as const)('refuses %s and fetches the archived file instead', async (_what, i, plant) => {
+    const [name, path] = [names()[i]!, source.segments[i]!];
+    await plant(name, path);
     const res = await fetch(name);
     expect(res.exitCode, res.stderr).toBe(0);
     expect(res.stderr).not.toContain('"via":"bin/pitr"');
