@@ -2,10 +2,11 @@
 // pitr S3, pgBackRest synchronous, pgBackRest asynchronous with process-max=2), a fresh
 // cluster runs a bulk-insert load and a pgbench TPC-B load for BENCH_LOAD_SECONDS (60) each,
 // while the .ready backlog is sampled every 500 ms. Reported: WAL MB/s generated, segments
-// archived per second, the backlog (median, max), the time to drain it after the load, and the
-// load's tps as a ratio to the same load with archiving off (the CPU archiving takes).
+// archived per second, the backlog (median, max), the time to drain it after the load, the
+// load's tps as a ratio to the same load with archiving off (the CPU archiving takes), and the
+// CPU the archiving processes used per segment, read from /proc.
 import { execa } from 'execa';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { giveToPostgres, PG_BIN, PITR_BIN, tempDir } from '../harness/env.js';
@@ -30,6 +31,8 @@ interface Result {
   backlogMedian: number;
   backlogMax: number;
   drainS: number;
+  /** CPU the archiving processes used, per segment archived (ms). */
+  cpuPerSegment: number;
 }
 
 export async function benchSustained(seconds: number): Promise<void> {
@@ -86,7 +89,7 @@ export async function benchSustained(seconds: number): Promise<void> {
   const off = (load: string) => results.find((r) => r.way === 'archiving off' && r.load === load)!.tps;
   say();
   table(
-    [`sustained archiving, ${seconds} s loads`, 'load', 'tps', 'tps / off', 'WAL MB/s', 'segments/s', 'backlog median', 'backlog max', 'drain s'],
+    [`sustained archiving, ${seconds} s loads`, 'load', 'tps', 'tps / off', 'WAL MB/s', 'segments/s', 'backlog median', 'backlog max', 'drain s', 'archiving CPU ms/segment'],
     results.map((r) => [
       r.way,
       r.load,
@@ -97,8 +100,11 @@ export async function benchSustained(seconds: number): Promise<void> {
       r.way === 'archiving off' ? '-' : r.backlogMedian,
       r.way === 'archiving off' ? '-' : r.backlogMax,
       r.way === 'archiving off' ? '-' : r.drainS.toFixed(1),
+      r.way === 'archiving off' || !r.archivedPerSec ? '-' : r.cpuPerSegment.toFixed(0),
     ]),
   );
+  say('archiving CPU: archive_command and its children (reaped by PostgreSQL), plus the background workers sampled every');
+  say('500 ms (pitr wal-archive-ahead; pgBackRest async archive-push, which exits between samples: a floor). s3rver not counted.');
 }
 
 async function runOne(way: Way, load: 'bulk insert' | 'pgbench TPC-B', seconds: number): Promise<Result> {
@@ -137,12 +143,16 @@ async function runOne(way: Way, load: 'bulk insert' | 'pgbench TPC-B', seconds: 
     const walDir = join(cluster.dataDir, 'pg_wal', 'archive_status');
     const lsn0 = await cluster.one<string>('SELECT pg_current_wal_lsn()::text');
     const archived0 = Number(await cluster.one<string>('SELECT archived_count::text FROM pg_stat_archiver'));
+    const archiver = await archiverProcess(cluster.dataDir);
+    const reaped0 = archiver ? await cpuMs(archiver, 'children') : 0;
+    const workers = new Map<number, number>(); // background archiving processes -> CPU ms seen
     const run = bench([...script, '-T', String(seconds)]);
     const samples: number[] = [];
     let running = true;
     void run.finally(() => (running = false));
     while (running) {
       samples.push(await readyCount(walDir));
+      await sampleWorkers(workers);
       await sleep(500);
     }
     const out = await run;
@@ -151,6 +161,9 @@ async function runOne(way: Way, load: 'bulk insert' | 'pgbench TPC-B', seconds: 
     const archived = Number(await cluster.one<string>('SELECT archived_count::text FROM pg_stat_archiver')) - archived0;
     const t0 = Date.now();
     if (command !== null) await drain(cluster, 1_800_000);
+    await sampleWorkers(workers);
+    const reaped = archiver ? (await cpuMs(archiver, 'children')) - reaped0 : 0;
+    const archivedTotal = Number(await cluster.one<string>('SELECT archived_count::text FROM pg_stat_archiver')) - archived0;
     const sorted = [...samples].sort((a, b) => a - b);
     return {
       way: way.label,
@@ -161,6 +174,7 @@ async function runOne(way: Way, load: 'bulk insert' | 'pgbench TPC-B', seconds: 
       backlogMedian: sorted.length ? quantile(sorted, 0.5) : 0,
       backlogMax: sorted.length ? sorted.at(-1)! : 0,
       drainS: (Date.now() - t0) / 1000,
+      cpuPerSegment: (reaped + [...workers.values()].reduce((a, b) => a + b, 0)) / Math.max(1, archivedTotal),
     };
   } finally {
     await cluster.stop('immediate');
@@ -180,5 +194,43 @@ async function drain(cluster: Cluster, timeoutMs: number): Promise<void> {
   while ((await readyCount(dir)) > 0) {
     if (Date.now() > deadline) throw new Error(`archiving did not drain within ${timeoutMs / 1000} s`);
     await sleep(200);
+  }
+}
+
+// CPU accounting, from /proc. archive_command runs as a child of PostgreSQL's archiver process,
+// which reaps it, so its CPU (and its children's) adds up in the archiver's cutime + cstime.
+// Background workers (pitr's resident archiver, pgBackRest's async archive-push) are detached:
+// their own CPU is sampled while they live (a worker that exits between samples loses its
+// last half second, so the async figures are a floor).
+const TICK_MS = 1000 / 100; // USER_HZ
+
+async function statFields(pid: number): Promise<string[] | null> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  return text === null ? null : text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
+/** utime + stime ('self') or cutime + cstime ('children'), in ms. */
+async function cpuMs(pid: number, which: 'self' | 'children'): Promise<number> {
+  const f = await statFields(pid); // f[0] is field 3 (state)
+  if (!f) return 0;
+  const [a, b] = which === 'self' ? [f[11], f[12]] : [f[13], f[14]];
+  return (Number(a) + Number(b)) * TICK_MS;
+}
+
+async function archiverProcess(dataDir: string): Promise<number | null> {
+  const postmaster = Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = await statFields(Number(entry));
+    if (f && Number(f[1]) === postmaster && (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).startsWith('postgres: archiver')) return Number(entry);
+  }
+  return null;
+}
+
+async function sampleWorkers(seen: Map<number, number>): Promise<void> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes('wal-archive-ahead') || cmdline.includes('archive-push:async')) seen.set(Number(entry), await cpuMs(Number(entry), 'self'));
   }
 }
