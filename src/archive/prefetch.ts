@@ -89,7 +89,7 @@ export async function ensurePrefetcher(dataDir: string, dir: string, flags: stri
 }
 
 /** Stops the prefetcher of this spool and removes it. */
-export async function clearSpool(dir: string): Promise<void> {
+async function clearSpool(dir: string): Promise<void> {
   const worker = await liveWorker(prefetcherPidFile(dir), PREFETCH_COMMAND);
   if (worker !== null && worker.pid !== process.pid) {
     try {

@@ -26,7 +26,7 @@ export const pitrDir = (dataDir: string) => join(dataDir, 'pg_wal', 'pitr');
 export const recordsDir = (dataDir: string) => join(pitrDir(dataDir), 'archived');
 const claimPath = (dataDir: string, name: string) => join(recordsDir(dataDir), `.claim.${name}`);
 
-export function parseRecord(text: string): ArchivedRecord | null {
+function parseRecord(text: string): ArchivedRecord | null {
   const f = text.trim().split(' ');
   if (f.length !== 7) return null;
   return { fingerprint: f[0]!, identity: f.slice(1, 6).join(' '), sha256: f[6]! };
@@ -107,7 +107,7 @@ export async function unclaim(dataDir: string, name: string): Promise<void> {
 }
 
 /** Whether a live process (not this one) holds the claim on `name`. */
-export async function claimLive(dataDir: string, name: string): Promise<boolean> {
+async function claimLive(dataDir: string, name: string): Promise<boolean> {
   const pid = Number(await readFile(claimPath(dataDir, name), 'utf8').catch(() => ''));
   return Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid);
 }

@@ -30,7 +30,7 @@ export const FINGERPRINT_KEYS = [
 ] as const;
 
 /** The commands the launcher answers, and how many positional arguments follow each. */
-export const LAUNCHER_COMMANDS = { 'wal-push': 1, 'wal-fetch': 2 } as const;
+const LAUNCHER_COMMANDS = { 'wal-push': 1, 'wal-fetch': 2 } as const;
 
 /**
  * The flags of a call in the one shape the launcher understands: `[flags...] command args`,

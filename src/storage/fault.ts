@@ -17,7 +17,7 @@ export function crashMidStreamRequested(): boolean {
   return process.env.PITR_TEST_CRASH === 'mid-stream';
 }
 
-/** PITR_TEST_CRASH=lookahead: a look-ahead push dies after storing a file, before recording it. */
+/** PITR_TEST_CRASH=lookahead: the resident archiver dies after storing its second file, before recording it. */
 export function crashInLookaheadRequested(): boolean {
   return process.env.PITR_TEST_CRASH === 'lookahead';
 }
