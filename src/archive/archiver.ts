@@ -12,8 +12,8 @@
 // `lookahead` files ahead (records not yet taken plus files in flight), reads the
 // repository once per run, exits after `idleMs` with nothing to do, when the server or its
 // pg_wal is gone, when its records go unused (another configuration archives now), and at
-// its first failure, which PostgreSQL's next call then meets and reports. Chosen over pgBackRest's async spool and WAL-G's renaming of .ready files: see
-// docs/archiving.md.
+// its first failure, which PostgreSQL's next call then meets and reports. Chosen over
+// pgBackRest's async spool and WAL-G's renaming of .ready files: see docs/archiving.md.
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -51,7 +51,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
   const inflight = new Map<string, Promise<void>>();
   let failure: unknown = null;
   let stored = 0;
-  /** This run's records (name -> when written), and how many in a row went unused. */
+  /** This run's records (name -> mtime), and how many in a row went unused. */
   const mine = new Map<string, number>();
   let unused = 0;
   try {
@@ -83,14 +83,15 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
         break;
       }
       const ahead = ready.filter((n) => recorded.has(n)).length + inflight.size;
-      const todo = ready.filter((n) => !recorded.has(n) && !inflight.has(n));
+      // A .ready whose file is gone is PostgreSQL's to clear: it is no work, and no reason to stay.
+      const todo = ready.filter((n) => !recorded.has(n) && !inflight.has(n) && existsSync(join(walDir, n)));
       const room = Math.min(o.lookahead - ahead, o.concurrency - inflight.size);
       for (const name of todo.slice(0, Math.max(0, room))) {
-        if (!existsSync(join(walDir, name)) || !(await claim(o.dataDir, name))) continue;
+        if (!(await claim(o.dataDir, name))) continue;
         const job = storeOne(name, opts, stored + inflight.size >= 1 && crashInLookaheadRequested())
-          .then((recorded) => {
+          .then((recordedAt) => {
             stored++;
-            if (recorded) mine.set(name, Date.now());
+            if (recordedAt !== null) mine.set(name, recordedAt);
           })
           .catch((err) => void (failure ??= err))
           .finally(() => {
@@ -112,13 +113,12 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
   return stored;
 }
 
-/** Stores one file; true when it was recorded. */
-async function storeOne(name: string, o: ArchiverOptions, crashBeforeRecord: boolean): Promise<boolean> {
+/** Stores one file; the record's mtime, or null when the file changed meanwhile and no record was made. */
+async function storeOne(name: string, o: ArchiverOptions, crashBeforeRecord: boolean): Promise<number | null> {
   const res = await pushWalFile(join(o.dataDir, 'pg_wal', name), { ...o, identity: true });
   if (crashBeforeRecord) crashNow(); // test hook: stored, not yet recorded
-  if (res.identity) await writeRecord(o.dataDir, name, { fingerprint: o.fingerprint, identity: res.identity, sha256: res.sha256 });
   o.log.debug({ wal: name, status: res.status }, 'archived ahead of PostgreSQL');
-  return Boolean(res.identity);
+  return res.identity ? writeRecord(o.dataDir, name, { fingerprint: o.fingerprint, identity: res.identity, sha256: res.sha256 }) : null;
 }
 
 /** Files PostgreSQL has marked ready, in the order it archives them: history files first, then by name. */

@@ -11,9 +11,10 @@
 // fingerprint (cli/invocation.ts). Losing one costs a normal push, nothing else. Only
 // standard modules are imported: this is the hot path of every archive_command call.
 import { statSync } from 'node:fs';
-import { open, readdir, readFile, rename, unlink, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileIdentity } from '../os/file-identity.js';
+import { takePidFile } from '../os/pid-file.js';
 import { processAlive } from '../os/process.js';
 
 export interface ArchivedRecord {
@@ -32,13 +33,20 @@ function parseRecord(text: string): ArchivedRecord | null {
   return { fingerprint: f[0]!, identity: f.slice(1, 6).join(' '), sha256: f[6]! };
 }
 
-export async function writeRecord(dataDir: string, name: string, record: ArchivedRecord): Promise<void> {
+/**
+ * Writes the record; returns its mtime, on the file system's clock, which is the one `.used`
+ * is stamped with (coarser than Date.now(): comparing across the two could misorder a record
+ * and the call it answered within the same tick).
+ */
+export async function writeRecord(dataDir: string, name: string, record: ArchivedRecord): Promise<number> {
   const dir = recordsDir(dataDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${name}.${process.pid}.tmp`);
   try {
     await writeFile(tmp, `${record.fingerprint} ${record.identity} ${record.sha256}\n`);
+    const { mtimeMs } = await stat(tmp);
     await rename(tmp, join(dir, name));
+    return mtimeMs;
   } catch (err) {
     await unlink(tmp).catch(() => undefined); // a full disk must not leave the temp file behind
     throw err;
@@ -86,19 +94,7 @@ export async function dropRecord(dataDir: string, name: string): Promise<void> {
  */
 export async function claim(dataDir: string, name: string): Promise<boolean> {
   await mkdir(recordsDir(dataDir), { recursive: true, mode: 0o700 });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(claimPath(dataDir, name), 'wx');
-      await fh.writeFile(`${process.pid}\n`);
-      await fh.close();
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (await claimLive(dataDir, name)) return false;
-      await unlink(claimPath(dataDir, name)).catch(() => undefined);
-    }
-  }
-  return false;
+  return takePidFile(claimPath(dataDir, name), `${process.pid}\n`, async () => !(await claimLive(dataDir, name)));
 }
 
 export async function unclaim(dataDir: string, name: string): Promise<void> {

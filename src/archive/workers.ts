@@ -7,9 +7,10 @@
 // Each worker holds a pid file "<pid> <fingerprint>", created exclusively; the launcher reads
 // it to know whether to wait for the worker.
 import { spawn } from 'node:child_process';
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { START_ENV } from '../cli/invocation.js';
+import { takePidFile } from '../os/pid-file.js';
 import { processAlive } from '../os/process.js';
 
 export function startWorker(command: string, args: string[], flags: string[], cwd: string): void {
@@ -39,33 +40,27 @@ export async function liveWorker(pidFile: string, command: string): Promise<Work
 
 /**
  * Takes the worker's pid file. A live worker of the same fingerprint keeps it (false); one of
- * another fingerprint (the repository or configuration changed) is stopped and replaced.
+ * another fingerprint is stopped and replaced.
  */
 export async function lockWorker(pidFile: string, command: string, fingerprint: string): Promise<boolean> {
   await mkdir(dirname(pidFile), { recursive: true, mode: 0o700 });
-  for (let attempt = 0; attempt < 50; attempt++) {
-    try {
-      const fh = await open(pidFile, 'wx', 0o600);
-      await fh.writeFile(`${process.pid} ${fingerprint}\n`);
-      await fh.close();
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  // Two calls of different configurations may start workers at the same moment: the later
+  // one stops the earlier (waiting for it to go), so that one worker serves each place.
+  const stale = async () => {
+    for (let waited = 0; waited < 1000; waited += 20) {
+      const holder = await liveWorker(pidFile, command);
+      if (holder === null) return true;
+      if (holder.pid === process.pid || holder.fingerprint === fingerprint) return false;
+      try {
+        process.kill(holder.pid, 'SIGTERM');
+      } catch {
+        // gone already
+      }
+      await new Promise((r) => setTimeout(r, 20));
     }
-    const holder = await liveWorker(pidFile, command);
-    if (holder === null) {
-      await unlink(pidFile).catch(() => undefined);
-      continue;
-    }
-    if (holder.pid === process.pid || holder.fingerprint === fingerprint) return false;
-    try {
-      process.kill(holder.pid, 'SIGTERM');
-    } catch {
-      // gone already
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
+    return false;
+  };
+  return takePidFile(pidFile, `${process.pid} ${fingerprint}\n`, stale, 3);
 }
 
 export async function unlockWorker(pidFile: string): Promise<void> {

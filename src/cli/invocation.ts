@@ -62,3 +62,21 @@ export function invocationFingerprint(flags: readonly string[], env: NodeJS.Proc
   lines.push(`c${fileIdentity(configFileOf(flags, env)) ?? '-'}`);
   return createHash('sha256').update(`${lines.join('\n')}\n`).digest('hex');
 }
+
+export interface Call {
+  /** The flags, as a worker started for this call gets them. */
+  flags: string[];
+  fingerprint: string;
+}
+
+/** This process's own call of `command` (a WAL command in the launcher's shape), or null. */
+export function ownCall(command: keyof typeof LAUNCHER_COMMANDS): Call | null {
+  const flags = flagsOf(process.argv.slice(2), command);
+  return flags === null ? null : { flags, fingerprint: invocationFingerprint(flags) };
+}
+
+/** The fingerprint of a background worker, started as `[flags...] <command>` by the call it serves. */
+export function workerFingerprint(command: string): string {
+  const argv = process.argv.slice(2);
+  return invocationFingerprint(argv.slice(0, argv.lastIndexOf(command)));
+}

@@ -1,14 +1,13 @@
 // `pitr wal-archive-ahead`: the resident archiver, started in the background by wal-push; not for operators.
 import { ARCHIVER_COMMAND, runArchiver } from '../archive/archiver.js';
 import type { CommandContext } from '../cli/context.js';
-import { invocationFingerprint } from '../cli/invocation.js';
+import { workerFingerprint } from '../cli/invocation.js';
 import { resolveDataDir } from '../pg/data-dir.js';
 import { openStorage } from '../storage/open.js';
 
 export async function walArchiveAheadCommand({ config, log }: CommandContext): Promise<void> {
-  const argv = process.argv.slice(2);
-  // Started as `[flags...] wal-archive-ahead`: the same flags as the wal-push that started it.
-  const fingerprint = invocationFingerprint(argv.slice(0, argv.lastIndexOf(ARCHIVER_COMMAND)));
+  // Started as `[flags...] wal-archive-ahead`, with the flags of the call it serves.
+  const fingerprint = workerFingerprint(ARCHIVER_COMMAND);
   const storage = await openStorage(config);
   const stored = await runArchiver({
     storage,

@@ -2,15 +2,14 @@
 import { PREFETCH_COMMAND, spoolDir } from '../archive/prefetch.js';
 import { runPrefetcher } from '../archive/prefetch-worker.js';
 import type { CommandContext } from '../cli/context.js';
-import { invocationFingerprint } from '../cli/invocation.js';
+import { workerFingerprint } from '../cli/invocation.js';
 import { resolveDataDir } from '../pg/data-dir.js';
 import { readIdentity } from '../repository/identity.js';
 import { openStorage } from '../storage/open.js';
 
 export async function walPrefetchCommand({ config, log }: CommandContext): Promise<void> {
-  const argv = process.argv.slice(2);
-  // Started as `[flags...] wal-prefetch`: the same flags as the wal-fetch that started it.
-  const fingerprint = invocationFingerprint(argv.slice(0, argv.lastIndexOf(PREFETCH_COMMAND)));
+  // Started as `[flags...] wal-prefetch`, with the flags of the call it serves.
+  const fingerprint = workerFingerprint(PREFETCH_COMMAND);
   const storage = await openStorage(config);
   const identity = await readIdentity(storage);
   if (!identity) return;

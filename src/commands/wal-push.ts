@@ -2,7 +2,7 @@
 // bin/pitr answers most calls itself from the resident archiver's records; this is the call
 // that reaches Node: no record, or one that does not vouch for this file.
 import { existsSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { ARCHIVER_COMMAND, archiverPidFile } from '../archive/archiver.js';
 import { bestEffort } from '../archive/best-effort.js';
 import { clearAllSpools, prefetchRoot } from '../archive/prefetch.js';
@@ -10,8 +10,8 @@ import { pushWalFile } from '../archive/push.js';
 import { awaitClaim, claim, markUsed, recordVouches, unclaim, writeRecord } from '../archive/records.js';
 import { liveWorker, startWorker } from '../archive/workers.js';
 import type { CommandContext } from '../cli/context.js';
-import { flagsOf, invocationFingerprint } from '../cli/invocation.js';
-import { resolveDataDir } from '../pg/data-dir.js';
+import { ownCall } from '../cli/invocation.js';
+import { inOwnPgWal, resolveDataDir } from '../pg/data-dir.js';
 import { openStorage } from '../storage/open.js';
 
 const MESSAGES = {
@@ -28,8 +28,8 @@ export async function walPushCommand({ config, log }: CommandContext, path: stri
   if (existsSync(prefetchRoot(dataDir))) await bestEffort(clearAllSpools(dataDir), undefined, 'removing the prefetch spool', log);
 
   // Look-ahead only for the server's own pg_wal, and for calls of the shape bin/pitr knows.
-  const flags = isOwnWalFile(dataDir, path) ? flagsOf(process.argv.slice(2), 'wal-push') : null;
-  const fingerprint = flags && invocationFingerprint(flags);
+  const call = inOwnPgWal(dataDir, path) ? ownCall('wal-push') : null;
+  const fingerprint = call?.fingerprint;
   if (fingerprint) {
     const stored = async () => {
       await awaitClaim(dataDir, name, 30_000); // the archiver is storing it right now
@@ -46,7 +46,7 @@ export async function walPushCommand({ config, log }: CommandContext, path: stri
   const claimed = fingerprint ? await bestEffort(claim(dataDir, name), false, 'claiming the file', log) : false;
   try {
     const storage = await openStorage(config);
-    const result = await pushWalFile(path, { storage, compression: config.compress, dataDir, identity: fingerprint !== null });
+    const result = await pushWalFile(path, { storage, compression: config.compress, dataDir, identity: fingerprint !== undefined });
     if (result.boundRepository) log.info({ repo: storage.url }, 'repository bound to this cluster');
     if (fingerprint && result.identity) {
       const record = { fingerprint, identity: result.identity, sha256: result.sha256 };
@@ -64,10 +64,7 @@ export async function walPushCommand({ config, log }: CommandContext, path: stri
     // its records going unused and stops, and the next call starts ours. Replacing it here
     // instead would make two pitr calls in one archive_command replace each other every time.
     const running = async () => (await liveWorker(archiverPidFile(dataDir), ARCHIVER_COMMAND)) !== null;
-    if (!(await bestEffort(running(), true, 'looking for the archiver', log))) startWorker(ARCHIVER_COMMAND, [], flags!, dataDir);
+    if (!(await bestEffort(running(), true, 'looking for the archiver', log))) startWorker(ARCHIVER_COMMAND, [], call!.flags, dataDir);
   }
 }
 
-function isOwnWalFile(dataDir: string, path: string): boolean {
-  return resolve(path) === join(dataDir, 'pg_wal', basename(path)) && existsSync(join(dataDir, 'global', 'pg_control'));
-}

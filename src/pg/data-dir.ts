@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
 
 /**
@@ -16,4 +16,13 @@ export function resolveDataDir(config: Config): string {
 /** A standby keeps retrying restore_command, so it should see an unreachable store as "not yet". */
 export function isStandby(dataDir: string): boolean {
   return existsSync(join(dataDir, 'standby.signal'));
+}
+
+/**
+ * Whether `path` is a file directly in the pg_wal of a real data directory: the only place
+ * the background workers (and the records and spool they keep there) serve. A WAL command
+ * run by hand on a file elsewhere leaves nothing behind.
+ */
+export function inOwnPgWal(dataDir: string, path: string): boolean {
+  return dirname(resolve(path)) === join(dataDir, 'pg_wal') && existsSync(join(dataDir, 'global', 'pg_control'));
 }

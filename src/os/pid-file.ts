@@ -1,0 +1,23 @@
+// A pid file created exclusively, so that one process at a time holds what it stands for (a
+// worker's place, a claim on a WAL file). One left by a process that died is taken over.
+import { open, unlink } from 'node:fs/promises';
+
+/**
+ * Creates `path` holding `text`; true when this process now holds it. An existing file is
+ * removed and the creation tried again when `stale()` says its holder is gone; otherwise false.
+ */
+export async function takePidFile(path: string, text: string, stale: () => Promise<boolean>, attempts = 2): Promise<boolean> {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    try {
+      const fh = await open(path, 'wx', 0o600);
+      await fh.writeFile(text);
+      await fh.close();
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (!(await stale())) return false;
+    await unlink(path).catch(() => undefined);
+  }
+  return false;
+}
