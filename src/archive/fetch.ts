@@ -1,7 +1,8 @@
 // Restores one archived file for PostgreSQL's restore_command. The bytes are verified
 // (size and SHA-256 of the original) before they appear at the destination, and they appear
 // by rename, so PostgreSQL never sees a partial or wrong file.
-import { open, rename, unlink } from 'node:fs/promises';
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { InputError, RepositoryMismatchError } from '../errors.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import type { Storage } from '../storage/storage.js';
@@ -48,15 +49,17 @@ export async function fetchWalFile(name: string, dest: string, opts: FetchOption
  */
 async function writeAtomically(dest: string, data: Buffer, durable: boolean): Promise<void> {
   const tmp = `${dest}.pitr-${process.pid}.tmp`;
+  // Synchronous: one write(2) instead of 32 thread-pool round trips for a 16 MiB segment
+  // (the prefetcher runs beside replay; see storage/file.ts).
   try {
-    const fh = await open(tmp, 'w', 0o600);
+    const fd = openSync(tmp, 'w', 0o600);
     try {
-      await fh.writeFile(data);
-      if (durable) await fh.sync();
+      for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+      if (durable) fsyncSync(fd);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
-    await rename(tmp, dest);
+    renameSync(tmp, dest);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
     const code = (err as NodeJS.ErrnoException).code;
