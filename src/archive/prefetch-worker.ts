@@ -6,8 +6,16 @@
 // looks again every second: a standby's archive grows), and exits when its spool is removed,
 // after `idleMs` without progress, when the server is gone, or at its first failure: the next call then downloads
 // itself and reports the error. Layout and the hand-over rules: prefetch.ts.
-import { existsSync, watch } from 'node:fs';
-import { mkdir, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+//
+// It also answers asks: bin/pitr, called for a file the spool does not hold (the end of the
+// archive, a history file, the last segment again at the end of recovery), leaves
+// `.ask.<name>` and waits. The answer is looked up now, after the ask: the file itself (with
+// its .ok), or `.absent.<name>` carrying the asker's token, read as "not archived". Without
+// this, every such call starts Node and the store's client, ~150-200 ms each, and recovery
+// makes five of them at its end. Once recovery is over (the signal file gone while the
+// server runs), it removes its spool and exits.
+import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { bootId } from '../os/boot-id.js';
@@ -15,17 +23,21 @@ import { fileIdentity } from '../os/file-identity.js';
 import type { Storage } from '../storage/storage.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';
 import { fetchWalFile } from './fetch.js';
-import { PREFETCH_COMMAND, prefetcherPidFile, readWanted } from './prefetch.js';
+import { ASK_PREFIX, isSpoolName, PREFETCH_COMMAND, prefetcherPidFile, readWanted } from './prefetch.js';
 import { lockWorker, unlockWorker, waiter } from './workers.js';
 
 export interface PrefetcherOptions {
-  storage: Storage;
+  /**
+   * Opens the store and reads the repository's segment size; null: nothing to prefetch (an
+   * empty repository). Called after the pid file and the first plan are in place, so that
+   * calls wait for this process instead of downloading themselves while it starts.
+   */
+  connect: () => Promise<{ storage: Storage; segmentSize: number } | null>;
   dataDir: string;
   dir: string;
   fingerprint: string;
   depth: number;
   concurrency: number;
-  segmentSize: number;
   idleMs: number;
   log: Logger;
 }
@@ -40,11 +52,22 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
   let fetched = 0;
   // The first segment found not archived, and when: the window stops there for a while.
   const missing: { end: { name: string; at: number } | null } = { end: null };
-  const watcher = watch(o.dir, wake);
-  watcher.on('error', wake);
+  /** Files fetched because a call asked for them: kept until taken, wherever they are. */
+  const asked = new Set<string>();
+  let overSince: number | null = null;
+  let watcher: FSWatcher | undefined;
   try {
     // Left by a prefetcher that died: a cut-off download, plans nobody will carry out.
     for (const e of await readdir(o.dir)) if (e.endsWith('.fetching') || e.startsWith('.plan.')) await unlink(join(o.dir, e)).catch(() => undefined);
+    // Started by recovery's first call (a history file, before any segment): the backup's
+    // first segment is planned at once, and fetched as soon as the store is open.
+    const first = (await readWanted(o.dir)) === null ? await backupStartSegment(o.dataDir) : null;
+    if (first !== null) await writeFile(join(o.dir, `.plan.${first}`), '');
+    const connected = await o.connect();
+    if (connected === null) return 0;
+    const opts = { ...o, ...connected };
+    watcher = watch(o.dir, wake);
+    watcher.on('error', wake);
     let lastWanted: string | null = null;
     let idleSince = Date.now();
     while (failure === null && existsSync(o.dir)) {
@@ -53,16 +76,44 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
         [lastWanted, idleSince, missing.end] = [wanted, Date.now(), null];
       }
       if (missing.end !== null && Date.now() - missing.end.at > 1000) missing.end = null; // look again
-      const window = wanted === null ? [] : nextSegments(wanted, o.depth, o.segmentSize);
+      // Recovery over: no more prefetching, but asks are answered a while longer, because
+      // PostgreSQL reads history files after it removes the signal file.
+      if (recoveryOver(o.dataDir)) overSince ??= Date.now();
+      const window =
+        overSince !== null ? [] : wanted !== null ? nextSegments(wanted, o.depth, opts.segmentSize) : first !== null ? [first, ...nextSegments(first, o.depth - 1, opts.segmentSize)] : [];
       const entries = await readdir(o.dir).catch(() => [] as string[]);
       // Taken, or behind recovery: gone. What PostgreSQL took was renamed away already.
-      const keep = new Set([wanted, ...window]);
-      for (const e of entries) if (!e.startsWith('.') && !keep.has(e.slice(0, 24)) && !inflight.has(e.slice(0, 24))) await unlink(join(o.dir, e)).catch(() => undefined);
+      const keep = new Set([wanted, ...window, ...asked]);
+      for (const e of entries) {
+        const name = e.endsWith('.ok') ? e.slice(0, -3) : e;
+        // The .ok of a file already taken vouches for nothing.
+        const taken = e.endsWith('.ok') && !entries.includes(name);
+        if (!e.startsWith('.') && ((!keep.has(name) && !inflight.has(name)) || taken)) await unlink(join(o.dir, e)).catch(() => undefined);
+      }
+      for (const e of entries.filter((e) => e.startsWith(ASK_PREFIX))) {
+        const name = e.slice(ASK_PREFIX.length);
+        const token = await readFile(join(o.dir, e), 'utf8').catch(() => '');
+        if (!token.endsWith('\n')) continue; // still being written: its write wakes us again
+        // Being fetched for the window: asked again once that ends (its end wakes us), since a
+        // window fetch that finds nothing leaves no answer.
+        if (inflight.has(name)) continue;
+        await unlink(join(o.dir, e)).catch(() => undefined);
+        if (!isSpoolName(name)) continue;
+        asked.add(name);
+        const job = answer(name, token, opts)
+          .catch((err) => void (failure ??= err))
+          .finally(() => {
+            inflight.delete(name);
+            wake();
+          });
+        inflight.set(name, job);
+      }
+      await dropOldAnswers(o.dir, entries);
       const have = new Set(entries.filter((e) => e.endsWith('.ok')).map((e) => e.slice(0, 24)));
       const todo = window.filter((n) => !have.has(n) && !inflight.has(n) && (missing.end === null || n < missing.end.name));
       for (const n of todo) if (!entries.includes(`.plan.${n}`)) await writeFile(join(o.dir, `.plan.${n}`), '');
       for (const name of todo.slice(0, Math.max(0, o.concurrency - inflight.size))) {
-        const job = fetchOne(name, o)
+        const job = fetchOne(name, opts)
           .then(async (found) => {
             if (found) fetched++;
             else if (missing.end === null || name < missing.end.name) missing.end = { name, at: Date.now() };
@@ -76,13 +127,17 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
           });
         inflight.set(name, job);
       }
+      if (overSince !== null && inflight.size === 0 && Date.now() - overSince > 3000) {
+        await rm(o.dir, { recursive: true, force: true });
+        break;
+      }
       const idle = inflight.size === 0 && todo.length === 0;
       if (idle && (Date.now() - idleSince > o.idleMs || !existsSync(join(o.dataDir, 'postmaster.pid')))) break;
       await wait(250);
     }
     await Promise.all(inflight.values());
   } finally {
-    watcher.close();
+    watcher?.close();
     if (existsSync(o.dir)) for (const e of await readdir(o.dir).catch(() => [] as string[])) if (e.startsWith('.plan.')) await unlink(join(o.dir, e)).catch(() => undefined);
     await unlockWorker(prefetcherPidFile(o.dir));
   }
@@ -91,7 +146,9 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
 }
 
 /** Downloads one segment into the spool; false when it is not archived (yet). */
-async function fetchOne(name: string, o: PrefetcherOptions): Promise<boolean> {
+type Connected = PrefetcherOptions & { storage: Storage; segmentSize: number };
+
+async function fetchOne(name: string, o: Connected): Promise<boolean> {
   const staging = join(o.dir, `.${name}.fetching`);
   const plan = join(o.dir, `.plan.${name}`);
   try {
@@ -112,6 +169,40 @@ async function fetchOne(name: string, o: PrefetcherOptions): Promise<boolean> {
     await rm(staging, { force: true });
     await unlink(plan).catch(() => undefined);
   }
+}
+
+/** Looks `name` up now, for a call waiting on it: into the spool, or `.absent.<name>` with the asker's token. */
+async function answer(name: string, token: string, o: Connected): Promise<void> {
+  await unlink(join(o.dir, `${name}.ok`)).catch(() => undefined); // left from an earlier hand-over
+  if (await fetchOne(name, o)) return;
+  const tmp = join(o.dir, `.absent.${name}.tmp`);
+  await writeFile(tmp, token);
+  await rename(tmp, join(o.dir, `.absent.${name}`));
+}
+
+/** An answer is read within milliseconds; an old one could only mislead a later asker whose token repeats. */
+async function dropOldAnswers(dir: string, entries: string[]): Promise<void> {
+  for (const e of entries.filter((e) => e.startsWith('.absent.') && !e.endsWith('.tmp'))) {
+    const path = join(dir, e);
+    let mtime: number;
+    try {
+      mtime = statSync(path).mtimeMs;
+    } catch {
+      continue;
+    }
+    if (Date.now() - mtime > 2000) await unlink(path).catch(() => undefined);
+  }
+}
+
+/** The first segment a restored base backup replays, from its backup_label; null without one. */
+async function backupStartSegment(dataDir: string): Promise<string | null> {
+  const label = await readFile(join(dataDir, 'backup_label'), 'utf8').catch(() => '');
+  return /^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$/m.exec(label)?.[1] ?? null;
+}
+
+/** The server runs and its recovery signal files are gone: recovery is over. */
+function recoveryOver(dataDir: string): boolean {
+  return existsSync(join(dataDir, 'postmaster.pid')) && !existsSync(join(dataDir, 'recovery.signal')) && !existsSync(join(dataDir, 'standby.signal'));
 }
 
 function nextSegments(name: string, depth: number, segmentSize: number): string[] {

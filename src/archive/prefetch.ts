@@ -10,7 +10,8 @@
 //   .<name>.fetching    a download in progress
 //   .plan.<name>        the prefetcher will fetch <name>: a call for it waits instead of downloading
 //   .wanted             the segment recovery took last; the prefetcher keeps the next `depth`
-//   .end                the first segment found not archived yet
+//   .ask.<name>         "<token>": a call waits for <name>; the prefetcher looks it up now and
+//                       answers with <name> + <name>.ok, or with .absent.<name> holding the token
 //   .prefetcher.pid     "<pid> <fingerprint>"
 // A file is handed over only when its identity (os/file-identity.ts) is still the one
 // recorded after it was verified, so a damaged, planted or half-written file never is. The
@@ -27,6 +28,9 @@ import { liveWorker, startWorker } from './workers.js';
 
 export const PREFETCH_COMMAND = 'wal-prefetch';
 export const SEGMENT = /^[0-9A-F]{24}$/;
+export const ASK_PREFIX = '.ask.';
+/** What restore_command asks for and the spool may hold: segments and timeline history files. */
+export const isSpoolName = (name: string) => SEGMENT.test(name) || /^[0-9A-F]{8}\.history$/.test(name);
 
 export const prefetchRoot = (dataDir: string) => join(pitrDir(dataDir), 'prefetch');
 export const spoolDir = (dataDir: string, fingerprint: string) => join(prefetchRoot(dataDir), fingerprint);

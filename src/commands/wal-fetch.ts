@@ -26,6 +26,9 @@ export async function walFetchCommand({ config, log }: CommandContext, name: str
     log.info({ wal: name, ms: Math.round(performance.now() - started) }, 'restored (prefetched)');
     return ExitCode.ok;
   }
+  // Started now, not after this call: it starts while this call works, with the backup's
+  // first segment planned, so that the next calls wait for it instead of downloading.
+  if (spool) await bestEffort(ensurePrefetcher(dataDir, spool, call!.flags), undefined, 'starting the prefetcher', log);
   try {
     const storage = await openStorage(config);
     const result = await fetchWalFile(name, dest, { storage, dataDir });

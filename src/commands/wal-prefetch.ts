@@ -10,18 +10,18 @@ import { openStorage } from '../storage/open.js';
 export async function walPrefetchCommand({ config, log }: CommandContext): Promise<void> {
   // Started as `[flags...] wal-prefetch`, with the flags of the call it serves.
   const fingerprint = workerFingerprint(PREFETCH_COMMAND);
-  const storage = await openStorage(config);
-  const identity = await readIdentity(storage);
-  if (!identity) return;
   const dataDir = resolveDataDir(config);
   const fetched = await runPrefetcher({
-    storage,
+    connect: async () => {
+      const storage = await openStorage(config);
+      const identity = await readIdentity(storage);
+      return identity && { storage, segmentSize: identity.walSegmentSize };
+    },
     dataDir,
     dir: spoolDir(dataDir, fingerprint),
     fingerprint,
     depth: config.fetchPrefetch,
     concurrency: config.fetchConcurrency,
-    segmentSize: identity.walSegmentSize,
     idleMs: 60_000,
     log,
   });

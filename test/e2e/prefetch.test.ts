@@ -2,7 +2,7 @@
 // the resident prefetcher fills, served by bin/pitr without Node; the spool is gone once
 // recovery is over; and the spool never hands over a file whose identity is not the one
 // vouched for, nor a half-written download.
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,7 +81,9 @@ describe('the prefetch spool hands over only what it vouches for', () => {
   afterAll(async () => {
     await source?.cluster.stop('immediate');
   });
-  const fetch = (name: string) => pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env: repo.env, cwd: dir });
+  // Prefetch off (not part of the fingerprint): no prefetcher tidies or refills the spool
+  // behind the test's back, so what each call finds there is exactly what the test planted.
+  const fetch = (name: string) => pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env: { ...repo.env, PITR_FETCH_PREFETCH: '0' }, cwd: dir });
   const fetched = async () => digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')));
   // As the prefetcher does: the identity of a file that has been still for a clock tick.
   const vouch = async (name: string, boot = bootId()) =>
@@ -133,5 +135,68 @@ describe('the prefetch spool hands over only what it vouches for', () => {
     expect(res.exitCode, res.stderr).toBe(0);
     expect(res.stderr).not.toContain('"via":"bin/pitr"');
     expect(await fetched()).toBe(digest(await readFile(path)));
+  });
+});
+
+describe('the live prefetcher answers what the spool does not hold', () => {
+  let source: SegmentSource;
+  let repo: RepoFixture;
+  let dir: string;
+  const names = () => source.segments.map((p) => basename(p));
+
+  beforeAll(async () => {
+    source = await makeSegments(3);
+    repo = await fileRepo();
+    for (const path of source.segments.slice(0, 2)) expect((await pitr(['wal-push', path], { env: repo.env })).exitCode).toBe(0);
+    // A data directory in archive recovery from a base backup, as restore_command sees it: the
+    // prefetcher stays while the server (postmaster.pid) and recovery.signal are there.
+    dir = await tempDir('datadir');
+    await mkdir(join(dir, 'global'), { recursive: true });
+    await mkdir(join(dir, 'pg_wal'));
+    await copyFile(join(source.cluster.dataDir, 'global', 'pg_control'), join(dir, 'global', 'pg_control'));
+    await writeFile(join(dir, 'postmaster.pid'), `${process.pid}\n`);
+    await writeFile(join(dir, 'recovery.signal'), '');
+    await writeFile(join(dir, 'backup_label'), `START WAL LOCATION: 0/1000028 (file ${names()[0]})\nCHECKPOINT LOCATION: 0/1000060\n`);
+  });
+  afterAll(async () => {
+    await source?.cluster.stop('immediate');
+  });
+  const fetch = (name: string) => pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env: { ...repo.env, PITR_LOG_LEVEL: 'debug' }, cwd: dir });
+  const viaLauncher = (res: { stderr: string }) => res.stderr.includes('"via":"bin/pitr"');
+
+  it('looks the file up when asked: "not archived" at once, and found once it is archived', async () => {
+    const [first, second, third] = names();
+    // The first call starts the prefetcher, which plans from backup_label on.
+    expect((await fetch(first!)).exitCode).toBe(0);
+    const spool = join(dir, 'pg_wal', 'pitr', 'prefetch', invocationFingerprint([], { ...process.env, PITR_CONFIG: undefined, ...repo.env }));
+    await waitFor('the prefetcher to hold the next segment', async () => existsSync(join(spool, `${second}.ok`)));
+    const next = await fetch(second!);
+    expect(next.exitCode, next.stderr).toBe(0);
+    expect(viaLauncher(next), next.stderr).toBe(true);
+    expect(digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')))).toBe(digest(await readFile(source.segments[1]!)));
+
+    const absent = await fetch(third!);
+    expect(absent.exitCode, absent.stderr).toBe(1);
+    expect(absent.stderr).toMatch(/"via":"bin\/pitr".*not in the repository/);
+
+    // Archived since: the next ask must not be answered from what the prefetcher saw before.
+    expect((await pitr(['wal-push', source.segments[2]!], { env: repo.env })).exitCode).toBe(0);
+    const found = await fetch(third!);
+    expect(found.exitCode, found.stderr).toBe(0);
+    expect(viaLauncher(found), found.stderr).toBe(true);
+    expect(digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')))).toBe(digest(await readFile(source.segments[2]!)));
+
+    // Asked for again (PostgreSQL rereads the last segment as recovery ends): fetched anew.
+    const again = await fetch(third!);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(viaLauncher(again), again.stderr).toBe(true);
+    expect(digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')))).toBe(digest(await readFile(source.segments[2]!)));
+  });
+
+  it('removes its spool once recovery is over', async () => {
+    const root = join(dir, 'pg_wal', 'pitr', 'prefetch');
+    expect((await readdir(root)).length).toBe(1);
+    await rm(join(dir, 'recovery.signal'));
+    await waitFor('the spool to be removed', async () => (await readdir(root)).length === 0, 30_000);
   });
 });
