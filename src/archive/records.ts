@@ -10,8 +10,8 @@
 // for the same file (identity, see os/file-identity.ts) pushed by a call with the same
 // fingerprint (cli/invocation.ts). Losing one costs a normal push, nothing else. Only
 // standard modules are imported: this is the hot path of every archive_command call.
-import { statSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileIdentity } from '../os/file-identity.js';
 import { takePidFile } from '../os/pid-file.js';
@@ -40,16 +40,25 @@ function parseRecord(text: string): ArchivedRecord | null {
  */
 export async function writeRecord(dataDir: string, name: string, record: ArchivedRecord): Promise<number> {
   const dir = recordsDir(dataDir);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+  // Synchronous, like everything the archiver does per file (see storage/file.ts).
   try {
-    await writeFile(tmp, `${record.fingerprint} ${record.identity} ${record.sha256}\n`);
-    const { mtimeMs } = await stat(tmp);
-    await rename(tmp, join(dir, name));
+    writeFileSync(tmp, `${record.fingerprint} ${record.identity} ${record.sha256}\n`);
+    const { mtimeMs } = statSync(tmp);
+    renameSync(tmp, join(dir, name));
     return mtimeMs;
   } catch (err) {
-    await unlink(tmp).catch(() => undefined); // a full disk must not leave the temp file behind
+    unlinkQuietly(tmp); // a full disk must not leave the temp file behind
     throw err;
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // gone already
   }
 }
 
@@ -80,12 +89,17 @@ export function usedAt(dataDir: string): number {
 
 /** Names with a record. */
 export async function recordedNames(dataDir: string): Promise<Set<string>> {
-  const entries = await readdir(recordsDir(dataDir)).catch(() => [] as string[]);
+  let entries: string[];
+  try {
+    entries = readdirSync(recordsDir(dataDir));
+  } catch {
+    entries = [];
+  }
   return new Set(entries.filter((e) => !e.startsWith('.')));
 }
 
 export async function dropRecord(dataDir: string, name: string): Promise<void> {
-  await unlink(join(recordsDir(dataDir), name)).catch(() => undefined);
+  unlinkQuietly(join(recordsDir(dataDir), name));
 }
 
 /**
@@ -93,13 +107,18 @@ export async function dropRecord(dataDir: string, name: string): Promise<void> {
  * taken over. False when a live process holds it.
  */
 export async function claim(dataDir: string, name: string): Promise<boolean> {
-  await mkdir(recordsDir(dataDir), { recursive: true, mode: 0o700 });
+  mkdirSync(recordsDir(dataDir), { recursive: true, mode: 0o700 });
   return takePidFile(claimPath(dataDir, name), `${process.pid}\n`, async () => !(await claimLive(dataDir, name)));
 }
 
 export async function unclaim(dataDir: string, name: string): Promise<void> {
-  const pid = Number(await readFile(claimPath(dataDir, name), 'utf8').catch(() => ''));
-  if (pid === process.pid) await unlink(claimPath(dataDir, name)).catch(() => undefined);
+  let pid: number;
+  try {
+    pid = Number(readFileSync(claimPath(dataDir, name), 'utf8'));
+  } catch {
+    return;
+  }
+  if (pid === process.pid) unlinkQuietly(claimPath(dataDir, name));
 }
 
 /** Whether a live process (not this one) holds the claim on `name`. */

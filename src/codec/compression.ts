@@ -1,15 +1,16 @@
 // Compression codecs for stored objects. lz4 uses the standard LZ4 frame format, so an
 // operator can read any object with plain `lz4 -d` in an emergency. lz4-napi is loaded
-// only when a codec needs it. Its asynchronous calls, not the *Sync ones: the same bytes, but
-// measured on 16 MiB WAL segments here, compressing costs ~5 ms of CPU instead of ~9 and
-// decompressing ~5 ms instead of ~40 (and runs off the main thread).
+// only when a codec needs it. Measured on 16 MiB WAL segments here: decompressing with the
+// asynchronous call costs ~5 ms of CPU, with decompressFrameSync ~40, so decompression is
+// asynchronous; compressing costs ~8 ms either way, so it is synchronous, which spares the
+// resident archiver a thread-pool round trip per file (see storage/file.ts).
 import type { Compression } from '../config/config.js';
 import { IntegrityError } from '../errors.js';
 
 export async function compress(method: Compression, data: Buffer): Promise<Buffer> {
   if (method === 'none') return data;
-  const { compressFrame } = await import('lz4-napi');
-  return compressFrame(data);
+  const { compressFrameSync } = await import('lz4-napi');
+  return compressFrameSync(data);
 }
 
 export async function decompress(method: string, payload: Buffer, what: string): Promise<Buffer> {

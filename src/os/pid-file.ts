@@ -1,6 +1,6 @@
 // A pid file created exclusively, so that one process at a time holds what it stands for (a
 // worker's place, a claim on a WAL file). One left by a process that died is taken over.
-import { open, unlink } from 'node:fs/promises';
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 
 /**
  * Creates `path` holding `text`; true when this process now holds it. An existing file is
@@ -8,16 +8,25 @@ import { open, unlink } from 'node:fs/promises';
  */
 export async function takePidFile(path: string, text: string, stale: () => Promise<boolean>, attempts = 2): Promise<boolean> {
   for (let attempt = 0; attempt < attempts; attempt++) {
+    // Synchronous: claims are taken once per WAL file in the archiver's hot path (see
+    // storage/file.ts on thread-pool round trips).
     try {
-      const fh = await open(path, 'wx', 0o600);
-      await fh.writeFile(text);
-      await fh.close();
+      const fd = openSync(path, 'wx', 0o600);
+      try {
+        writeSync(fd, text);
+      } finally {
+        closeSync(fd);
+      }
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     if (!(await stale())) return false;
-    await unlink(path).catch(() => undefined);
+    try {
+      unlinkSync(path);
+    } catch {
+      // gone already
+    }
   }
   return false;
 }

@@ -2,7 +2,7 @@
 // the target directory, is fsynced, then linked (no-overwrite) or renamed into place, and the
 // directory is fsynced, so a crash at any point leaves either no object or the whole object.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, existsSync, fchownSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, fchownSync, fstatSync, fsyncSync, linkSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { chown, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
@@ -60,21 +60,22 @@ export class FileStorage implements Storage {
 
   async getHead(key: string, length: number): Promise<ObjectHead | null> {
     const path = this.path(key);
-    let fh;
+    // Synchronous: asked once per WAL file in the archiver's hot path (see put).
+    let fd: number;
     try {
-      fh = await open(path, 'r');
+      fd = openSync(path, 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       return fail(err, 'read', path);
     }
     try {
       const buf = Buffer.alloc(length);
-      const { bytesRead } = await fh.read(buf, 0, length, 0);
-      return { bytes: buf.subarray(0, bytesRead), size: (await fh.stat()).size };
+      const bytesRead = readSync(fd, buf, 0, length, 0);
+      return { bytes: buf.subarray(0, bytesRead), size: fstatSync(fd).size };
     } catch (err) {
       return fail(err, 'read', path);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 
