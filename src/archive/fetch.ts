@@ -16,6 +16,8 @@ export interface FetchOptions {
   dataDir: string;
   /** fsync before the rename: for files kept across calls (the prefetch spool). */
   durable?: boolean;
+  /** The recovering cluster's system identifier, when a long-lived caller has read it once. */
+  systemIdentifier?: string | null;
 }
 
 export type FetchResult = { status: 'not-found'; name: string } | { status: 'restored'; name: string; size: number; sha256: string };
@@ -30,7 +32,7 @@ export async function fetchWalFile(name: string, dest: string, opts: FetchOption
   const file = parseWalFileName(name)!;
   if (file.kind === 'segment' || file.kind === 'partial') {
     const what = `archived ${name} in ${opts.storage.url}`;
-    const local = await readSystemIdentifier(opts.dataDir);
+    const local = opts.systemIdentifier !== undefined ? opts.systemIdentifier : await readSystemIdentifier(opts.dataDir);
     const remote = readSegmentHeader(data, what).systemIdentifier;
     if (local !== null && local !== remote) {
       throw new RepositoryMismatchError(

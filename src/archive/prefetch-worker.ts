@@ -14,14 +14,15 @@
 // this, every such call starts Node and the store's client, ~150-200 ms each, and recovery
 // makes five of them at its end. Once recovery is over (the signal file gone while the
 // server runs), it removes its spool and exits.
-import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { bootId } from '../os/boot-id.js';
 import { fileIdentity } from '../os/file-identity.js';
 import type { Storage } from '../storage/storage.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';
+import { readSystemIdentifier } from '../pg/control-file.js';
 import { fetchWalFile } from './fetch.js';
 import { ASK_PREFIX, isSpoolName, PREFETCH_COMMAND, prefetcherPidFile, readWanted } from './prefetch.js';
 import { lockWorker, unlockWorker, waiter } from './workers.js';
@@ -58,14 +59,15 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
   let watcher: FSWatcher | undefined;
   try {
     // Left by a prefetcher that died: a cut-off download, plans nobody will carry out.
-    for (const e of await readdir(o.dir)) if (e.endsWith('.fetching') || e.startsWith('.plan.')) await unlink(join(o.dir, e)).catch(() => undefined);
+    for (const e of list(o.dir)) if (e.endsWith('.fetching') || e.startsWith('.plan.')) remove(join(o.dir, e));
     // Started by recovery's first call (a history file, before any segment): the backup's
     // first segment is planned at once, and fetched as soon as the store is open.
     const first = (await readWanted(o.dir)) === null ? await backupStartSegment(o.dataDir) : null;
-    if (first !== null) await writeFile(join(o.dir, `.plan.${first}`), '');
+    if (first !== null) writeFileSync(join(o.dir, `.plan.${first}`), '');
     const connected = await o.connect();
     if (connected === null) return 0;
-    const opts = { ...o, ...connected };
+    // The cluster's identifier, read once: every segment is checked against it.
+    const opts = { ...o, ...connected, systemIdentifier: await readSystemIdentifier(o.dataDir) };
     watcher = watch(o.dir, wake);
     watcher.on('error', wake);
     let lastWanted: string | null = null;
@@ -81,23 +83,23 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
       if (recoveryOver(o.dataDir)) overSince ??= Date.now();
       const window =
         overSince !== null ? [] : wanted !== null ? nextSegments(wanted, o.depth, opts.segmentSize) : first !== null ? [first, ...nextSegments(first, o.depth - 1, opts.segmentSize)] : [];
-      const entries = await readdir(o.dir).catch(() => [] as string[]);
+      const entries = list(o.dir);
       // Taken, or behind recovery: gone. What PostgreSQL took was renamed away already.
       const keep = new Set([wanted, ...window, ...asked]);
       for (const e of entries) {
         const name = e.endsWith('.ok') ? e.slice(0, -3) : e;
         // The .ok of a file already taken vouches for nothing.
         const taken = e.endsWith('.ok') && !entries.includes(name);
-        if (!e.startsWith('.') && ((!keep.has(name) && !inflight.has(name)) || taken)) await unlink(join(o.dir, e)).catch(() => undefined);
+        if (!e.startsWith('.') && ((!keep.has(name) && !inflight.has(name)) || taken)) remove(join(o.dir, e));
       }
       for (const e of entries.filter((e) => e.startsWith(ASK_PREFIX))) {
         const name = e.slice(ASK_PREFIX.length);
-        const token = await readFile(join(o.dir, e), 'utf8').catch(() => '');
+        const token = read(join(o.dir, e));
         if (!token.endsWith('\n')) continue; // still being written: its write wakes us again
         // Being fetched for the window: asked again once that ends (its end wakes us), since a
         // window fetch that finds nothing leaves no answer.
         if (inflight.has(name)) continue;
-        await unlink(join(o.dir, e)).catch(() => undefined);
+        remove(join(o.dir, e));
         if (!isSpoolName(name)) continue;
         asked.add(name);
         const job = answer(name, token, opts)
@@ -111,14 +113,14 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
       await dropOldAnswers(o.dir, entries);
       const have = new Set(entries.filter((e) => e.endsWith('.ok')).map((e) => e.slice(0, 24)));
       const todo = window.filter((n) => !have.has(n) && !inflight.has(n) && (missing.end === null || n < missing.end.name));
-      for (const n of todo) if (!entries.includes(`.plan.${n}`)) await writeFile(join(o.dir, `.plan.${n}`), '');
+      for (const n of todo) if (!entries.includes(`.plan.${n}`)) writeFileSync(join(o.dir, `.plan.${n}`), '');
       for (const name of todo.slice(0, Math.max(0, o.concurrency - inflight.size))) {
         const job = fetchOne(name, opts)
           .then(async (found) => {
             if (found) fetched++;
             else if (missing.end === null || name < missing.end.name) missing.end = { name, at: Date.now() };
             // Plans past the end of the archive will not be carried out now.
-            if (!found) for (const n of window) if (n >= name) await unlink(join(o.dir, `.plan.${n}`)).catch(() => undefined);
+            if (!found) for (const n of window) if (n >= name) remove(join(o.dir, `.plan.${n}`));
           })
           .catch((err) => void (failure ??= err))
           .finally(() => {
@@ -138,7 +140,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
     await Promise.all(inflight.values());
   } finally {
     watcher?.close();
-    if (existsSync(o.dir)) for (const e of await readdir(o.dir).catch(() => [] as string[])) if (e.startsWith('.plan.')) await unlink(join(o.dir, e)).catch(() => undefined);
+    if (existsSync(o.dir)) for (const e of list(o.dir)) if (e.startsWith('.plan.')) remove(join(o.dir, e));
     await unlockWorker(prefetcherPidFile(o.dir));
   }
   if (failure !== null) throw failure;
@@ -146,7 +148,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
 }
 
 /** Downloads one segment into the spool; false when it is not archived (yet). */
-type Connected = PrefetcherOptions & { storage: Storage; segmentSize: number };
+type Connected = PrefetcherOptions & { storage: Storage; segmentSize: number; systemIdentifier: string | null };
 
 async function fetchOne(name: string, o: Connected): Promise<boolean> {
   const staging = join(o.dir, `.${name}.fetching`);
@@ -154,30 +156,30 @@ async function fetchOne(name: string, o: Connected): Promise<boolean> {
   try {
     // No fsync where the boot id vouches instead (os/boot-id.ts): it would only slow recovery.
     const boot = bootId();
-    const res = await fetchWalFile(name, staging, { storage: o.storage, dataDir: o.dataDir, durable: boot === '-' });
+    const res = await fetchWalFile(name, staging, { storage: o.storage, dataDir: o.dataDir, durable: boot === '-', systemIdentifier: o.systemIdentifier });
     if (res.status === 'not-found') return false;
     const path = join(o.dir, name);
-    await rename(staging, path);
+    renameSync(staging, path);
     // No stillness wait (os/file-identity.ts): this process wrote the file and is done with it.
     const identity = fileIdentity(path);
     if (identity === null) return false; // taken away meanwhile: the spool was cleared
     const tmp = join(o.dir, `.${name}.ok.tmp`);
-    await writeFile(tmp, `${identity} ${res.sha256} ${boot}\n`);
-    await rename(tmp, `${path}.ok`);
+    writeFileSync(tmp, `${identity} ${res.sha256} ${boot}\n`);
+    renameSync(tmp, `${path}.ok`);
     return true;
   } finally {
-    await rm(staging, { force: true });
-    await unlink(plan).catch(() => undefined);
+    remove(staging);
+    remove(plan);
   }
 }
 
 /** Looks `name` up now, for a call waiting on it: into the spool, or `.absent.<name>` with the asker's token. */
 async function answer(name: string, token: string, o: Connected): Promise<void> {
-  await unlink(join(o.dir, `${name}.ok`)).catch(() => undefined); // left from an earlier hand-over
+  remove(join(o.dir, `${name}.ok`)); // left from an earlier hand-over
   if (await fetchOne(name, o)) return;
   const tmp = join(o.dir, `.absent.${name}.tmp`);
-  await writeFile(tmp, token);
-  await rename(tmp, join(o.dir, `.absent.${name}`));
+  writeFileSync(tmp, token);
+  renameSync(tmp, join(o.dir, `.absent.${name}`));
 }
 
 /** An answer is read within milliseconds; an old one could only mislead a later asker whose token repeats. */
@@ -190,13 +192,13 @@ async function dropOldAnswers(dir: string, entries: string[]): Promise<void> {
     } catch {
       continue;
     }
-    if (Date.now() - mtime > 2000) await unlink(path).catch(() => undefined);
+    if (Date.now() - mtime > 2000) remove(path);
   }
 }
 
 /** The first segment a restored base backup replays, from its backup_label; null without one. */
 async function backupStartSegment(dataDir: string): Promise<string | null> {
-  const label = await readFile(join(dataDir, 'backup_label'), 'utf8').catch(() => '');
+  const label = read(join(dataDir, 'backup_label'));
   return /^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$/m.exec(label)?.[1] ?? null;
 }
 
@@ -209,4 +211,30 @@ function nextSegments(name: string, depth: number, segmentSize: number): string[
   const timeline = parseInt(name.slice(0, 8), 16);
   const segno = segmentNumberOfName(name, segmentSize);
   return Array.from({ length: depth }, (_, i) => segmentFileName(timeline, segno + BigInt(i + 1), segmentSize));
+}
+
+// Synchronous file calls throughout: the prefetcher runs beside replay, and every thread-pool
+// round trip wakes a thread that competes with it (see storage/file.ts). Spool entries are tiny.
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function read(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function remove(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // gone already
+  }
 }

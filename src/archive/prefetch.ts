@@ -18,7 +18,7 @@
 // spool is emptied (and its prefetcher stops) when PostgreSQL asks for a file it does not
 // expect (a history file, another timeline, a step back) and when archiving starts after
 // recovery. Only standard modules are imported: this is the hot path of restore_command.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootId } from '../os/boot-id.js';
@@ -76,7 +76,12 @@ export async function markWanted(dir: string, name: string): Promise<void> {
 }
 
 export async function readWanted(dir: string): Promise<string | null> {
-  const text = (await readFile(join(dir, '.wanted'), 'utf8').catch(() => '')).trim();
+  let text: string;
+  try {
+    text = readFileSync(join(dir, '.wanted'), 'utf8').trim(); // the prefetcher reads it on every wake-up
+  } catch {
+    return null;
+  }
   return SEGMENT.test(text) ? text : null;
 }
 
