@@ -107,7 +107,8 @@ async function pushOne(path: string, opts: PushOptions): Promise<PushResult> {
   const result = { name, key, size: data.length, sha256: digest, boundRepository, identity: before };
   const makeObject = async () => {
     const payload = await compress(opts.compression, data);
-    const meta = { v: 1, name, size: data.length, sha256: digest, compression: opts.compression, payloadSize: payload.length } as const;
+    const payloadSha256 = payload === data ? digest : sha256(payload);
+    const meta = { v: 1, name, size: data.length, sha256: digest, compression: opts.compression, payloadSize: payload.length, payloadSha256 } as const;
     return encodeObject(meta, payload);
   };
   if (existingHead) {

@@ -1,5 +1,6 @@
-// Reads one archived file back and verifies it: header, completeness, decompression, size
-// and SHA-256 of the original bytes. Shared by wal-fetch and by everything else that reads
+// Reads one archived file back and verifies it: header, completeness, SHA-256 of the stored
+// payload (or of the original bytes, for objects written before payloads had one),
+// decompression and size. Shared by wal-fetch and by everything else that reads
 // archived files (backup reads the .backup file it waits for).
 import { decompress } from '../codec/compression.js';
 import { decodeHeader, sha256 } from '../codec/object-format.js';
@@ -27,9 +28,12 @@ export async function readArchivedObject(storage: Storage, name: string): Promis
   if (object.length !== headerLength + meta.payloadSize) {
     throw new IntegrityError(`${what} is incomplete or damaged: ${object.length} bytes stored, ${headerLength + meta.payloadSize} expected; push it again from pg_wal if it is still there`);
   }
-  const data = await decompress(meta.compression, object.subarray(headerLength), what);
-  if (data.length !== meta.size || sha256(data) !== meta.sha256) {
-    throw new IntegrityError(`${what} is corrupted: its content does not match the SHA-256 recorded when it was archived; run "pitr verify"`);
-  }
+  const payload = object.subarray(headerLength);
+  const corrupted = () => new IntegrityError(`${what} is corrupted: its content does not match the SHA-256 recorded when it was archived; run "pitr verify"`);
+  // The stored bytes are checked before they are decoded; the original is then checked by its
+  // size only (see ObjectMeta.payloadSha256), or by its own SHA-256 for older objects.
+  if (meta.payloadSha256 !== undefined && sha256(payload) !== meta.payloadSha256) throw corrupted();
+  const data = await decompress(meta.compression, payload, what);
+  if (data.length !== meta.size || (meta.payloadSha256 === undefined && sha256(data) !== meta.sha256)) throw corrupted();
   return { data, sha256: meta.sha256 };
 }

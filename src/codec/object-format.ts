@@ -32,6 +32,13 @@ export interface ObjectMeta {
    * part of an upload that arrived before the client died.
    */
   payloadSize: number;
+  /**
+   * SHA-256 (hex) of the payload as stored. Reading checks it and the decompressed size
+   * instead of hashing the 16 MiB original again: ~1 ms instead of ~8 per segment, which
+   * during recovery is CPU taken from replay. Objects written before it was added lack it,
+   * and are checked against `sha256`.
+   */
+  payloadSha256?: string;
 }
 
 export function sha256(data: Buffer): string {

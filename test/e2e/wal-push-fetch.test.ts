@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { decodeHeader, encodeObject } from '../../src/codec/object-format.js';
 import { digest, pitr, tempDir } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { fileRepo, readStored, s3Repo, writeStored, type RepoFixture } from '../support/repos.js';
@@ -146,6 +147,28 @@ describe.each(['file', 's3'] as const)('%s repository', (kind) => {
     expect(res.exitCode).toBe(206);
     expect(res.stderr).toMatch(/corrupted/);
     expect(await readdir(work)).toEqual([]);
+  });
+
+  it('reads an object written without a payload checksum by checking the original\'s SHA-256', async () => {
+    const seg = source.segments[1]!;
+    expect((await push(seg)).exitCode).toBe(0);
+    const key = segKey(basename(seg));
+    const stored = (await readStored(repo, s3, key))!;
+    const { meta, headerLength } = decodeHeader(stored, key);
+    expect(meta.payloadSha256).toMatch(/^[0-9a-f]{64}$/);
+    const { payloadSha256: _, ...older } = meta;
+    const dest = join(work, 'RECOVERYXLOG');
+
+    await writeStored(repo, s3, key, encodeObject(older, stored.subarray(headerLength)));
+    const res = await fetch(basename(seg), dest);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(digest(await readFile(dest))).toBe(digest(await readFile(seg)));
+
+    // Without the payload's checksum, the original's is what catches damage.
+    await writeStored(repo, s3, key, encodeObject({ ...older, sha256: '0'.repeat(64) }, stored.subarray(headerLength)));
+    const bad = await fetch(basename(seg), join(work, 'OTHER'));
+    expect(bad.exitCode).toBe(206);
+    expect(bad.stderr).toMatch(/corrupted/);
   });
 
   it('refuses WAL and init from another cluster once the repository is bound', async () => {
