@@ -59,6 +59,25 @@ describe.each(['file', 's3'] as const)('recovery with prefetch from a %s reposit
   });
 });
 
+/**
+ * Three segments of a throwaway cluster, the first `archived` of them pushed into a new
+ * file:// repository, and a data directory holding only that cluster's pg_control: what
+ * restore_command sees, without a server.
+ */
+async function recoveryFixture(archived: number): Promise<{ source: SegmentSource; repo: RepoFixture; dir: string }> {
+  const source = await makeSegments(3);
+  const repo = await fileRepo();
+  for (const path of source.segments.slice(0, archived)) expect((await pitr(['wal-push', path], { env: repo.env })).exitCode).toBe(0);
+  const dir = await tempDir('datadir');
+  await mkdir(join(dir, 'global'), { recursive: true });
+  await copyFile(join(source.cluster.dataDir, 'global', 'pg_control'), join(dir, 'global', 'pg_control'));
+  return { source, repo, dir };
+}
+
+/** The spool of calls made with the repository's environment and no flags. */
+const spoolOf = (dir: string, repo: RepoFixture) =>
+  join(dir, 'pg_wal', 'pitr', 'prefetch', invocationFingerprint([], { ...process.env, PITR_CONFIG: undefined, ...repo.env }));
+
 describe('the prefetch spool hands over only what it vouches for', () => {
   let source: SegmentSource;
   let repo: RepoFixture;
@@ -67,15 +86,9 @@ describe('the prefetch spool hands over only what it vouches for', () => {
   const names = () => source.segments.map((p) => basename(p));
 
   beforeAll(async () => {
-    source = await makeSegments(3);
-    repo = await fileRepo();
-    for (const path of source.segments) expect((await pitr(['wal-push', path], { env: repo.env })).exitCode).toBe(0);
-    // A data directory as restore_command sees it, with the spool the launcher reads for
-    // calls made with exactly this environment.
-    dir = await tempDir('datadir');
-    await mkdir(join(dir, 'global'), { recursive: true });
-    await copyFile(join(source.cluster.dataDir, 'global', 'pg_control'), join(dir, 'global', 'pg_control'));
-    spool = join(dir, 'pg_wal', 'pitr', 'prefetch', invocationFingerprint([], { ...process.env, PITR_CONFIG: undefined, ...repo.env }));
+    ({ source, repo, dir } = await recoveryFixture(3));
+    // The spool the launcher reads for calls made with exactly this environment.
+    spool = spoolOf(dir, repo);
     await mkdir(spool, { recursive: true });
   });
   afterAll(async () => {
@@ -145,15 +158,10 @@ describe('the live prefetcher answers what the spool does not hold', () => {
   const names = () => source.segments.map((p) => basename(p));
 
   beforeAll(async () => {
-    source = await makeSegments(3);
-    repo = await fileRepo();
-    for (const path of source.segments.slice(0, 2)) expect((await pitr(['wal-push', path], { env: repo.env })).exitCode).toBe(0);
-    // A data directory in archive recovery from a base backup, as restore_command sees it: the
-    // prefetcher stays while the server (postmaster.pid) and recovery.signal are there.
-    dir = await tempDir('datadir');
-    await mkdir(join(dir, 'global'), { recursive: true });
+    ({ source, repo, dir } = await recoveryFixture(2));
+    // In archive recovery from a base backup: the prefetcher stays while the server
+    // (postmaster.pid) and recovery.signal are there.
     await mkdir(join(dir, 'pg_wal'));
-    await copyFile(join(source.cluster.dataDir, 'global', 'pg_control'), join(dir, 'global', 'pg_control'));
     await writeFile(join(dir, 'postmaster.pid'), `${process.pid}\n`);
     await writeFile(join(dir, 'recovery.signal'), '');
     await writeFile(join(dir, 'backup_label'), `START WAL LOCATION: 0/1000028 (file ${names()[0]})\nCHECKPOINT LOCATION: 0/1000060\n`);
@@ -168,7 +176,7 @@ describe('the live prefetcher answers what the spool does not hold', () => {
     const [first, second, third] = names();
     // The first call starts the prefetcher, which plans from backup_label on.
     expect((await fetch(first!)).exitCode).toBe(0);
-    const spool = join(dir, 'pg_wal', 'pitr', 'prefetch', invocationFingerprint([], { ...process.env, PITR_CONFIG: undefined, ...repo.env }));
+    const spool = spoolOf(dir, repo);
     await waitFor('the prefetcher to hold the next segment', async () => existsSync(join(spool, `${second}.ok`)));
     const next = await fetch(second!);
     expect(next.exitCode, next.stderr).toBe(0);
