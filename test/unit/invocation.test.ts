@@ -1,7 +1,7 @@
 // The launcher (bin/pitr, shell) and Node must compute the same invocation fingerprint, or
 // nothing done ahead is ever used; and calls that may store elsewhere must not share one.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,10 +13,10 @@ const keysLine = /^KEYS='([^']*)'/m.exec(launcher)![1]!;
 const identityLine = /^IDENTITY=.*$/m.exec(launcher)![0];
 const fingerprintFn = /^fingerprint\(\) \{\n[\s\S]*?\n\}\n/m.exec(launcher)![0];
 
-/** The launcher's own fingerprint function, run by /bin/sh. */
-function shellFingerprint(flags: string[], env: Record<string, string>): string {
+/** The launcher's own fingerprint function, run by /bin/sh (in `cwd`, with `path` as PATH). */
+function shellFingerprint(flags: string[], env: Record<string, string>, cwd?: string, path = process.env.PATH!): string {
   const script = `KEYS='${keysLine}'\n${identityLine}\n${fingerprintFn}fingerprint "$@"\nprintf %s "$fp"`;
-  return execFileSync('/bin/sh', ['-c', script, 'sh', ...flags], { env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8' });
+  return execFileSync('/bin/sh', ['-c', script, 'sh', ...flags], { env: { PATH: path, ...env }, encoding: 'utf8', cwd });
 }
 
 const dir = mkdtempSync(join(process.env.PITR_TMP_ROOT ?? tmpdir(), 'pitr-unit-'));
@@ -37,6 +37,18 @@ describe('invocation fingerprint', () => {
     ['an empty value', [], { PITR_REPO: '' }],
   ] as [string, string[], Record<string, string>][])('agrees with the launcher: %s', (_what, flags, env) => {
     expect(shellFingerprint(flags, env)).toBe(invocationFingerprint(flags, env));
+  });
+
+  it('is kept per data directory and reused only for identical inputs', () => {
+    const dataDir = mkdtempSync(join(dir, 'data-'));
+    mkdirSync(join(dataDir, 'pg_wal', 'pitr'), { recursive: true });
+    const [a, b] = [{ PITR_REPO: 'file:///a  ' }, { PITR_REPO: 'file:///b' }];
+    expect(shellFingerprint(['--log-level', 'warn'], a, dataDir)).toBe(invocationFingerprint(['--log-level', 'warn'], a));
+    // Without sha256sum on PATH, only the kept value can answer: for the same inputs it does...
+    expect(shellFingerprint(['--log-level', 'warn'], a, dataDir, '/nonexistent')).toBe(invocationFingerprint(['--log-level', 'warn'], a));
+    // ...and for any other inputs it does not.
+    expect(shellFingerprint(['--log-level', 'warn'], b, dataDir, '/nonexistent')).toBe('');
+    expect(shellFingerprint([], a, dataDir, '/nonexistent')).toBe('');
   });
 
   it('differs whenever the call could store elsewhere', () => {
