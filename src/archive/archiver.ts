@@ -14,10 +14,11 @@
 // pg_wal is gone, when its records go unused (another configuration archives now), and at
 // its first failure, which PostgreSQL's next call then meets and reports. Chosen over
 // pgBackRest's async spool and WAL-G's renaming of .ready files: see docs/archiving.md.
-import { existsSync, readdirSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { readdirQuietly } from '../os/quiet-fs.js';
 import { readIdentity } from '../repository/identity.js';
 import { crashInLookaheadRequested, crashNow } from '../storage/fault.js';
 import { parseWalFileName } from '../wal/names.js';
@@ -123,13 +124,7 @@ async function storeOne(name: string, o: ArchiverOptions, crashBeforeRecord: boo
 
 /** Files PostgreSQL has marked ready, in the order it archives them: history files first, then by name. */
 async function readyFiles(statusDir: string): Promise<string[]> {
-  let entries: string[];
-  try {
-    entries = readdirSync(statusDir);
-  } catch {
-    entries = [];
-  }
-  return entries
+  return readdirQuietly(statusDir)
     .filter((f) => f.endsWith('.ready'))
     .map((f) => f.slice(0, -'.ready'.length))
     .filter((n) => parseWalFileName(n) !== null)

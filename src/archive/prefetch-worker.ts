@@ -13,13 +13,14 @@
 // its .ok), or `.absent.<name>` carrying the asker's token, read as "not archived". Without
 // this, every such call starts Node and the store's client, ~150-200 ms each, and recovery
 // makes five of them at its end. Once recovery is over (the signal file gone while the
-// server runs), it removes its spool and exits.
-import { existsSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+// server runs), it answers asks for 3 s more, then removes its spool and exits.
+import { existsSync, renameSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { bootId } from '../os/boot-id.js';
 import { fileIdentity } from '../os/file-identity.js';
+import { readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
 import type { Storage } from '../storage/storage.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
@@ -59,10 +60,10 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
   let watcher: FSWatcher | undefined;
   try {
     // Left by a prefetcher that died: a cut-off download, plans nobody will carry out.
-    for (const e of list(o.dir)) if (e.endsWith('.fetching') || e.startsWith('.plan.')) remove(join(o.dir, e));
+    for (const e of readdirQuietly(o.dir)) if (e.endsWith('.fetching') || e.startsWith('.plan.')) unlinkQuietly(join(o.dir, e));
     // Started by recovery's first call (a history file, before any segment): the backup's
     // first segment is planned at once, and fetched as soon as the store is open.
-    const first = (await readWanted(o.dir)) === null ? await backupStartSegment(o.dataDir) : null;
+    const first = (await readWanted(o.dir)) === null ? backupStartSegment(o.dataDir) : null;
     if (first !== null) writeFileSync(join(o.dir, `.plan.${first}`), '');
     const connected = await o.connect();
     if (connected === null) return 0;
@@ -83,23 +84,23 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
       if (recoveryOver(o.dataDir)) overSince ??= Date.now();
       const window =
         overSince !== null ? [] : wanted !== null ? nextSegments(wanted, o.depth, opts.segmentSize) : first !== null ? [first, ...nextSegments(first, o.depth - 1, opts.segmentSize)] : [];
-      const entries = list(o.dir);
+      const entries = readdirQuietly(o.dir);
       // Taken, or behind recovery: gone. What PostgreSQL took was renamed away already.
       const keep = new Set([wanted, ...window, ...asked]);
       for (const e of entries) {
         const name = e.endsWith('.ok') ? e.slice(0, -3) : e;
         // The .ok of a file already taken vouches for nothing.
         const taken = e.endsWith('.ok') && !entries.includes(name);
-        if (!e.startsWith('.') && ((!keep.has(name) && !inflight.has(name)) || taken)) remove(join(o.dir, e));
+        if (!e.startsWith('.') && ((!keep.has(name) && !inflight.has(name)) || taken)) unlinkQuietly(join(o.dir, e));
       }
       for (const e of entries.filter((e) => e.startsWith(ASK_PREFIX))) {
         const name = e.slice(ASK_PREFIX.length);
-        const token = read(join(o.dir, e));
+        const token = readTextQuietly(join(o.dir, e));
         if (!token.endsWith('\n')) continue; // still being written: its write wakes us again
         // Being fetched for the window: asked again once that ends (its end wakes us), since a
         // window fetch that finds nothing leaves no answer.
         if (inflight.has(name)) continue;
-        remove(join(o.dir, e));
+        unlinkQuietly(join(o.dir, e));
         if (!isSpoolName(name)) continue;
         asked.add(name);
         const job = answer(name, token, opts)
@@ -110,7 +111,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
           });
         inflight.set(name, job);
       }
-      await dropOldAnswers(o.dir, entries);
+      dropOldAnswers(o.dir, entries);
       const have = new Set(entries.filter((e) => e.endsWith('.ok')).map((e) => e.slice(0, 24)));
       const todo = window.filter((n) => !have.has(n) && !inflight.has(n) && (missing.end === null || n < missing.end.name));
       for (const n of todo) if (!entries.includes(`.plan.${n}`)) writeFileSync(join(o.dir, `.plan.${n}`), '');
@@ -120,7 +121,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
             if (found) fetched++;
             else if (missing.end === null || name < missing.end.name) missing.end = { name, at: Date.now() };
             // Plans past the end of the archive will not be carried out now.
-            if (!found) for (const n of window) if (n >= name) remove(join(o.dir, `.plan.${n}`));
+            if (!found) for (const n of window) if (n >= name) unlinkQuietly(join(o.dir, `.plan.${n}`));
           })
           .catch((err) => void (failure ??= err))
           .finally(() => {
@@ -140,16 +141,16 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
     await Promise.all(inflight.values());
   } finally {
     watcher?.close();
-    if (existsSync(o.dir)) for (const e of list(o.dir)) if (e.startsWith('.plan.')) remove(join(o.dir, e));
+    if (existsSync(o.dir)) for (const e of readdirQuietly(o.dir)) if (e.startsWith('.plan.')) unlinkQuietly(join(o.dir, e));
     await unlockWorker(prefetcherPidFile(o.dir));
   }
   if (failure !== null) throw failure;
   return fetched;
 }
 
-/** Downloads one segment into the spool; false when it is not archived (yet). */
 type Connected = PrefetcherOptions & { storage: Storage; segmentSize: number; systemIdentifier: string | null };
 
+/** Downloads one segment into the spool; false when it is not archived (yet). */
 async function fetchOne(name: string, o: Connected): Promise<boolean> {
   const staging = join(o.dir, `.${name}.fetching`);
   const plan = join(o.dir, `.plan.${name}`);
@@ -168,14 +169,14 @@ async function fetchOne(name: string, o: Connected): Promise<boolean> {
     renameSync(tmp, `${path}.ok`);
     return true;
   } finally {
-    remove(staging);
-    remove(plan);
+    unlinkQuietly(staging);
+    unlinkQuietly(plan);
   }
 }
 
 /** Looks `name` up now, for a call waiting on it: into the spool, or `.absent.<name>` with the asker's token. */
 async function answer(name: string, token: string, o: Connected): Promise<void> {
-  remove(join(o.dir, `${name}.ok`)); // left from an earlier hand-over
+  unlinkQuietly(join(o.dir, `${name}.ok`)); // left from an earlier hand-over
   if (await fetchOne(name, o)) return;
   const tmp = join(o.dir, `.absent.${name}.tmp`);
   writeFileSync(tmp, token);
@@ -183,7 +184,7 @@ async function answer(name: string, token: string, o: Connected): Promise<void> 
 }
 
 /** An answer is read within milliseconds; an old one could only mislead a later asker whose token repeats. */
-async function dropOldAnswers(dir: string, entries: string[]): Promise<void> {
+function dropOldAnswers(dir: string, entries: string[]): void {
   for (const e of entries.filter((e) => e.startsWith('.absent.') && !e.endsWith('.tmp'))) {
     const path = join(dir, e);
     let mtime: number;
@@ -192,13 +193,13 @@ async function dropOldAnswers(dir: string, entries: string[]): Promise<void> {
     } catch {
       continue;
     }
-    if (Date.now() - mtime > 2000) remove(path);
+    if (Date.now() - mtime > 2000) unlinkQuietly(path);
   }
 }
 
 /** The first segment a restored base backup replays, from its backup_label; null without one. */
-async function backupStartSegment(dataDir: string): Promise<string | null> {
-  const label = read(join(dataDir, 'backup_label'));
+function backupStartSegment(dataDir: string): string | null {
+  const label = readTextQuietly(join(dataDir, 'backup_label'));
   return /^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$/m.exec(label)?.[1] ?? null;
 }
 
@@ -211,30 +212,4 @@ function nextSegments(name: string, depth: number, segmentSize: number): string[
   const timeline = parseInt(name.slice(0, 8), 16);
   const segno = segmentNumberOfName(name, segmentSize);
   return Array.from({ length: depth }, (_, i) => segmentFileName(timeline, segno + BigInt(i + 1), segmentSize));
-}
-
-// Synchronous file calls throughout: the prefetcher runs beside replay, and every thread-pool
-// round trip wakes a thread that competes with it (see storage/file.ts). Spool entries are tiny.
-function list(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-function read(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function remove(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // gone already
-  }
 }

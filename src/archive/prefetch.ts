@@ -18,11 +18,12 @@
 // spool is emptied (and its prefetcher stops) when PostgreSQL asks for a file it does not
 // expect (a history file, another timeline, a step back) and when archiving starts after
 // recovery. Only standard modules are imported: this is the hot path of restore_command.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootId } from '../os/boot-id.js';
 import { fileIdentity } from '../os/file-identity.js';
+import { readTextQuietly } from '../os/quiet-fs.js';
 import { pitrDir } from './records.js';
 import { liveWorker, startWorker } from './workers.js';
 
@@ -76,12 +77,7 @@ export async function markWanted(dir: string, name: string): Promise<void> {
 }
 
 export async function readWanted(dir: string): Promise<string | null> {
-  let text: string;
-  try {
-    text = readFileSync(join(dir, '.wanted'), 'utf8').trim(); // the prefetcher reads it on every wake-up
-  } catch {
-    return null;
-  }
+  const text = readTextQuietly(join(dir, '.wanted')).trim(); // synchronous: the prefetcher reads it on every wake-up
   return SEGMENT.test(text) ? text : null;
 }
 

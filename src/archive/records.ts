@@ -10,11 +10,12 @@
 // for the same file (identity, see os/file-identity.ts) pushed by a call with the same
 // fingerprint (cli/invocation.ts). Losing one costs a normal push, nothing else. Only
 // standard modules are imported: this is the hot path of every archive_command call.
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileIdentity } from '../os/file-identity.js';
 import { takePidFile } from '../os/pid-file.js';
+import { readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
 import { processAlive } from '../os/process.js';
 
 export interface ArchivedRecord {
@@ -54,14 +55,6 @@ export async function writeRecord(dataDir: string, name: string, record: Archive
   }
 }
 
-function unlinkQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // gone already
-  }
-}
-
 export async function readRecord(dataDir: string, name: string): Promise<ArchivedRecord | null> {
   const text = await readFile(join(recordsDir(dataDir), name), 'utf8').catch(() => null);
   return text === null ? null : parseRecord(text);
@@ -89,13 +82,7 @@ export function usedAt(dataDir: string): number {
 
 /** Names with a record. */
 export async function recordedNames(dataDir: string): Promise<Set<string>> {
-  let entries: string[];
-  try {
-    entries = readdirSync(recordsDir(dataDir));
-  } catch {
-    entries = [];
-  }
-  return new Set(entries.filter((e) => !e.startsWith('.')));
+  return new Set(readdirQuietly(recordsDir(dataDir)).filter((e) => !e.startsWith('.')));
 }
 
 export async function dropRecord(dataDir: string, name: string): Promise<void> {
@@ -112,13 +99,7 @@ export async function claim(dataDir: string, name: string): Promise<boolean> {
 }
 
 export async function unclaim(dataDir: string, name: string): Promise<void> {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(claimPath(dataDir, name), 'utf8'));
-  } catch {
-    return;
-  }
-  if (pid === process.pid) unlinkQuietly(claimPath(dataDir, name));
+  if (Number(readTextQuietly(claimPath(dataDir, name))) === process.pid) unlinkQuietly(claimPath(dataDir, name));
 }
 
 /** Whether a live process (not this one) holds the claim on `name`. */

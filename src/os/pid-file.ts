@@ -1,6 +1,7 @@
 // A pid file created exclusively, so that one process at a time holds what it stands for (a
 // worker's place, a claim on a WAL file). One left by a process that died is taken over.
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { unlinkQuietly } from './quiet-fs.js';
 
 /**
  * Creates `path` holding `text`; true when this process now holds it. An existing file is
@@ -22,11 +23,7 @@ export async function takePidFile(path: string, text: string, stale: () => Promi
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     if (!(await stale())) return false;
-    try {
-      unlinkSync(path);
-    } catch {
-      // gone already
-    }
+    unlinkQuietly(path);
   }
   return false;
 }

@@ -2,12 +2,13 @@
 // the target directory, is fsynced, then linked (no-overwrite) or renamed into place, and the
 // directory is fsynced, so a crash at any point leaves either no object or the whole object.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, existsSync, fchownSync, fstatSync, fsyncSync, linkSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, fchownSync, fstatSync, fsyncSync, linkSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 import { chown, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AlreadyExistsError, PitrError, StorageError } from '../errors.js';
+import { unlinkQuietly } from '../os/quiet-fs.js';
 import { crashAfter, crashMidStreamRequested, crashMidWriteRequested, crashNow, STREAM_CRASH_AFTER } from './fault.js';
 import type { Listing, ObjectHead, ObjectInfo, PutOptions, Storage } from './storage.js';
 
@@ -109,11 +110,7 @@ export class FileStorage implements Storage {
       if (err instanceof AlreadyExistsError) throw err;
       return fail(err, 'write', path);
     } finally {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // renamed, or never created
-      }
+      unlinkQuietly(tmp); // renamed, or never created
     }
   }
 
