@@ -1,7 +1,7 @@
 // The launcher (bin/pitr, shell) and Node must compute the same invocation fingerprint, or
 // nothing done ahead is ever used; and calls that may store elsewhere must not share one.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -44,6 +44,7 @@ describe('invocation fingerprint', () => {
     mkdirSync(join(dataDir, 'pg_wal', 'pitr'), { recursive: true });
     const [a, b] = [{ PITR_REPO: 'file:///a  ' }, { PITR_REPO: 'file:///b' }];
     expect(shellFingerprint(['--log-level', 'warn'], a, dataDir)).toBe(invocationFingerprint(['--log-level', 'warn'], a));
+    expect(readdirSync(join(dataDir, 'pg_wal', 'pitr'))).toEqual(['.fingerprint']); // renamed into place, nothing left aside
     // Without sha256sum on PATH, only the kept value can answer: for the same inputs it does...
     expect(shellFingerprint(['--log-level', 'warn'], a, dataDir, '/nonexistent')).toBe(invocationFingerprint(['--log-level', 'warn'], a));
     // ...and for any other inputs it does not.
