@@ -2,7 +2,7 @@
 // (size and SHA-256 of the original) before they appear at the destination, and they appear
 // by rename, so PostgreSQL never sees a partial or wrong file.
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { unlinkQuietly } from '../os/quiet-fs.js';
 import { InputError, RepositoryMismatchError } from '../errors.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import type { Storage } from '../storage/storage.js';
@@ -63,7 +63,7 @@ async function writeAtomically(dest: string, data: Buffer, durable: boolean): Pr
     }
     renameSync(tmp, dest);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
+    unlinkQuietly(tmp);
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOSPC' ? 'no space left on device' : code === 'ENOENT' ? 'its directory does not exist' : (code ?? String(err));
     throw new InputError(`cannot write ${dest} (${why})`, err);

@@ -112,6 +112,8 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
         inflight.set(name, job);
       }
       dropOldAnswers(o.dir, entries);
+      // An asked-for file that was taken, or not found, needs keeping no longer.
+      for (const n of asked) if (!inflight.has(n) && !entries.includes(n)) asked.delete(n);
       const have = new Set(entries.filter((e) => e.endsWith('.ok')).map((e) => e.slice(0, 24)));
       const todo = window.filter((n) => !have.has(n) && !inflight.has(n) && (missing.end === null || n < missing.end.name));
       for (const n of todo) if (!entries.includes(`.plan.${n}`)) writeFileSync(join(o.dir, `.plan.${n}`), '');

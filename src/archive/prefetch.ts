@@ -12,6 +12,7 @@
 //   .wanted             the segment recovery took last; the prefetcher keeps the next `depth`
 //   .ask.<name>         "<token>": a call waits for <name>; the prefetcher looks it up now and
 //                       answers with <name> + <name>.ok, or with .absent.<name> holding the token
+//   .absent.<name>      "<token>": not archived, for the call holding that token (removed after 2 s)
 //   .prefetcher.pid     "<pid> <fingerprint>"
 // A file is handed over only when its identity (os/file-identity.ts) is still the one
 // recorded after it was verified, so a damaged, planted or half-written file never is. The

@@ -11,19 +11,24 @@ export async function takePidFile(path: string, text: string, stale: () => Promi
   for (let attempt = 0; attempt < attempts; attempt++) {
     // Synchronous: claims are taken once per WAL file in the archiver's hot path (see
     // storage/file.ts on thread-pool round trips).
+    let fd: number;
     try {
-      const fd = openSync(path, 'wx', 0o600);
-      try {
-        writeSync(fd, text);
-      } finally {
-        closeSync(fd);
-      }
-      return true;
+      fd = openSync(path, 'wx', 0o600);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!(await stale())) return false;
+      unlinkQuietly(path);
+      continue;
     }
-    if (!(await stale())) return false;
-    unlinkQuietly(path);
+    try {
+      writeSync(fd, text);
+    } catch (err) {
+      unlinkQuietly(path); // a full disk must not leave an empty pid file that names nobody
+      throw err;
+    } finally {
+      closeSync(fd);
+    }
+    return true;
   }
   return false;
 }

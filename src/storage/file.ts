@@ -133,7 +133,7 @@ export class FileStorage implements Storage {
       }
       await rename(tmp, path);
       committed = true;
-      await fsyncDir(dir);
+      fsyncDirSync(dir);
     } catch (err) {
       if (err instanceof PitrError) throw err;
       return fail(err, 'write', path);
@@ -203,7 +203,7 @@ export class FileStorage implements Storage {
     if (first === undefined) return;
     for (let d = dir; ; d = dirname(d)) {
       if (this.owner) await chown(d, this.owner.uid, this.owner.gid);
-      await fsyncDir(dirname(d));
+      fsyncDirSync(dirname(d));
       if (d === first || d === dirname(d)) break;
     }
   }
@@ -232,15 +232,6 @@ function fsyncDirSync(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 
