@@ -112,6 +112,12 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
         inflight.set(name, job);
       }
       dropOldAnswers(o.dir, entries);
+      // A plan the window has left will not be carried out; a call waiting on it would wait
+      // its full 30 s, at the end of recovery when PostgreSQL asks for the last segment again.
+      for (const e of entries) {
+        const planned = e.startsWith('.plan.') ? e.slice('.plan.'.length) : null;
+        if (planned !== null && !window.includes(planned) && !inflight.has(planned)) unlinkQuietly(join(o.dir, e));
+      }
       // An asked-for file that was taken, or not found, needs keeping no longer.
       for (const n of asked) if (!inflight.has(n) && !entries.includes(n)) asked.delete(n);
       const have = new Set(entries.filter((e) => e.endsWith('.ok')).map((e) => e.slice(0, 24)));

@@ -61,6 +61,8 @@ export async function takePrefetched(dir: string, name: string, dest: string): P
     return false;
   }
   try {
+    // Before the file leaves, as bin/pitr does: see there.
+    await markWanted(dir, name);
     await rename(path, dest);
   } catch {
     return false; // another file system, say: the normal fetch serves it

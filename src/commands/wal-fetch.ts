@@ -22,7 +22,7 @@ export async function walFetchCommand({ config, log }: CommandContext, name: str
     await ensurePrefetcher(dataDir, spool!, call!.flags);
   };
   if (spool && (await bestEffort(takePrefetched(spool, name, dest), false, 'reading the prefetch spool', log))) {
-    await bestEffort(following(), undefined, 'starting the prefetcher', log);
+    await bestEffort(ensurePrefetcher(dataDir, spool, call!.flags), undefined, 'starting the prefetcher', log);
     log.info({ wal: name, ms: Math.round(performance.now() - started) }, 'restored (prefetched)');
     return ExitCode.ok;
   }

@@ -201,6 +201,19 @@ describe('the live prefetcher answers what the spool does not hold', () => {
     expect(digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')))).toBe(digest(await readFile(source.segments[2]!)));
   });
 
+  it('drops a plan recovery has passed: a call for that segment is answered, not kept waiting', async () => {
+    const [first] = names();
+    const spool = spoolOf(dir, repo);
+    // Left by a prefetcher that read .wanted just before a call moved it on: a plan behind
+    // recovery, which nobody will carry out. Recovery's end asks for the last segment again.
+    await writeFile(join(spool, `.plan.${first}`), '');
+    const again = await fetch(first!);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(viaLauncher(again), again.stderr).toBe(true);
+    expect(digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')))).toBe(digest(await readFile(source.segments[0]!)));
+    expect(existsSync(join(spool, `.plan.${first}`))).toBe(false);
+  }, 20_000);
+
   it('removes its spool once recovery is over', async () => {
     const root = join(dir, 'pg_wal', 'pitr', 'prefetch');
     expect((await readdir(root)).length).toBe(1);
