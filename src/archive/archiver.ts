@@ -19,11 +19,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { readdirQuietly } from '../os/quiet-fs.js';
+import { openWakePipe, type WakePipe } from '../os/wake-pipe.js';
 import { readIdentity } from '../repository/identity.js';
 import { crashInLookaheadRequested, crashNow } from '../storage/fault.js';
 import { parseWalFileName } from '../wal/names.js';
 import { pushWalFile, type PushOptions } from './push.js';
-import { claim, dropRecord, pitrDir, readRecord, recordedNames, recordsDir, unclaim, usedAt, writeRecord } from './records.js';
+import { claim, dropRecord, pitrDir, readRecord, recordedNames, recordsDir, unclaim, usedAt, wakePipePath, writeRecord } from './records.js';
 import { lockWorker, unlockWorker, waiter } from './workers.js';
 
 export const ARCHIVER_COMMAND = 'wal-archive-ahead';
@@ -49,6 +50,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
   if (!(await lockWorker(archiverPidFile(o.dataDir), ARCHIVER_COMMAND, o.fingerprint))) return 0;
   const { wait, wake } = waiter();
   let watcher: FSWatcher | undefined;
+  let callers: WakePipe | undefined;
   const inflight = new Map<string, Promise<void>>();
   let failure: unknown = null;
   let stored = 0;
@@ -59,6 +61,8 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
     await mkdir(recordsDir(o.dataDir), { recursive: true, mode: 0o700 });
     const opts = { ...o, repository: o.repository ?? (await readIdentity(o.storage)) ?? undefined }; // read once per run
     await dropForeignRecords(o.dataDir, o.fingerprint);
+    // bin/pitr, waiting for a file this process stores, blocks on this pipe (os/wake-pipe.ts).
+    callers = openWakePipe(wakePipePath(o.dataDir));
     // PostgreSQL's .ready and .done files are the only news: records and claims change by
     // this process's own hand, and watching them would wake it several times per file.
     watcher = watch(statusDir, wake);
@@ -93,6 +97,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
           .then((recordedAt) => {
             stored++;
             if (recordedAt !== null) mine.set(name, recordedAt);
+            callers?.wake(name);
           })
           .catch((err) => void (failure ??= err))
           .finally(() => {
@@ -108,6 +113,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
     await Promise.all(inflight.values());
   } finally {
     watcher?.close();
+    callers?.close();
     await unlockWorker(archiverPidFile(o.dataDir));
   }
   if (failure !== null) throw failure;

@@ -21,11 +21,12 @@ import type { Logger } from '../log.js';
 import { bootId } from '../os/boot-id.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
+import { openWakePipe, type WakePipe } from '../os/wake-pipe.js';
 import type { Storage } from '../storage/storage.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { fetchWalFile } from './fetch.js';
-import { ASK_PREFIX, isSpoolName, PREFETCH_COMMAND, prefetcherPidFile, readWanted } from './prefetch.js';
+import { ASK_PREFIX, isSpoolName, PREFETCH_COMMAND, prefetcherPidFile, readWanted, spoolWakePipe } from './prefetch.js';
 import { lockWorker, unlockWorker, waiter } from './workers.js';
 
 export interface PrefetcherOptions {
@@ -58,6 +59,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
   const asked = new Set<string>();
   let overSince: number | null = null;
   let watcher: FSWatcher | undefined;
+  let callers: WakePipe | undefined;
   try {
     // Left by a prefetcher that died: a cut-off download, plans nobody will carry out.
     for (const e of readdirQuietly(o.dir)) if (e.endsWith('.fetching') || e.startsWith('.plan.')) unlinkQuietly(join(o.dir, e));
@@ -65,6 +67,8 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
     // first segment is planned at once, and fetched as soon as the store is open.
     const first = (await readWanted(o.dir)) === null ? backupStartSegment(o.dataDir) : null;
     if (first !== null) writeFileSync(join(o.dir, `.plan.${first}`), '');
+    // bin/pitr, waiting for a file this process fetches, blocks on this pipe (os/wake-pipe.ts).
+    callers = openWakePipe(spoolWakePipe(o.dir));
     const connected = await o.connect();
     if (connected === null) return 0;
     // The cluster's identifier, read once: every segment is checked against it.
@@ -107,6 +111,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
           .catch((err) => void (failure ??= err))
           .finally(() => {
             inflight.delete(name);
+            callers?.wake(name);
             wake();
           });
         inflight.set(name, job);
@@ -134,6 +139,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
           .catch((err) => void (failure ??= err))
           .finally(() => {
             inflight.delete(name);
+            callers?.wake(name);
             wake();
           });
         inflight.set(name, job);
@@ -149,6 +155,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
     await Promise.all(inflight.values());
   } finally {
     watcher?.close();
+    callers?.close();
     if (existsSync(o.dir)) for (const e of readdirQuietly(o.dir)) if (e.startsWith('.plan.')) unlinkQuietly(join(o.dir, e));
     await unlockWorker(prefetcherPidFile(o.dir));
   }

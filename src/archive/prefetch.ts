@@ -14,6 +14,7 @@
 //                       answers with <name> + <name>.ok, or with .absent.<name> holding the token
 //   .absent.<name>      "<token>": not archived, for the call holding that token (removed after 2 s)
 //   .prefetcher.pid     "<pid> <fingerprint>"
+//   .wake               the prefetcher's wake pipe (a FIFO, os/wake-pipe.ts): bin/pitr blocks on it
 // A file is handed over only when its identity (os/file-identity.ts) is still the one
 // recorded after it was verified, so a damaged, planted or half-written file never is. The
 // spool is emptied (and its prefetcher stops) when PostgreSQL asks for a file it does not
@@ -37,6 +38,8 @@ export const isSpoolName = (name: string) => SEGMENT.test(name) || /^[0-9A-F]{8}
 export const prefetchRoot = (dataDir: string) => join(pitrDir(dataDir), 'prefetch');
 export const spoolDir = (dataDir: string, fingerprint: string) => join(prefetchRoot(dataDir), fingerprint);
 export const prefetcherPidFile = (dir: string) => join(dir, '.prefetcher.pid');
+/** The prefetcher's wake pipe (os/wake-pipe.ts); bin/pitr names it too. */
+export const spoolWakePipe = (dir: string) => join(dir, '.wake');
 
 /**
  * Moves a verified prefetched copy of `name` to `dest`: true when done. Waits while the

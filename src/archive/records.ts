@@ -5,6 +5,7 @@
 //   archived/<name>         "<fingerprint> <identity> <sha256>": <name> is durably stored
 //   archived/.claim.<name>  "<pid>": a process is storing <name> right now
 //   archived/.used          touched whenever a record answers a call (its mtime is what counts)
+//   archived/.wake          the archiver's wake pipe (a FIFO, os/wake-pipe.ts): bin/pitr blocks on it
 //   archiver.pid            "<pid> <fingerprint>": the resident archiver
 // A record is written only after its file is durably in the repository, and vouches only
 // for the same file (identity, see os/file-identity.ts) pushed by a call with the same
@@ -26,6 +27,8 @@ export interface ArchivedRecord {
 
 export const pitrDir = (dataDir: string) => join(dataDir, 'pg_wal', 'pitr');
 export const recordsDir = (dataDir: string) => join(pitrDir(dataDir), 'archived');
+/** The archiver's wake pipe (os/wake-pipe.ts); bin/pitr names it too. */
+export const wakePipePath = (dataDir: string) => join(recordsDir(dataDir), '.wake');
 const claimPath = (dataDir: string, name: string) => join(recordsDir(dataDir), `.claim.${name}`);
 
 function parseRecord(text: string): ArchivedRecord | null {
