@@ -125,7 +125,7 @@ async function storeOne(name: string, o: ArchiverOptions, crashBeforeRecord: boo
   const res = await pushWalFile(join(o.dataDir, 'pg_wal', name), { ...o, identity: true });
   if (crashBeforeRecord) crashNow(); // test hook: stored, not yet recorded
   o.log.debug({ wal: name, status: res.status }, 'archived ahead of PostgreSQL');
-  return res.identity ? writeRecord(o.dataDir, name, { fingerprint: o.fingerprint, identity: res.identity, sha256: res.sha256 }) : null;
+  return res.identity ? writeRecord(o.dataDir, name, { fingerprint: o.fingerprint, identity: res.identity, checksum: res.payloadSha256 }) : null;
 }
 
 /** Files PostgreSQL has marked ready, in the order it archives them: history files first, then by name. */

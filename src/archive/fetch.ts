@@ -20,7 +20,7 @@ export interface FetchOptions {
   systemIdentifier?: string | null;
 }
 
-export type FetchResult = { status: 'not-found'; name: string } | { status: 'restored'; name: string; size: number; sha256: string };
+export type FetchResult = { status: 'not-found'; name: string } | { status: 'restored'; name: string; size: number; checksum: string };
 
 export async function fetchWalFile(name: string, dest: string, opts: FetchOptions): Promise<FetchResult> {
   const object = await readArchivedObject(opts.storage, name);
@@ -42,7 +42,7 @@ export async function fetchWalFile(name: string, dest: string, opts: FetchOption
   }
 
   await writeAtomically(dest, data, opts.durable ?? false);
-  return { status: 'restored', name, size: data.length, sha256: object.sha256 };
+  return { status: 'restored', name, size: data.length, checksum: object.checksum };
 }
 
 /**

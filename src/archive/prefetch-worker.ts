@@ -180,7 +180,7 @@ async function fetchOne(name: string, o: Connected): Promise<boolean> {
     const identity = fileIdentity(path);
     if (identity === null) return false; // taken away meanwhile: the spool was cleared
     const tmp = join(o.dir, `.${name}.ok.tmp`);
-    writeFileSync(tmp, `${identity} ${res.sha256} ${boot}\n`);
+    writeFileSync(tmp, `${identity} ${res.checksum} ${boot}\n`);
     renameSync(tmp, `${path}.ok`);
     return true;
   } finally {

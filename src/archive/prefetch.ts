@@ -4,8 +4,8 @@
 // starting Node.
 //
 // pg_wal/pitr/prefetch/<fingerprint>/ (one spool per invocation fingerprint, cli/invocation.ts):
-//   <name>              a verified (size, SHA-256, cluster) segment
-//   <name>.ok           "<identity> <sha256> <boot id>": written after <name>; what may be handed
+//   <name>              a verified (checksum, size, cluster) segment
+//   <name>.ok           "<identity> <checksum> <boot id>": written after <name>; what may be handed
 //                       over, in this boot only (unfsynced files may be damaged by a crash)
 //   .<name>.fetching    a download in progress
 //   .plan.<name>        the prefetcher will fetch <name>: a call for it waits instead of downloading

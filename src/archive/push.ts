@@ -3,13 +3,13 @@
 // The order of checks is the safety argument:
 //   1. the file is what its name says (segment header address and size);
 //   2. the repository is bound to this cluster (bound now if empty);
-//   3. an object already under that name is compared by SHA-256 of the original bytes:
+//   3. an object already under that name is compared with the file (sameContent):
 //      identical -> success without writing; different -> refuse, stored copy untouched;
 //   4. the write itself is no-overwrite, so a racing writer cannot be clobbered either.
 import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { compress } from '../codec/compression.js';
-import { encodeObject, inspectStoredObject, MAX_HEADER_BYTES, sha256 } from '../codec/object-format.js';
+import { encodeObject, inspectStoredObject, MAX_HEADER_BYTES, sha256, type ObjectMeta, type StoredState } from '../codec/object-format.js';
 import type { Compression } from '../config/config.js';
 import { AlreadyExistsError, ArchiveConflictError, InputError } from '../errors.js';
 import { fileIdentity, stableIdentity } from '../os/file-identity.js';
@@ -20,6 +20,7 @@ import type { ObjectHead, Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
 import { parseWalFileName } from '../wal/names.js';
 import { checkSegmentMatchesName, readSegmentHeader } from '../wal/segment-header.js';
+import { readArchivedFile } from './read.js';
 
 export interface PushOptions {
   storage: Storage;
@@ -44,8 +45,8 @@ export interface PushResult {
    */
   status: 'stored' | 'exists' | 'repaired';
   size: number;
-  /** Of the original bytes. */
-  sha256: string;
+  /** SHA-256 of the payload as stored (this call's; an identical copy found may differ). */
+  payloadSha256: string;
   storedBytes: number;
   boundRepository: boolean;
   /** With `identity`: the identity of the stored file, null when it changed meanwhile. */
@@ -103,51 +104,70 @@ async function pushOne(path: string, opts: PushOptions): Promise<PushResult> {
     boundRepository = (await bindIdentity(storage, full, VERSION, absolute)).created;
   }
 
-  const digest = sha256(data);
-  const result = { name, key, size: data.length, sha256: digest, boundRepository, identity: before };
-  const makeObject = async () => {
-    const payload = await compress(opts.compression, data);
-    const payloadSha256 = payload === data ? digest : sha256(payload);
-    const meta = { v: 1, name, size: data.length, sha256: digest, compression: opts.compression, payloadSize: payload.length, payloadSha256 } as const;
-    return encodeObject(meta, payload);
-  };
+  // Only the payload is hashed: reads check it and the decompressed size (ObjectMeta.sha256).
+  const payload = await compress(opts.compression, data);
+  const payloadSha256 = sha256(payload);
+  const meta: ObjectMeta = { v: 1, name, size: data.length, compression: opts.compression, payloadSize: payload.length, payloadSha256 };
+  if (payload === data) meta.sha256 = payloadSha256;
+  const object = encodeObject(meta, payload);
+  const pushed = { data, meta };
+  const result = { name, key, size: data.length, payloadSha256, boundRepository, identity: before };
   if (existingHead) {
-    if (compareStored(existingHead, digest, data.length, name, storage) === 'complete') return { ...result, status: 'exists', storedBytes: 0 };
+    if ((await compareStored(existingHead, pushed, storage)) === 'complete') return { ...result, status: 'exists', storedBytes: 0 };
     // A cut-off write of these very bytes: replacing it loses nothing.
-    const object = await makeObject();
     await storage.put(key, object);
     return { ...result, status: 'repaired', storedBytes: object.length };
   }
 
-  const object = await makeObject();
   try {
     await storage.put(key, object, { noOverwrite: true });
   } catch (err) {
     if (!(err instanceof AlreadyExistsError)) throw err;
     // Another pusher won the race between our check and our write: compare with its copy.
     const head = await storage.getHead(key, MAX_HEADER_BYTES);
-    if (head && compareStored(head, digest, data.length, name, storage) === 'complete') return { ...result, status: 'exists', storedBytes: 0 };
+    if (head && (await compareStored(head, pushed, storage)) === 'complete') return { ...result, status: 'exists', storedBytes: 0 };
     throw new ArchiveConflictError(`${name} is being written to ${storage.url} by another process: PostgreSQL will retry`);
   }
   return { ...result, status: 'stored', storedBytes: object.length };
+}
+
+interface PushedFile {
+  data: Buffer;
+  /** The object this call would store. */
+  meta: ObjectMeta;
 }
 
 /**
  * Compares an existing object with the file being pushed. Returns 'complete' for an identical
  * archived copy, 'incomplete' for a cut-off write of the same bytes; throws on anything else.
  */
-function compareStored(head: ObjectHead, digest: string, size: number, name: string, storage: Storage): 'complete' | 'incomplete' {
+async function compareStored(head: ObjectHead, file: PushedFile, storage: Storage): Promise<'complete' | 'incomplete'> {
+  const { name } = file.meta;
   const stored = inspectStoredObject(head, `archived ${name} in ${storage.url}`);
-  const meta = stored.meta;
-  if (stored.state === 'incomplete' && !meta) return 'incomplete';
-  if (meta && (meta.sha256 !== digest || meta.size !== size)) {
+  if (!stored.meta) return 'incomplete'; // cut off inside its header
+  if (!(await sameContent(stored.meta, stored.state, file, storage))) {
+    const sum = (m: ObjectMeta) => (m.payloadSha256 ?? m.sha256 ?? '').slice(0, 12);
     throw new ArchiveConflictError(
-      `${name} is already archived in ${storage.url} with different content (stored sha256 ${meta.sha256.slice(0, 12)}…, ` +
-        `${meta.size} bytes; this file ${digest.slice(0, 12)}…, ${size} bytes): refusing to overwrite. ` +
+      `${name} is already archived in ${storage.url} with different content (stored ${stored.meta.size} bytes, checksum ${sum(stored.meta)}…; ` +
+        `this file ${file.data.length} bytes, ${sum(file.meta)}…): refusing to overwrite. ` +
         'Two clusters may be archiving into one repository, or the stored copy is damaged: investigate before archiving resumes',
     );
   }
   return stored.state;
+}
+
+/**
+ * Whether the stored object holds the file's very bytes. The same payload stored the same way
+ * is the same original (decompression is a function); an object that carries the original's
+ * SHA-256 is compared by it; a complete object stored differently (another lz4 version or
+ * setting) is read back and compared byte for byte, which only a re-push meets.
+ */
+async function sameContent(meta: ObjectMeta, state: StoredState['state'], file: PushedFile, storage: Storage): Promise<boolean> {
+  if (meta.size !== file.data.length) return false;
+  if (meta.compression === file.meta.compression && meta.payloadSha256 === file.meta.payloadSha256) return true;
+  if (meta.sha256 !== undefined) return meta.sha256 === sha256(file.data);
+  if (state !== 'complete') return false; // a cut-off copy stored differently: nothing to compare with
+  return (await readArchivedFile(storage, meta.name))?.equals(file.data) ?? false;
 }
 
 function isComplete(c: Partial<ClusterIdentity>): c is ClusterIdentity {

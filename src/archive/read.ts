@@ -14,8 +14,8 @@ export async function readArchivedFile(storage: Storage, name: string): Promise<
   return (await readArchivedObject(storage, name))?.data ?? null;
 }
 
-/** The verified original bytes and their SHA-256 (checked, so not computed twice), or null. */
-export async function readArchivedObject(storage: Storage, name: string): Promise<{ data: Buffer; sha256: string } | null> {
+/** The verified original bytes and the object's checksum (of its payload, or for older objects of the original), or null. */
+export async function readArchivedObject(storage: Storage, name: string): Promise<{ data: Buffer; checksum: string } | null> {
   const file = parseWalFileName(name);
   // Only names PostgreSQL archives can be in the repository.
   if (!file) return null;
@@ -35,5 +35,5 @@ export async function readArchivedObject(storage: Storage, name: string): Promis
   if (meta.payloadSha256 !== undefined && sha256(payload) !== meta.payloadSha256) throw corrupted();
   const data = await decompress(meta.compression, payload, what);
   if (data.length !== meta.size || (meta.payloadSha256 === undefined && sha256(data) !== meta.sha256)) throw corrupted();
-  return { data, sha256: meta.sha256 };
+  return { data, checksum: meta.payloadSha256 ?? meta.sha256! };
 }

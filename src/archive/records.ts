@@ -2,7 +2,8 @@
 // call returns at once: bin/pitr (the shell launcher) answers it without starting Node.
 //
 // pg_wal/pitr/ (pg_basebackup never copies pg_wal's contents; PostgreSQL ignores directories there):
-//   archived/<name>         "<fingerprint> <identity> <sha256>": <name> is durably stored
+//   archived/<name>         "<fingerprint> <identity> <checksum>": <name> is durably stored (the
+//                           checksum is the stored payload's SHA-256, for the curious)
 //   archived/.claim.<name>  "<pid>": a process is storing <name> right now
 //   archived/.used          touched whenever a record answers a call (its mtime is what counts)
 //   archived/.wake          the archiver's wake pipe (a FIFO, os/wake-pipe.ts): bin/pitr blocks on it
@@ -22,7 +23,7 @@ import { processAlive } from '../os/process.js';
 export interface ArchivedRecord {
   fingerprint: string;
   identity: string;
-  sha256: string;
+  checksum: string;
 }
 
 export const pitrDir = (dataDir: string) => join(dataDir, 'pg_wal', 'pitr');
@@ -34,7 +35,7 @@ const claimPath = (dataDir: string, name: string) => join(recordsDir(dataDir), `
 function parseRecord(text: string): ArchivedRecord | null {
   const f = text.trim().split(' ');
   if (f.length !== 7) return null;
-  return { fingerprint: f[0]!, identity: f.slice(1, 6).join(' '), sha256: f[6]! };
+  return { fingerprint: f[0]!, identity: f.slice(1, 6).join(' '), checksum: f[6]! };
 }
 
 /**
@@ -48,7 +49,7 @@ export async function writeRecord(dataDir: string, name: string, record: Archive
   const tmp = join(dir, `.${name}.${process.pid}.tmp`);
   // Synchronous, like everything the archiver does per file (see storage/file.ts).
   try {
-    writeFileSync(tmp, `${record.fingerprint} ${record.identity} ${record.sha256}\n`);
+    writeFileSync(tmp, `${record.fingerprint} ${record.identity} ${record.checksum}\n`);
     const { mtimeMs } = statSync(tmp);
     renameSync(tmp, join(dir, name));
     return mtimeMs;

@@ -49,7 +49,7 @@ export async function walPushCommand({ config, log }: CommandContext, path: stri
     const result = await pushWalFile(path, { storage, compression: config.compress, dataDir, identity: fingerprint !== undefined });
     if (result.boundRepository) log.info({ repo: storage.url }, 'repository bound to this cluster');
     if (fingerprint && result.identity) {
-      const record = { fingerprint, identity: result.identity, sha256: result.sha256 };
+      const record = { fingerprint, identity: result.identity, checksum: result.payloadSha256 };
       await bestEffort(writeRecord(dataDir, name, record), undefined, 'writing the look-ahead record', log);
     }
     log[result.status === 'repaired' ? 'warn' : 'info'](

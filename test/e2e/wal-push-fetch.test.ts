@@ -5,7 +5,8 @@ import { execa } from 'execa';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { decodeHeader, encodeObject } from '../../src/codec/object-format.js';
+import { compressFrameSync } from 'lz4-napi';
+import { decodeHeader, encodeObject, sha256, type ObjectMeta } from '../../src/codec/object-format.js';
 import { digest, pitr, tempDir } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { fileRepo, readStored, s3Repo, writeStored, type RepoFixture } from '../support/repos.js';
@@ -72,6 +73,35 @@ describe.each(['file', 's3'] as const)('%s repository', (kind) => {
     const dest = join(work, 'out');
     expect((await fetch(basename(seg), dest)).exitCode).toBe(0);
     expect(digest(await readFile(dest))).toBe(digest(await readFile(seg)));
+  });
+
+  it('compares a re-push with a copy stored another way: the same bytes exit 0, others are refused', async () => {
+    const seg = source.segments[0]!;
+    const key = segKey(basename(seg));
+    expect((await push(seg)).exitCode).toBe(0);
+    const bytes = await readFile(seg);
+    const { meta } = decodeHeader((await readStored(repo, s3, key))!, key);
+    const forged = join(work, basename(seg));
+    const changed = Buffer.from(bytes);
+    changed[100_000] = changed[100_000]! ^ 0xff;
+    await writeFile(forged, changed);
+    // Compressed with other frame options (as another lz4 version might): other payload bytes,
+    // no checksum of the original, so only reading it back can tell.
+    const payload = compressFrameSync(bytes, { contentChecksum: true });
+    const other: ObjectMeta = { ...meta, payloadSize: payload.length, payloadSha256: sha256(payload) };
+    // Written before payloads had a checksum: compared by the original's SHA-256.
+    const { payloadSha256: _, ...rest } = meta;
+    const older: ObjectMeta = { ...rest, sha256: sha256(bytes) };
+    for (const object of [encodeObject(other, payload), encodeObject(older, (await readStored(repo, s3, key))!.subarray(-meta.payloadSize))]) {
+      await writeStored(repo, s3, key, object);
+      const same = await push(seg);
+      expect(same.exitCode, same.stderr).toBe(0);
+      expect(same.stderr).toContain('already archived with identical content');
+      const different = await push(forged);
+      expect(different.exitCode).toBe(4);
+      expect(different.stderr).toContain('different content');
+      expect(digest(await readStored(repo, s3, key))).toBe(digest(object)); // untouched
+    }
   });
 
   it('applies the same rule to .history files: identical exits 0, different is refused', async () => {
@@ -156,7 +186,9 @@ describe.each(['file', 's3'] as const)('%s repository', (kind) => {
     const stored = (await readStored(repo, s3, key))!;
     const { meta, headerLength } = decodeHeader(stored, key);
     expect(meta.payloadSha256).toMatch(/^[0-9a-f]{64}$/);
-    const { payloadSha256: _, ...older } = meta;
+    expect(meta.sha256).toBeUndefined(); // the original is not hashed on push
+    const { payloadSha256: _, ...rest } = meta;
+    const older = { ...rest, sha256: sha256(await readFile(seg)) };
     const dest = join(work, 'RECOVERYXLOG');
 
     await writeStored(repo, s3, key, encodeObject(older, stored.subarray(headerLength)));
