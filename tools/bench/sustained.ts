@@ -4,7 +4,9 @@
 // after one segment archived to warm up, while the .ready backlog is sampled every 500 ms. Reported: WAL MB/s generated, segments
 // archived per second, the backlog (median, max), the time to drain it after the load, the
 // load's tps as a ratio to the same load with archiving off (the CPU archiving takes), and the
-// CPU the archiving processes used per segment, read from /proc.
+// CPU the archiving processes used per segment, read from /proc. Each load runs BENCH_ROUNDS
+// (2) times per way, the ways in the opposite order in the second round: a single 60 s run
+// moves by 5-10% from one to the next on this machine, more than the differences measured.
 import { execa } from 'execa';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -74,34 +76,58 @@ export async function benchSustained(seconds: number): Promise<void> {
     },
   ];
   const results: Result[] = [];
+  const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
+  // BENCH_WAYS / BENCH_LOADS (comma-separated label prefixes) narrow a run, for quick comparisons.
+  const pick = (label: string, env?: string) => !env || env.split(',').some((p) => label.startsWith(p));
+  const chosen = ways.filter((w) => w.label === 'archiving off' || pick(w.label, process.env.BENCH_WAYS));
+  const loads = (['bulk insert', 'pgbench TPC-B'] as const).filter((l) => pick(l, process.env.BENCH_LOADS));
   try {
-    // BENCH_WAYS / BENCH_LOADS (comma-separated label prefixes) narrow a run, for quick comparisons.
-    const pick = (label: string, env?: string) => !env || env.split(',').some((p) => label.startsWith(p));
-    for (const way of ways.filter((w) => w.label === 'archiving off' || pick(w.label, process.env.BENCH_WAYS))) {
-      for (const load of (['bulk insert', 'pgbench TPC-B'] as const).filter((l) => pick(l, process.env.BENCH_LOADS))) {
-        results.push(await runOne(way, load, seconds));
-        say(`  ${way.label}, ${load}: done`);
+    for (let round = 1; round <= rounds; round++) {
+      for (const load of loads) {
+        for (const way of round % 2 === 1 ? chosen : [...chosen].reverse()) {
+          results.push(await runOne(way, load, seconds));
+          say(`  round ${round}, ${way.label}, ${load}: done`);
+        }
       }
     }
   } finally {
     await s3.stop();
   }
-  const off = (load: string) => results.find((r) => r.way === 'archiving off' && r.load === load)!.tps;
+  const of = (way: string, load: string) => results.filter((r) => r.way === way && r.load === load);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const each = (rs: Result[], f: (r: Result) => string) => rs.map(f).join(' / ');
   say();
   table(
-    [`sustained archiving, ${seconds} s loads`, 'load', 'tps', 'tps / off', 'WAL MB/s', 'segments/s', 'backlog median', 'backlog max', 'drain s', 'archiving CPU ms/segment'],
-    results.map((r) => [
-      r.way,
-      r.load,
-      r.tps.toFixed(0),
-      (r.tps / off(r.load)).toFixed(2),
-      r.walMBps.toFixed(1),
-      r.archivedPerSec.toFixed(2),
-      r.way === 'archiving off' ? '-' : r.backlogMedian,
-      r.way === 'archiving off' ? '-' : r.backlogMax,
-      r.way === 'archiving off' ? '-' : r.drainS.toFixed(1),
-      r.way === 'archiving off' || !r.archivedPerSec ? '-' : r.cpuPerSegment.toFixed(0),
-    ]),
+    [
+      `sustained archiving, ${seconds} s loads, ${rounds} round(s)`,
+      'load',
+      'tps (each round)',
+      'tps / off (means)',
+      'WAL MB/s',
+      'segments/s',
+      'backlog median',
+      'backlog max',
+      'drain s',
+      'archiving CPU ms/segment',
+    ],
+    loads.flatMap((load) =>
+      chosen.map((way) => {
+        const rs = of(way.label, load);
+        const off = way.label === 'archiving off';
+        return [
+          way.label,
+          load,
+          each(rs, (r) => r.tps.toFixed(0)),
+          (mean(rs.map((r) => r.tps)) / mean(of('archiving off', load).map((r) => r.tps))).toFixed(2),
+          each(rs, (r) => r.walMBps.toFixed(0)),
+          each(rs, (r) => r.archivedPerSec.toFixed(1)),
+          off ? '-' : each(rs, (r) => String(r.backlogMedian)),
+          off ? '-' : each(rs, (r) => String(r.backlogMax)),
+          off ? '-' : each(rs, (r) => r.drainS.toFixed(1)),
+          off ? '-' : each(rs, (r) => (r.archivedPerSec ? r.cpuPerSegment.toFixed(0) : '-')),
+        ];
+      }),
+    ),
   );
   say('archiving CPU: archive_command and its children (reaped by PostgreSQL), plus the background workers sampled every');
   say('500 ms (pitr wal-archive-ahead; pgBackRest async archive-push, which exits between samples: a floor). s3rver not counted.');
