@@ -108,7 +108,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     archiveLookahead: int('PITR_ARCHIVE_LOOKAHEAD', 8, 0),
     archiveConcurrency: int('PITR_ARCHIVE_CONCURRENCY', 2, 1),
     fetchPrefetch: int('PITR_FETCH_PREFETCH', 8, 0),
-    fetchConcurrency: int('PITR_FETCH_CONCURRENCY', 2, 1),
+    fetchConcurrency: int('PITR_FETCH_CONCURRENCY', 4, 1),
     json: flags.json === true,
     warnings,
   };

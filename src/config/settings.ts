@@ -29,7 +29,7 @@ export const SETTINGS = [
   { key: 'PITR_ARCHIVE_LOOKAHEAD', flag: 'archive-lookahead', type: 'string', describe: 'most files the resident archiver keeps stored ahead of PostgreSQL (default 8; 0 = off)' },
   { key: 'PITR_ARCHIVE_CONCURRENCY', flag: 'archive-concurrency', type: 'string', describe: 'files the resident archiver stores at once (default 2)' },
   { key: 'PITR_FETCH_PREFETCH', flag: 'fetch-prefetch', type: 'string', describe: 'segments wal-fetch prefetches (default 8; 0 = off)' },
-  { key: 'PITR_FETCH_CONCURRENCY', flag: 'fetch-concurrency', type: 'string', describe: 'segments the prefetcher downloads at once (default 2)' },
+  { key: 'PITR_FETCH_CONCURRENCY', flag: 'fetch-concurrency', type: 'string', describe: 'segments the prefetcher downloads at once (default 4)' },
   { key: 'PITR_COMPRESS', flag: 'compress', type: 'string', describe: 'compression: lz4 (default) or none' },
   { key: 'PITR_LOG_LEVEL', flag: 'log-level', type: 'string', describe: 'trace, debug, info (default), warn, error, silent' },
   { key: 'PGDATA', flag: 'pgdata', type: 'string', describe: 'PostgreSQL data directory' },
