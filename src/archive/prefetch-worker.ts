@@ -60,6 +60,18 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
   let overSince: number | null = null;
   let watcher: FSWatcher | undefined;
   let callers: WakePipe | undefined;
+  /** Runs a download for `name`; its end (or first failure) wakes this loop and any waiting call. */
+  const track = (name: string, work: Promise<unknown>) => {
+    const job = work
+      .then(() => undefined)
+      .catch((err) => void (failure ??= err))
+      .finally(() => {
+        inflight.delete(name);
+        callers?.wake(name);
+        wake();
+      });
+    inflight.set(name, job);
+  };
   try {
     // Left by a prefetcher that died: a cut-off download, plans nobody will carry out.
     for (const e of readdirQuietly(o.dir)) if (e.endsWith('.fetching') || e.startsWith('.plan.')) unlinkQuietly(join(o.dir, e));
@@ -107,14 +119,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
         unlinkQuietly(join(o.dir, e));
         if (!isSpoolName(name)) continue;
         asked.add(name);
-        const job = answer(name, token, opts)
-          .catch((err) => void (failure ??= err))
-          .finally(() => {
-            inflight.delete(name);
-            callers?.wake(name);
-            wake();
-          });
-        inflight.set(name, job);
+        track(name, answer(name, token, opts));
       }
       dropOldAnswers(o.dir, entries);
       // A plan the window has left will not be carried out; a call waiting on it would wait
@@ -129,20 +134,15 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
       const todo = window.filter((n) => !have.has(n) && !inflight.has(n) && (missing.end === null || n < missing.end.name));
       for (const n of todo) if (!entries.includes(`.plan.${n}`)) writeFileSync(join(o.dir, `.plan.${n}`), '');
       for (const name of todo.slice(0, Math.max(0, o.concurrency - inflight.size))) {
-        const job = fetchOne(name, opts)
-          .then(async (found) => {
+        track(
+          name,
+          fetchOne(name, opts).then((found) => {
             if (found) fetched++;
             else if (missing.end === null || name < missing.end.name) missing.end = { name, at: Date.now() };
             // Plans past the end of the archive will not be carried out now.
             if (!found) for (const n of window) if (n >= name) unlinkQuietly(join(o.dir, `.plan.${n}`));
-          })
-          .catch((err) => void (failure ??= err))
-          .finally(() => {
-            inflight.delete(name);
-            callers?.wake(name);
-            wake();
-          });
-        inflight.set(name, job);
+          }),
+        );
       }
       if (overSince !== null && inflight.size === 0 && Date.now() - overSince > 3000) {
         await rm(o.dir, { recursive: true, force: true });
