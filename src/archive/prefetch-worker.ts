@@ -14,13 +14,13 @@
 // this, every such call starts Node and the store's client, ~150-200 ms each, and recovery
 // makes five of them at its end. Once recovery is over (the signal file gone while the
 // server runs), it answers asks for 3 s more, then removes its spool and exits.
-import { existsSync, renameSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { existsSync, renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { bootId } from '../os/boot-id.js';
 import { fileIdentity } from '../os/file-identity.js';
-import { readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
+import { lstatQuietly, readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
 import { openWakePipe, type WakePipe } from '../os/wake-pipe.js';
 import type { Storage } from '../storage/storage.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';
@@ -202,13 +202,8 @@ async function answer(name: string, token: string, o: Connected): Promise<void> 
 function dropOldAnswers(dir: string, entries: string[]): void {
   for (const e of entries.filter((e) => e.startsWith('.absent.') && !e.endsWith('.tmp'))) {
     const path = join(dir, e);
-    let mtime: number;
-    try {
-      mtime = statSync(path).mtimeMs;
-    } catch {
-      continue;
-    }
-    if (Date.now() - mtime > 2000) unlinkQuietly(path);
+    const stat = lstatQuietly(path);
+    if (stat !== null && Date.now() - stat.mtimeMs > 2000) unlinkQuietly(path);
   }
 }
 

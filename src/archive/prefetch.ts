@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { bootId } from '../os/boot-id.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { readTextQuietly } from '../os/quiet-fs.js';
+import { parseWalFileName } from '../wal/names.js';
 import { pitrDir } from './records.js';
 import { liveWorker, startWorker } from './workers.js';
 
@@ -33,7 +34,10 @@ export const PREFETCH_COMMAND = 'wal-prefetch';
 export const SEGMENT = /^[0-9A-F]{24}$/;
 export const ASK_PREFIX = '.ask.';
 /** What restore_command asks for and the spool may hold: segments and timeline history files. */
-export const isSpoolName = (name: string) => SEGMENT.test(name) || /^[0-9A-F]{8}\.history$/.test(name);
+export function isSpoolName(name: string): boolean {
+  const kind = parseWalFileName(name)?.kind;
+  return kind === 'segment' || kind === 'history';
+}
 
 export const prefetchRoot = (dataDir: string) => join(pitrDir(dataDir), 'prefetch');
 export const spoolDir = (dataDir: string, fingerprint: string) => join(prefetchRoot(dataDir), fingerprint);

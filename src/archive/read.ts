@@ -29,7 +29,11 @@ export async function readArchivedObject(storage: Storage, name: string): Promis
     throw new IntegrityError(`${what} is incomplete or damaged: ${object.length} bytes stored, ${headerLength + meta.payloadSize} expected; push it again from pg_wal if it is still there`);
   }
   const payload = object.subarray(headerLength);
-  const corrupted = () => new IntegrityError(`${what} is corrupted: its content does not match the SHA-256 recorded when it was archived; run "pitr verify"`);
+  const corrupted = () =>
+    new IntegrityError(
+      `${what} is corrupted: its content does not match the SHA-256 recorded when it was archived; ` +
+        'restore the object from another copy of the repository, or remove it and push the file again if it is still in pg_wal',
+    );
   // The stored bytes are checked before they are decoded; the original is then checked by its
   // size only (see ObjectMeta.payloadSha256), or by its own SHA-256 for older objects.
   if (meta.payloadSha256 !== undefined && sha256(payload) !== meta.payloadSha256) throw corrupted();

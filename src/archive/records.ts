@@ -17,7 +17,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileIdentity } from '../os/file-identity.js';
 import { takePidFile } from '../os/pid-file.js';
-import { readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
+import { lstatQuietly, readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
 import { processAlive } from '../os/process.js';
 
 export interface ArchivedRecord {
@@ -77,11 +77,7 @@ export async function markUsed(dataDir: string): Promise<void> {
 
 /** When a record last answered a call (ms since the epoch; 0: never). */
 export function usedAt(dataDir: string): number {
-  try {
-    return statSync(join(recordsDir(dataDir), '.used')).mtimeMs;
-  } catch {
-    return 0;
-  }
+  return lstatQuietly(join(recordsDir(dataDir), '.used'))?.mtimeMs ?? 0;
 }
 
 /** Names with a record. */

@@ -1,7 +1,7 @@
 // Synchronous file calls that treat "already gone" and "not there" as nothing to do. The
 // resident workers use synchronous calls on purpose (see storage/file.ts): each asynchronous
 // one is a round trip through libuv's thread pool that wakes a thread beside the database.
-import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, unlinkSync, type Stats } from 'node:fs';
 
 /** Removes a file; one that is gone already is no error. */
 export function unlinkQuietly(path: string): void {
@@ -18,6 +18,15 @@ export function readdirQuietly(dir: string): string[] {
     return readdirSync(dir);
   } catch {
     return [];
+  }
+}
+
+/** A path's own status (a link is not followed); null when it is not there. */
+export function lstatQuietly(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
   }
 }
 

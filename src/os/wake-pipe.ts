@@ -13,8 +13,8 @@
 // Writes never block: no reader (EPIPE) or a full pipe (EAGAIN) just means nobody is waiting
 // to read that line. Creating the FIFO costs a process (Node has no mkfifo), once per worker.
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, fstatSync, lstatSync, openSync, writeSync } from 'node:fs';
-import { unlinkQuietly } from './quiet-fs.js';
+import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { lstatQuietly, unlinkQuietly } from './quiet-fs.js';
 
 export interface WakePipe {
   /** Tells whoever waits that something changed. */
@@ -31,7 +31,7 @@ export const WAKE_TICK_MS = 250;
 export function openWakePipe(path: string): WakePipe {
   let fd: number;
   try {
-    let stat = lstatSyncQuietly(path);
+    let stat = lstatQuietly(path);
     if (stat !== null && !stat.isFIFO()) {
       unlinkQuietly(path);
       stat = null;
@@ -73,12 +73,4 @@ export function openWakePipe(path: string): WakePipe {
       open = false;
     },
   };
-}
-
-function lstatSyncQuietly(path: string) {
-  try {
-    return lstatSync(path);
-  } catch {
-    return null;
-  }
 }

@@ -171,6 +171,8 @@ describe('the live prefetcher answers what the spool does not hold', () => {
   });
   const fetch = (name: string) => pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env: { ...repo.env, PITR_LOG_LEVEL: 'debug' }, cwd: dir });
   const viaLauncher = (res: { stderr: string }) => res.stderr.includes('"via":"bin/pitr"');
+  /** Whether the last restored file holds segment `i`, byte for byte. */
+  const restoredIs = async (i: number) => digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG'))) === digest(await readFile(source.segments[i]!));
 
   it('looks the file up when asked: "not archived" at once, and found once it is archived', async () => {
     const [first, second, third] = names();
@@ -181,7 +183,7 @@ describe('the live prefetcher answers what the spool does not hold', () => {
     const next = await fetch(second!);
     expect(next.exitCode, next.stderr).toBe(0);
     expect(viaLauncher(next), next.stderr).toBe(true);
-    expect(digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')))).toBe(digest(await readFile(source.segments[1]!)));
+    expect(await restoredIs(1)).toBe(true);
 
     const absent = await fetch(third!);
     expect(absent.exitCode, absent.stderr).toBe(1);
@@ -192,13 +194,13 @@ describe('the live prefetcher answers what the spool does not hold', () => {
     const found = await fetch(third!);
     expect(found.exitCode, found.stderr).toBe(0);
     expect(viaLauncher(found), found.stderr).toBe(true);
-    expect(digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')))).toBe(digest(await readFile(source.segments[2]!)));
+    expect(await restoredIs(2)).toBe(true);
 
     // Asked for again (PostgreSQL rereads the last segment as recovery ends): fetched anew.
     const again = await fetch(third!);
     expect(again.exitCode, again.stderr).toBe(0);
     expect(viaLauncher(again), again.stderr).toBe(true);
-    expect(digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')))).toBe(digest(await readFile(source.segments[2]!)));
+    expect(await restoredIs(2)).toBe(true);
   });
 
   it('drops a plan recovery has passed: a call for that segment is answered, not kept waiting', async () => {
@@ -210,7 +212,7 @@ describe('the live prefetcher answers what the spool does not hold', () => {
     const again = await fetch(first!);
     expect(again.exitCode, again.stderr).toBe(0);
     expect(viaLauncher(again), again.stderr).toBe(true);
-    expect(digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')))).toBe(digest(await readFile(source.segments[0]!)));
+    expect(await restoredIs(0)).toBe(true);
     expect(existsSync(join(spool, `.plan.${first}`))).toBe(false);
   }, 20_000);
 
