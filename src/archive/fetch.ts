@@ -6,7 +6,8 @@ import { unlinkQuietly } from '../os/quiet-fs.js';
 import { InputError, RepositoryMismatchError } from '../errors.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import type { Storage } from '../storage/storage.js';
-import { readArchivedObject } from './read.js';
+import { getArchivedObject, openArchivedObject } from './read.js';
+import type { ReusedBuffer } from '../codec/compression.js';
 import { parseWalFileName } from '../wal/names.js';
 import { readSegmentHeader } from '../wal/segment-header.js';
 
@@ -18,38 +19,40 @@ export interface FetchOptions {
   durable?: boolean;
   /** The recovering cluster's system identifier, when a long-lived caller has read it once. */
   systemIdentifier?: string | null;
+  /** A buffer to decode into, for a caller that fetches many files (the prefetcher). */
+  into?: ReusedBuffer;
 }
 
 export type FetchResult = { status: 'not-found'; name: string } | { status: 'restored'; name: string; size: number; checksum: string };
 
 export async function fetchWalFile(name: string, dest: string, opts: FetchOptions): Promise<FetchResult> {
-  const object = await readArchivedObject(opts.storage, name);
+  const object = await getArchivedObject(opts.storage, name);
   if (object === null) return { status: 'not-found', name };
-  const { data } = object;
+  const file = parseWalFileName(name)!;
+  const segment = file.kind === 'segment' || file.kind === 'partial';
+  const local = !segment ? null : opts.systemIdentifier !== undefined ? opts.systemIdentifier : await readSystemIdentifier(opts.dataDir);
 
+  // From here to the rename, no await: `opts.into` may be shared by concurrent fetches.
+  const { data, checksum } = openArchivedObject(object, opts.into);
   // A segment of another cluster would make PostgreSQL end recovery early ("WAL file is from
   // a different database system"), silently short of data: refuse it loudly instead.
-  const file = parseWalFileName(name)!;
-  if (file.kind === 'segment' || file.kind === 'partial') {
-    const what = `archived ${name} in ${opts.storage.url}`;
-    const local = opts.systemIdentifier !== undefined ? opts.systemIdentifier : await readSystemIdentifier(opts.dataDir);
-    const remote = readSegmentHeader(data, what).systemIdentifier;
+  if (segment) {
+    const remote = readSegmentHeader(data, object.what).systemIdentifier;
     if (local !== null && local !== remote) {
       throw new RepositoryMismatchError(
-        `${what} is from cluster ${remote} but ${opts.dataDir} is cluster ${local}: point PITR_REPO at this cluster's repository`,
+        `${object.what} is from cluster ${remote} but ${opts.dataDir} is cluster ${local}: point PITR_REPO at this cluster's repository`,
       );
     }
   }
-
-  await writeAtomically(dest, data, opts.durable ?? false);
-  return { status: 'restored', name, size: data.length, checksum: object.checksum };
+  writeAtomically(dest, data, opts.durable ?? false);
+  return { status: 'restored', name, size: data.length, checksum };
 }
 
 /**
  * Temp file + rename in the destination directory. No fsync: PostgreSQL fsyncs the files it
  * keeps (durable_rename of restored segments), and after a crash it fetches again.
  */
-async function writeAtomically(dest: string, data: Buffer, durable: boolean): Promise<void> {
+function writeAtomically(dest: string, data: Buffer, durable: boolean): void {
   const tmp = `${dest}.pitr-${process.pid}.tmp`;
   // Synchronous: one write(2) instead of 32 thread-pool round trips for a 16 MiB segment
   // (the prefetcher runs beside replay; see storage/file.ts).

@@ -24,6 +24,7 @@ import { lstatQuietly, readdirQuietly, readTextQuietly, unlinkQuietly } from '..
 import { openWakePipe, type WakePipe } from '../os/wake-pipe.js';
 import type { Storage } from '../storage/storage.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';
+import { ReusedBuffer } from '../codec/compression.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { fetchWalFile } from './fetch.js';
 import { ASK_PREFIX, isSpoolName, PREFETCH_COMMAND, prefetcherPidFile, readWanted, spoolWakePipe } from './prefetch.js';
@@ -84,7 +85,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
     const connected = await o.connect();
     if (connected === null) return 0;
     // The cluster's identifier, read once: every segment is checked against it.
-    const opts = { ...o, ...connected, systemIdentifier: await readSystemIdentifier(o.dataDir) };
+    const opts = { ...o, ...connected, systemIdentifier: await readSystemIdentifier(o.dataDir), into: new ReusedBuffer() };
     watcher = watch(o.dir, wake);
     watcher.on('error', wake);
     let lastWanted: string | null = null;
@@ -163,7 +164,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
   return fetched;
 }
 
-type Connected = PrefetcherOptions & { storage: Storage; segmentSize: number; systemIdentifier: string | null };
+type Connected = PrefetcherOptions & { storage: Storage; segmentSize: number; systemIdentifier: string | null; into: ReusedBuffer };
 
 /** Downloads one segment into the spool; false when it is not archived (yet). */
 async function fetchOne(name: string, o: Connected): Promise<boolean> {
@@ -172,7 +173,7 @@ async function fetchOne(name: string, o: Connected): Promise<boolean> {
   try {
     // No fsync where the boot id vouches instead (os/boot-id.ts): it would only slow recovery.
     const boot = bootId();
-    const res = await fetchWalFile(name, staging, { storage: o.storage, dataDir: o.dataDir, durable: boot === '-', systemIdentifier: o.systemIdentifier });
+    const res = await fetchWalFile(name, staging, { storage: o.storage, dataDir: o.dataDir, durable: boot === '-', systemIdentifier: o.systemIdentifier, into: o.into });
     if (res.status === 'not-found') return false;
     const path = join(o.dir, name);
     renameSync(staging, path);

@@ -2,8 +2,8 @@
 // payload (or of the original bytes, for objects written before payloads had one),
 // decompression and size. Shared by wal-fetch and by everything else that reads
 // archived files (backup reads the .backup file it waits for).
-import { decompress } from '../codec/compression.js';
-import { decodeHeader, sha256 } from '../codec/object-format.js';
+import { decompress, type ReusedBuffer } from '../codec/compression.js';
+import { decodeHeader, sha256, type ObjectMeta } from '../codec/object-format.js';
 import { IntegrityError } from '../errors.js';
 import { walObjectKey } from '../repository/layout.js';
 import type { Storage } from '../storage/storage.js';
@@ -15,7 +15,25 @@ export async function readArchivedFile(storage: Storage, name: string): Promise<
 }
 
 /** The verified original bytes and the object's checksum (of its payload, or for older objects of the original), or null. */
-export async function readArchivedObject(storage: Storage, name: string): Promise<{ data: Buffer; checksum: string } | null> {
+export async function readArchivedObject(storage: Storage, name: string): Promise<OpenedObject | null> {
+  const object = await getArchivedObject(storage, name);
+  return object === null ? null : openArchivedObject(object);
+}
+
+/** A stored object whose header has been read and whose length matches it; not yet verified. */
+export interface ArchivedObject {
+  what: string;
+  meta: ObjectMeta;
+  payload: Buffer;
+}
+
+export interface OpenedObject {
+  data: Buffer;
+  checksum: string;
+}
+
+/** Fetches an object and checks its header and length; null when the file is not archived. */
+export async function getArchivedObject(storage: Storage, name: string): Promise<ArchivedObject | null> {
   const file = parseWalFileName(name);
   // Only names PostgreSQL archives can be in the repository.
   if (!file) return null;
@@ -28,16 +46,22 @@ export async function readArchivedObject(storage: Storage, name: string): Promis
   if (object.length !== headerLength + meta.payloadSize) {
     throw new IntegrityError(`${what} is incomplete or damaged: ${object.length} bytes stored, ${headerLength + meta.payloadSize} expected; push it again from pg_wal if it is still there`);
   }
-  const payload = object.subarray(headerLength);
+  return { what, meta, payload: object.subarray(headerLength) };
+}
+
+/**
+ * Verifies and decodes an object, into `into` when given (valid until its next use).
+ * The stored bytes are checked before they are decoded; the original is then checked by its
+ * size only (see ObjectMeta.payloadSha256), or by its own SHA-256 for older objects.
+ */
+export function openArchivedObject({ what, meta, payload }: ArchivedObject, into?: ReusedBuffer): OpenedObject {
   const corrupted = () =>
     new IntegrityError(
       `${what} is corrupted: its content does not match the SHA-256 recorded when it was archived; ` +
         'restore the object from another copy of the repository, or remove it and push the file again if it is still in pg_wal',
     );
-  // The stored bytes are checked before they are decoded; the original is then checked by its
-  // size only (see ObjectMeta.payloadSha256), or by its own SHA-256 for older objects.
   if (meta.payloadSha256 !== undefined && sha256(payload) !== meta.payloadSha256) throw corrupted();
-  const data = await decompress(meta.compression, payload, what);
+  const data = decompress(meta.compression, payload, meta.size, what, into);
   if (data.length !== meta.size || (meta.payloadSha256 === undefined && sha256(data) !== meta.sha256)) throw corrupted();
   return { data, checksum: meta.payloadSha256 ?? meta.sha256! };
 }
