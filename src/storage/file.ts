@@ -2,11 +2,12 @@
 // the target directory, is fsynced, then linked (no-overwrite) or renamed into place, and the
 // directory is fsynced, so a crash at any point leaves either no object or the whole object.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, existsSync, fchownSync, fstatSync, fsyncSync, linkSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, fchownSync, fstatSync, fsync, fsyncSync, linkSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 import { chown, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { AlreadyExistsError, PitrError, StorageError } from '../errors.js';
 import { unlinkQuietly } from '../os/quiet-fs.js';
 import { crashAfter, crashMidStreamRequested, crashMidWriteRequested, crashNow, STREAM_CRASH_AFTER } from './fault.js';
@@ -85,10 +86,14 @@ export class FileStorage implements Storage {
     const dir = dirname(path);
     await this.ensureDir(dir);
     const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    // Synchronous calls, on purpose: this is the resident archiver's hot path, and each
-    // asynchronous call is a round trip through libuv's thread pool, waking threads that
-    // preempt the database's backends. Measured in the archiver under a bulk load, with the
-    // segment read synchronously too (archive/push.ts): ~150 futex calls per segment, was ~420.
+    // Synchronous calls, on purpose, except the fsyncs: this is the resident archiver's hot
+    // path, and each asynchronous call is a round trip through libuv's thread pool, waking
+    // threads that preempt the database's backends. Measured in the archiver under a bulk
+    // load, with the segment read synchronously too (archive/push.ts): ~150 futex calls per
+    // segment, was ~420. An fsync, though, can wait 200-300 ms on a journal commit behind the
+    // database's own writes: on this thread it would stop every other file in flight, while
+    // in the pool the files in flight wait on the same commit together.
+    let committed = false;
     try {
       const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o640);
       try {
@@ -99,16 +104,17 @@ export class FileStorage implements Storage {
           crashNow();
         }
         for (let off = 0; off < body.length; ) off += writeSync(fd, body, off, body.length - off);
-        fsyncSync(fd);
+        await fsyncAsync(fd);
       } finally {
         closeSync(fd);
       }
       if (options.noOverwrite) linkNoClobberSync(tmp, path, key);
       else renameSync(tmp, path);
-      fsyncDirSync(dir);
+      committed = true;
+      await fsyncDir(dir);
     } catch (err) {
       if (err instanceof AlreadyExistsError) throw err;
-      return fail(err, 'write', path);
+      return fail(err, committed ? 'sync the directory of' : 'write', path);
     } finally {
       unlinkQuietly(tmp); // renamed, or never created
     }
@@ -223,6 +229,18 @@ function linkNoClobberSync(tmp: string, path: string, key: string): void {
       return;
     }
     throw err;
+  }
+}
+
+const fsyncAsync = promisify(fsync);
+
+/** fsync(2) of a directory, in the thread pool (see put()). */
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
