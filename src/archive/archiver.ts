@@ -18,6 +18,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { BufferPool } from '../os/buffer-pool.js';
 import { readdirQuietly } from '../os/quiet-fs.js';
 import { openWakePipe, type WakePipe } from '../os/wake-pipe.js';
 import { readIdentity } from '../repository/identity.js';
@@ -59,7 +60,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
   let unused = 0;
   try {
     await mkdir(recordsDir(o.dataDir), { recursive: true, mode: 0o700 });
-    const opts = { ...o, repository: o.repository ?? (await readIdentity(o.storage)) ?? undefined }; // read once per run
+    const opts = { ...o, repository: o.repository ?? (await readIdentity(o.storage)) ?? undefined, pool: new BufferPool(o.concurrency) }; // read once per run
     await dropForeignRecords(o.dataDir, o.fingerprint);
     // bin/pitr, waiting for a file this process stores, blocks on this pipe (os/wake-pipe.ts).
     callers = openWakePipe(wakePipePath(o.dataDir));

@@ -7,7 +7,7 @@ import { InputError, RepositoryMismatchError } from '../errors.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import type { Storage } from '../storage/storage.js';
 import { getArchivedObject, openArchivedObject } from './read.js';
-import type { ReusedBuffer } from '../codec/compression.js';
+import type { BufferPool } from '../os/buffer-pool.js';
 import { parseWalFileName } from '../wal/names.js';
 import { readSegmentHeader } from '../wal/segment-header.js';
 
@@ -19,8 +19,8 @@ export interface FetchOptions {
   durable?: boolean;
   /** The recovering cluster's system identifier, when a long-lived caller has read it once. */
   systemIdentifier?: string | null;
-  /** A buffer to decode into, for a caller that fetches many files (the prefetcher). */
-  into?: ReusedBuffer;
+  /** Buffers to decode into, for a caller that fetches many files (the prefetcher). */
+  pool?: BufferPool;
 }
 
 export type FetchResult = { status: 'not-found'; name: string } | { status: 'restored'; name: string; size: number; checksum: string };
@@ -32,20 +32,23 @@ export async function fetchWalFile(name: string, dest: string, opts: FetchOption
   const segment = file.kind === 'segment' || file.kind === 'partial';
   const local = !segment ? null : opts.systemIdentifier !== undefined ? opts.systemIdentifier : await readSystemIdentifier(opts.dataDir);
 
-  // From here to the rename, no await: `opts.into` may be shared by concurrent fetches.
-  const { data, checksum } = openArchivedObject(object, opts.into);
-  // A segment of another cluster would make PostgreSQL end recovery early ("WAL file is from
-  // a different database system"), silently short of data: refuse it loudly instead.
-  if (segment) {
-    const remote = readSegmentHeader(data, object.what).systemIdentifier;
-    if (local !== null && local !== remote) {
-      throw new RepositoryMismatchError(
-        `${object.what} is from cluster ${remote} but ${opts.dataDir} is cluster ${local}: point PITR_REPO at this cluster's repository`,
-      );
+  const { data, checksum } = openArchivedObject(object, opts.pool);
+  try {
+    // A segment of another cluster would make PostgreSQL end recovery early ("WAL file is
+    // from a different database system"), silently short of data: refuse it loudly instead.
+    if (segment) {
+      const remote = readSegmentHeader(data, object.what).systemIdentifier;
+      if (local !== null && local !== remote) {
+        throw new RepositoryMismatchError(
+          `${object.what} is from cluster ${remote} but ${opts.dataDir} is cluster ${local}: point PITR_REPO at this cluster's repository`,
+        );
+      }
     }
+    writeAtomically(dest, data, opts.durable ?? false);
+    return { status: 'restored', name, size: data.length, checksum };
+  } finally {
+    if (data !== object.payload) opts.pool?.give(data);
   }
-  writeAtomically(dest, data, opts.durable ?? false);
-  return { status: 'restored', name, size: data.length, checksum };
 }
 
 /**

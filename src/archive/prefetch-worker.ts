@@ -19,12 +19,12 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { bootId } from '../os/boot-id.js';
+import { BufferPool } from '../os/buffer-pool.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { lstatQuietly, readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
 import { openWakePipe, type WakePipe } from '../os/wake-pipe.js';
 import type { Storage } from '../storage/storage.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';
-import { ReusedBuffer } from '../codec/compression.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { fetchWalFile } from './fetch.js';
 import { ASK_PREFIX, isSpoolName, PREFETCH_COMMAND, prefetcherPidFile, readWanted, spoolWakePipe } from './prefetch.js';
@@ -85,7 +85,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
     const connected = await o.connect();
     if (connected === null) return 0;
     // The cluster's identifier, read once: every segment is checked against it.
-    const opts = { ...o, ...connected, systemIdentifier: await readSystemIdentifier(o.dataDir), into: new ReusedBuffer() };
+    const opts = { ...o, ...connected, systemIdentifier: await readSystemIdentifier(o.dataDir), pool: new BufferPool(1) }; // fetches decode and write with no await between: one buffer serves
     watcher = watch(o.dir, wake);
     watcher.on('error', wake);
     let lastWanted: string | null = null;
@@ -164,7 +164,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
   return fetched;
 }
 
-type Connected = PrefetcherOptions & { storage: Storage; segmentSize: number; systemIdentifier: string | null; into: ReusedBuffer };
+type Connected = PrefetcherOptions & { storage: Storage; segmentSize: number; systemIdentifier: string | null; pool: BufferPool };
 
 /** Downloads one segment into the spool; false when it is not archived (yet). */
 async function fetchOne(name: string, o: Connected): Promise<boolean> {
@@ -173,7 +173,7 @@ async function fetchOne(name: string, o: Connected): Promise<boolean> {
   try {
     // No fsync where the boot id vouches instead (os/boot-id.ts): it would only slow recovery.
     const boot = bootId();
-    const res = await fetchWalFile(name, staging, { storage: o.storage, dataDir: o.dataDir, durable: boot === '-', systemIdentifier: o.systemIdentifier, into: o.into });
+    const res = await fetchWalFile(name, staging, { storage: o.storage, dataDir: o.dataDir, durable: boot === '-', systemIdentifier: o.systemIdentifier, pool: o.pool });
     if (res.status === 'not-found') return false;
     const path = join(o.dir, name);
     renameSync(staging, path);

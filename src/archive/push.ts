@@ -6,19 +6,20 @@
 //   3. an object already under that name is compared with the file (sameContent):
 //      identical -> success without writing; different -> refuse, stored copy untouched;
 //   4. the write itself is no-overwrite, so a racing writer cannot be clobbered either.
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { compress } from '../codec/compression.js';
 import { encodeObject, inspectStoredObject, MAX_HEADER_BYTES, sha256, type ObjectMeta, type StoredState } from '../codec/object-format.js';
 import type { Compression } from '../config/config.js';
 import { AlreadyExistsError, ArchiveConflictError, InputError } from '../errors.js';
+import type { BufferPool } from '../os/buffer-pool.js';
 import { fileIdentity, stableIdentity } from '../os/file-identity.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity, type RepositoryIdentity } from '../repository/identity.js';
 import { walObjectKey } from '../repository/layout.js';
 import type { ObjectHead, Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
-import { parseWalFileName } from '../wal/names.js';
+import { parseWalFileName, type WalFileName } from '../wal/names.js';
 import { checkSegmentMatchesName, readSegmentHeader } from '../wal/segment-header.js';
 import { readArchivedFile } from './read.js';
 
@@ -34,6 +35,8 @@ export interface PushOptions {
   identity?: boolean;
   /** The repository's identity, when a long-lived caller (the archiver) has read it once. */
   repository?: RepositoryIdentity;
+  /** Buffers to read files into, for a caller that pushes many (the archiver). */
+  pool?: BufferPool;
 }
 
 export interface PushResult {
@@ -62,7 +65,6 @@ export async function pushWalFile(path: string, opts: PushOptions): Promise<Push
 }
 
 async function pushOne(path: string, opts: PushOptions): Promise<PushResult> {
-  const { storage } = opts;
   const name = basename(path);
   const file = parseWalFileName(name);
   if (!file) {
@@ -70,11 +72,9 @@ async function pushOne(path: string, opts: PushOptions): Promise<PushResult> {
   }
   const absolute = resolve(path);
   const before = opts.identity ? await stableIdentity(absolute) : undefined;
-  // One read(2) on this thread: the asynchronous readFile makes 32 round trips through the
-  // thread pool for a 16 MiB segment, each waking a thread that preempts the database.
   let data: Buffer;
   try {
-    data = readFileSync(absolute);
+    data = readWholeFile(absolute, opts.pool);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ENOENT') {
@@ -82,6 +82,44 @@ async function pushOne(path: string, opts: PushOptions): Promise<PushResult> {
     }
     throw new InputError(`cannot read WAL file ${absolute} (${err.code ?? err.message})`, err);
   }
+  try {
+    return await store({ name, file, absolute, data, before }, opts);
+  } finally {
+    opts.pool?.give(data);
+  }
+}
+
+/**
+ * One read(2) on this thread: the asynchronous readFile makes 32 round trips through the
+ * thread pool for a 16 MiB segment, each waking a thread that preempts the database. With a
+ * pool, into a buffer from it (os/buffer-pool.ts).
+ */
+function readWholeFile(path: string, pool: BufferPool | undefined): Buffer {
+  if (pool === undefined) return readFileSync(path);
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const buf = pool.take(size);
+    let n = 0;
+    for (let got = 1; n < size && got > 0; n += got) got = readSync(fd, buf, n, size - n, n);
+    return buf.subarray(0, n); // shorter if the file shrank: the size checks below refuse it
+  } finally {
+    closeSync(fd);
+  }
+}
+
+interface ReadFile {
+  name: string;
+  file: WalFileName;
+  absolute: string;
+  data: Buffer;
+  /** Its identity before the read, when asked for. */
+  before: string | null | undefined;
+}
+
+/** Checks the file's cluster against the repository's and stores it (steps 1-4 above). */
+async function store({ name, file, absolute, data, before }: ReadFile, opts: PushOptions): Promise<PushResult> {
+  const { storage } = opts;
 
   // What this file says about its cluster. Segments carry it in their first page.
   let cluster: Partial<ClusterIdentity>;

@@ -2,9 +2,10 @@
 // payload (or of the original bytes, for objects written before payloads had one),
 // decompression and size. Shared by wal-fetch and by everything else that reads
 // archived files (backup reads the .backup file it waits for).
-import { decompress, type ReusedBuffer } from '../codec/compression.js';
+import { decompress } from '../codec/compression.js';
 import { decodeHeader, sha256, type ObjectMeta } from '../codec/object-format.js';
 import { IntegrityError } from '../errors.js';
+import type { BufferPool } from '../os/buffer-pool.js';
 import { walObjectKey } from '../repository/layout.js';
 import type { Storage } from '../storage/storage.js';
 import { parseWalFileName } from '../wal/names.js';
@@ -50,18 +51,22 @@ export async function getArchivedObject(storage: Storage, name: string): Promise
 }
 
 /**
- * Verifies and decodes an object, into `into` when given (valid until its next use).
+ * Verifies and decodes an object, into a buffer from `pool` when given (for the caller to
+ * give back; an object stored uncompressed is returned as it is, never from the pool).
  * The stored bytes are checked before they are decoded; the original is then checked by its
  * size only (see ObjectMeta.payloadSha256), or by its own SHA-256 for older objects.
  */
-export function openArchivedObject({ what, meta, payload }: ArchivedObject, into?: ReusedBuffer): OpenedObject {
+export function openArchivedObject({ what, meta, payload }: ArchivedObject, pool?: BufferPool): OpenedObject {
   const corrupted = () =>
     new IntegrityError(
       `${what} is corrupted: its content does not match the SHA-256 recorded when it was archived; ` +
         'restore the object from another copy of the repository, or remove it and push the file again if it is still in pg_wal',
     );
   if (meta.payloadSha256 !== undefined && sha256(payload) !== meta.payloadSha256) throw corrupted();
-  const data = decompress(meta.compression, payload, meta.size, what, into);
-  if (data.length !== meta.size || (meta.payloadSha256 === undefined && sha256(data) !== meta.sha256)) throw corrupted();
+  const data = decompress(meta.compression, payload, meta.size, what, pool);
+  if (data.length !== meta.size || (meta.payloadSha256 === undefined && sha256(data) !== meta.sha256)) {
+    if (data !== payload) pool?.give(data);
+    throw corrupted();
+  }
   return { data, checksum: meta.payloadSha256 ?? meta.sha256! };
 }
