@@ -14,6 +14,7 @@
 //                       answers with <name> + <name>.ok, or with .absent.<name> holding the token
 //   .absent.<name>      "<token>": not archived, for the call holding that token (removed after 2 s)
 //   .prefetcher.pid     "<pid> <fingerprint>"
+//   .off                prefetching is off in this configuration: bin/pitr starts no prefetcher
 //   .wake               the prefetcher's wake pipe (a FIFO, os/wake-pipe.ts): bin/pitr blocks on it
 // A file is handed over only when its identity (os/file-identity.ts) is still the one
 // recorded after it was verified, so a damaged, planted or half-written file never is. The
@@ -42,6 +43,7 @@ export function isSpoolName(name: string): boolean {
 export const prefetchRoot = (dataDir: string) => join(pitrDir(dataDir), 'prefetch');
 export const spoolDir = (dataDir: string, fingerprint: string) => join(prefetchRoot(dataDir), fingerprint);
 export const prefetcherPidFile = (dir: string) => join(dir, '.prefetcher.pid');
+export const PREFETCH_OFF = '.off';
 /** The prefetcher's wake pipe (os/wake-pipe.ts); bin/pitr names it too. */
 export const spoolWakePipe = (dir: string) => join(dir, '.wake');
 

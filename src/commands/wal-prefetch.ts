@@ -1,8 +1,12 @@
-// `pitr wal-prefetch`: the resident prefetcher, started in the background by wal-fetch; not for operators.
-import { PREFETCH_COMMAND, spoolDir } from '../archive/prefetch.js';
+// `pitr wal-prefetch`: the resident prefetcher, started in the background by wal-fetch (bin/pitr's
+// or Node's); not for operators.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PREFETCH_COMMAND, PREFETCH_OFF, spoolDir } from '../archive/prefetch.js';
 import { runPrefetcher } from '../archive/prefetch-worker.js';
 import type { CommandContext } from '../cli/context.js';
 import { workerFingerprint } from '../cli/invocation.js';
+import { unlinkQuietly } from '../os/quiet-fs.js';
 import { resolveDataDir } from '../pg/data-dir.js';
 import { readIdentity } from '../repository/identity.js';
 import { openStorage } from '../storage/open.js';
@@ -11,6 +15,14 @@ export async function walPrefetchCommand({ config, log }: CommandContext): Promi
   // Started as `[flags...] wal-prefetch`, with the flags of the call it serves.
   const fingerprint = workerFingerprint(PREFETCH_COMMAND);
   const dataDir = resolveDataDir(config);
+  const dir = spoolDir(dataDir, fingerprint);
+  if (config.fetchPrefetch === 0) {
+    // Started by bin/pitr, which cannot read the configuration file: tell it not to again.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(join(dir, PREFETCH_OFF), '');
+    return;
+  }
+  unlinkQuietly(join(dir, PREFETCH_OFF)); // on again (PITR_FETCH_PREFETCH is not in the fingerprint)
   const fetched = await runPrefetcher({
     connect: async () => {
       const storage = await openStorage(config);
@@ -18,7 +30,7 @@ export async function walPrefetchCommand({ config, log }: CommandContext): Promi
       return identity && { storage, segmentSize: identity.walSegmentSize };
     },
     dataDir,
-    dir: spoolDir(dataDir, fingerprint),
+    dir,
     fingerprint,
     depth: config.fetchPrefetch,
     concurrency: config.fetchConcurrency,

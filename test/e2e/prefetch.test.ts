@@ -174,10 +174,18 @@ describe('the live prefetcher answers what the spool does not hold', () => {
   /** Whether the last restored file holds segment `i`, byte for byte. */
   const restoredIs = async (i: number) => digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG'))) === digest(await readFile(source.segments[i]!));
 
-  it('looks the file up when asked: "not archived" at once, and found once it is archived', async () => {
+  it('is started by the first call, and looks a file up when asked: "not archived" at once, found once archived', async () => {
     const [first, second, third] = names();
-    // The first call starts the prefetcher, which plans from backup_label on.
-    expect((await fetch(first!)).exitCode).toBe(0);
+    // Recovery's first call, for a history file: bin/pitr starts the prefetcher itself and
+    // asks it, so no Node process of its own answers.
+    const history = await pitr(['wal-fetch', '00000002.history', join('pg_wal', 'RECOVERYHISTORY')], { env: { ...repo.env, PITR_LOG_LEVEL: 'debug' }, cwd: dir });
+    expect(history.exitCode, history.stderr).toBe(1);
+    expect(history.stderr).toMatch(/"via":"bin\/pitr".*not in the repository/);
+    // The prefetcher plans from backup_label on: the first segment is on its way already.
+    const start = await fetch(first!);
+    expect(start.exitCode, start.stderr).toBe(0);
+    expect(viaLauncher(start), start.stderr).toBe(true);
+    expect(await restoredIs(0)).toBe(true);
     const spool = spoolOf(dir, repo);
     await waitFor('the prefetcher to hold the next segment', async () => existsSync(join(spool, `${second}.ok`)));
     const next = await fetch(second!);
@@ -221,5 +229,30 @@ describe('the live prefetcher answers what the spool does not hold', () => {
     expect((await readdir(root)).length).toBe(1);
     await rm(join(dir, 'recovery.signal'));
     await waitFor('the spool to be removed', async () => (await readdir(root)).length === 0, 30_000);
+  });
+});
+
+describe('bin/pitr starts no prefetcher where the configuration turns prefetching off', () => {
+  it('leaves the call to Node, which marks the spool off, and later calls see the mark', async () => {
+    const { source, repo, dir } = await recoveryFixture(1);
+    try {
+      await mkdir(join(dir, 'pg_wal'));
+      await writeFile(join(dir, 'postmaster.pid'), `${process.pid}\n`);
+      const config = join(dir, 'pitr.env');
+      await writeFile(config, 'PITR_FETCH_PREFETCH=0\n');
+      const env = { ...repo.env, PITR_CONFIG: config, PITR_LOG_LEVEL: 'debug' };
+      const name = basename(source.segments[0]!);
+      const spool = join(dir, 'pg_wal', 'pitr', 'prefetch', invocationFingerprint([], { ...process.env, ...env }));
+      for (let call = 1; call <= 2; call++) {
+        const res = await pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env, cwd: dir });
+        expect(res.exitCode, res.stderr).toBe(0);
+        expect(res.stderr).not.toContain('"via":"bin/pitr"');
+        expect(digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')))).toBe(digest(await readFile(source.segments[0]!)));
+        expect(existsSync(join(spool, '.off')), `call ${call}`).toBe(true);
+        expect(existsSync(join(spool, '.prefetcher.pid'))).toBe(false);
+      }
+    } finally {
+      await source.cluster.stop('immediate');
+    }
   });
 });
