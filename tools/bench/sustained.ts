@@ -199,6 +199,7 @@ async function runOne(way: Way, load: 'bulk insert' | 'pgbench TPC-B', seconds: 
     await sampleWorkers(workers);
     const reaped = archiver ? (await cpuMs(archiver, 'children')) - reaped0 : 0;
     const archivedTotal = Number(await cluster.one<string>('SELECT archived_count::text FROM pg_stat_archiver')) - archived0;
+    if (process.env.BENCH_SERIES) console.error(`${way.label}, ${load}, backlog every 500 ms: ${samples.join(' ')}`);
     const sorted = [...samples].sort((a, b) => a - b);
     return {
       way: way.label,
