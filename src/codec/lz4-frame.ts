@@ -90,12 +90,9 @@ function decodeBlock(
     const token = src[s++]!;
     let literals = token >>> 4;
     if (literals === 15) {
-      let byte: number;
-      do {
-        if (s >= end) throw bad('block ends inside a length');
-        byte = src[s++]!;
-        literals += byte;
-      } while (byte === 255);
+      const next = afterExtension(src, s, end, bad);
+      literals += 255 * (next - s - 1) + src[next - 1]!;
+      s = next;
     }
     if (s + literals > end) throw bad('literals run past the block');
     if (d + literals > limit) throw bad('output larger than expected');
@@ -113,12 +110,9 @@ function decodeBlock(
     s += 2;
     let length = token & 15;
     if (length === 15) {
-      let byte: number;
-      do {
-        if (s >= end) throw bad('block ends inside a length');
-        byte = src[s++]!;
-        length += byte;
-      } while (byte === 255);
+      const next = afterExtension(src, s, end, bad);
+      length += 255 * (next - s - 1) + src[next - 1]!;
+      s = next;
     }
     length += MIN_MATCH;
     const from = d - offset;
@@ -141,6 +135,17 @@ function decodeBlock(
     }
     d += length;
   }
+}
+
+/**
+ * Where a length's extension bytes at src[s] end: bytes of 255 while more follow, then one
+ * below 255. The extension adds 255 per byte before the last, plus the last.
+ */
+function afterExtension(src: Uint8Array, s: number, end: number, bad: (why: string) => Error): number {
+  do {
+    if (s >= end) throw bad('block ends inside a length');
+  } while (src[s++] === 255);
+  return s;
 }
 
 function readU32(b: Uint8Array, at: number): number {
