@@ -1,5 +1,6 @@
 // Part 4: sustained archiving under load. For each way of archiving (none, pitr file://,
-// pitr S3, pgBackRest synchronous, pgBackRest asynchronous with process-max=2), a fresh
+// pitr S3, pgBackRest synchronous, pgBackRest asynchronous with process-max=2, and pitr and
+// both pgBackRest ways again to S3 over TLS, the only way pgBackRest speaks S3), a fresh
 // cluster runs a bulk-insert load and a pgbench TPC-B load for BENCH_LOAD_SECONDS (60) each,
 // after one segment archived to warm up, while the .ready backlog is sampled every 500 ms. Reported: WAL MB/s generated, segments
 // archived per second, the backlog (median, max), the time to drain it after the load, the
@@ -8,8 +9,9 @@
 // (2) times per way, the ways in the opposite order in the second round: a single 60 s run
 // moves by 5-10% from one to the next on this machine, more than the differences measured.
 import { execa } from 'execa';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { giveToPostgres, PG_BIN, PITR_BIN, tempDir } from '../harness/env.js';
 import { Cluster } from '../harness/postgres.js';
@@ -39,6 +41,18 @@ interface Result {
 
 export async function benchSustained(seconds: number): Promise<void> {
   const s3 = await S3Server.start();
+  // pgBackRest speaks S3 over TLS only: a second s3rver serves HTTPS with a throwaway
+  // self-signed certificate, and pitr is measured against it too, so that both pay for TLS.
+  const tlsDir = await tempDir('s3tls');
+  const tls = { keyFile: join(tlsDir, 'key.pem'), certFile: join(tlsDir, 'cert.pem') };
+  await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2', '-keyout', tls.keyFile, '-out', tls.certFile]);
+  await chmod(tls.certFile, 0o644); // read by archive_command (NODE_EXTRA_CA_CERTS)
+  const s3tls = await S3Server.start(undefined, 0, tls);
+  const s3tlsRepo = async (dir: string) => {
+    const bucket = `bench-${basename(dir).toLowerCase().replace(/[^a-z0-9]/g, '')}`;
+    await createBucketInsecure(s3tls.endpoint, bucket);
+    return bucket;
+  };
   const pgbr = (dir: string, args: string[]) => {
     const [c, a] = asPostgresArgs('pgbackrest', ['--config', join(dir, 'pgbackrest.conf'), '--stanza=bench', ...args]);
     return execa(c, a, { reject: false });
@@ -59,6 +73,15 @@ export async function benchSustained(seconds: number): Promise<void> {
       },
     },
     {
+      label: 'pitr s3 TLS (s3rver)',
+      setup: async (dir) => {
+        const bucket = await s3tlsRepo(dir);
+        const env = { PITR_REPO: `s3://${bucket}/main`, PITR_S3_ENDPOINT: s3tls.endpoint, PITR_S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
+        await writeFile(join(dir, 'pitr.env'), `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n')}\nPITR_LOG_LEVEL=warn\n`, { mode: 0o640 });
+        return `env NODE_EXTRA_CA_CERTS=${tls.certFile} ${PITR_BIN} --config ${dir}/pitr.env wal-push %p`;
+      },
+    },
+    {
       label: 'pgBackRest sync',
       setup: async (dir, cluster, sock) => {
         await writePgbackrestConf(dir, cluster, sock);
@@ -70,6 +93,22 @@ export async function benchSustained(seconds: number): Promise<void> {
       label: 'pgBackRest async, process-max=2',
       setup: async (dir, cluster, sock) => {
         await writePgbackrestConf(dir, cluster, sock, ['archive-async=y', 'process-max=2']);
+        return `pgbackrest --config ${dir}/pgbackrest.conf --stanza=bench archive-push %p`;
+      },
+      after: (dir) => stanzaCreate(dir),
+    },
+    {
+      label: 'pgBackRest sync s3 TLS (s3rver)',
+      setup: async (dir, cluster, sock) => {
+        await writePgbackrestConf(dir, cluster, sock, pgbackrestS3(await s3tlsRepo(dir), s3tls.port));
+        return `pgbackrest --config ${dir}/pgbackrest.conf --stanza=bench archive-push %p`;
+      },
+      after: (dir) => stanzaCreate(dir),
+    },
+    {
+      label: 'pgBackRest async s3 TLS (s3rver), process-max=2',
+      setup: async (dir, cluster, sock) => {
+        await writePgbackrestConf(dir, cluster, sock, [...pgbackrestS3(await s3tlsRepo(dir), s3tls.port), 'archive-async=y', 'process-max=2']);
         return `pgbackrest --config ${dir}/pgbackrest.conf --stanza=bench archive-push %p`;
       },
       after: (dir) => stanzaCreate(dir),
@@ -91,7 +130,7 @@ export async function benchSustained(seconds: number): Promise<void> {
       }
     }
   } finally {
-    await s3.stop();
+    await Promise.all([s3.stop(), s3tls.stop()]);
   }
   const of = (way: string, load: string) => results.filter((r) => r.way === way && r.load === load);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -269,4 +308,32 @@ async function sampleWorkers(seen: Map<number, number>): Promise<void> {
     const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
     if (cmdline.includes('wal-archive-ahead') || cmdline.includes('archive-push:async')) seen.set(Number(entry), await cpuMs(Number(entry), 'self'));
   }
+}
+
+/** pgBackRest's repository settings for a bucket on the benchmark's HTTPS s3rver. */
+function pgbackrestS3(bucket: string, port: number): string[] {
+  return [
+    'repo1-type=s3',
+    `repo1-s3-bucket=${bucket}`,
+    'repo1-s3-endpoint=127.0.0.1',
+    `repo1-storage-port=${port}`,
+    'repo1-s3-region=us-east-1',
+    'repo1-s3-key=S3RVER',
+    'repo1-s3-key-secret=S3RVER',
+    'repo1-s3-uri-style=path',
+    'repo1-storage-verify-tls=n', // the throwaway self-signed certificate
+  ];
+}
+
+/** Creates a bucket on the HTTPS s3rver (which takes unsigned requests) without trusting its certificate. */
+async function createBucketInsecure(endpoint: string, bucket: string): Promise<void> {
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = httpsRequest(`${endpoint}/${bucket}`, { method: 'PUT', rejectUnauthorized: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  if (status !== 200) throw new Error(`creating bucket ${bucket} on ${endpoint}: HTTP ${status}`);
 }

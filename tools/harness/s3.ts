@@ -87,20 +87,28 @@ class MinioStore implements S3Store {
 const MINIO_USER = 'pitr-test';
 const MINIO_PASSWORD = 'pitr-test-secret';
 
+/** PEM files for an HTTPS s3rver (the benchmark's, for pgBackRest, which speaks S3 over TLS only). */
+export interface S3Tls {
+  keyFile: string;
+  certFile: string;
+}
+
 export class S3Server implements S3Store {
   private constructor(
     private proc: ResultPromise,
     readonly dir: string,
     readonly port: number,
+    readonly tls?: S3Tls,
   ) {}
 
   get endpoint(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
-  static async start(dir?: string, port = 0): Promise<S3Server> {
+  static async start(dir?: string, port = 0, tls?: S3Tls): Promise<S3Server> {
     const directory = dir ?? (await mkdtemp(join(process.env.PITR_TMP_ROOT ?? tmpdir(), 'pitr-s3rver-')));
-    const proc = execa(process.execPath, ['--openssl-legacy-provider', join(ROOT, 'tools/harness/s3rver-main.mjs'), directory, String(port)], {
+    const args = [join(ROOT, 'tools/harness/s3rver-main.mjs'), directory, String(port), ...(tls ? [tls.keyFile, tls.certFile] : [])];
+    const proc = execa(process.execPath, ['--openssl-legacy-provider', ...args], {
       reject: false,
       stdout: 'pipe',
     });
@@ -111,7 +119,7 @@ export class S3Server implements S3Store {
       });
       proc.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
     });
-    return new S3Server(proc, directory, actual);
+    return new S3Server(proc, directory, actual, tls);
   }
 
   async stop(): Promise<void> {
@@ -122,7 +130,7 @@ export class S3Server implements S3Store {
   /** Starts again on the same port and directory (for "store came back" tests). */
   async restart(): Promise<void> {
     await this.stop();
-    const next = await S3Server.start(this.dir, this.port);
+    const next = await S3Server.start(this.dir, this.port, this.tls);
     this.proc = next.proc;
   }
 
