@@ -6,7 +6,7 @@
 //   3. an object already under that name is compared with the file (sameContent):
 //      identical -> success without writing; different -> refuse, stored copy untouched;
 //   4. the write itself is no-overwrite, so a racing writer cannot be clobbered either.
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { compress } from '../codec/compression.js';
 import { encodeObject, inspectStoredObject, MAX_HEADER_BYTES, sha256, type ObjectMeta, type StoredState } from '../codec/object-format.js';
@@ -91,15 +91,14 @@ async function pushOne(path: string, opts: PushOptions): Promise<PushResult> {
 
 /**
  * One read(2) on this thread: the asynchronous readFile makes 32 round trips through the
- * thread pool for a 16 MiB segment, each waking a thread that preempts the database. With a
- * pool, into a buffer from it (os/buffer-pool.ts).
+ * thread pool for a 16 MiB segment, each waking a thread that preempts the database. Into a
+ * buffer from `pool` when given (os/buffer-pool.ts).
  */
 function readWholeFile(path: string, pool: BufferPool | undefined): Buffer {
-  if (pool === undefined) return readFileSync(path);
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
-    const buf = pool.take(size);
+    const buf = pool ? pool.take(size) : Buffer.allocUnsafe(size);
     let n = 0;
     for (let got = 1; n < size && got > 0; n += got) got = readSync(fd, buf, n, size - n, n);
     return buf.subarray(0, n); // shorter if the file shrank: the size checks below refuse it

@@ -139,7 +139,7 @@ export class FileStorage implements Storage {
       }
       await rename(tmp, path);
       committed = true;
-      fsyncDirSync(dir);
+      await fsyncDir(dir);
     } catch (err) {
       if (err instanceof PitrError) throw err;
       return fail(err, 'write', path);
@@ -209,7 +209,7 @@ export class FileStorage implements Storage {
     if (first === undefined) return;
     for (let d = dir; ; d = dirname(d)) {
       if (this.owner) await chown(d, this.owner.uid, this.owner.gid);
-      fsyncDirSync(dirname(d));
+      await fsyncDir(dirname(d));
       if (d === first || d === dirname(d)) break;
     }
   }
@@ -234,22 +234,13 @@ function linkNoClobberSync(tmp: string, path: string, key: string): void {
 
 const fsyncAsync = promisify(fsync);
 
-/** fsync(2) of a directory, in the thread pool (see put()). */
+/** fsync(2) of a directory, in the thread pool: it may wait on a journal commit (see put()). */
 async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();
   } finally {
     await fh.close();
-  }
-}
-
-function fsyncDirSync(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 
