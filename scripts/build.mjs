@@ -23,8 +23,8 @@ await build({
   target: 'node20',
   sourcemap: 'linked',
   chunkNames: 'chunks/[name]-[hash]',
-  // Native addons cannot be bundled; pg-native is pg's optional binding we do not use.
-  external: ['lz4-napi', 'pg-native'],
+  // Native addons (lz4-napi, koffi) cannot be bundled; pg-native is pg's optional binding we do not use.
+  external: ['lz4-napi', 'koffi', 'pg-native'],
   banner,
   logLevel: 'warning',
 });

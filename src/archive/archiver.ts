@@ -60,7 +60,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
   let unused = 0;
   try {
     await mkdir(recordsDir(o.dataDir), { recursive: true, mode: 0o700 });
-    const opts = { ...o, repository: o.repository ?? (await readIdentity(o.storage)) ?? undefined, pool: new BufferPool(o.concurrency) }; // read once per run
+    const opts = { ...o, repository: o.repository ?? (await readIdentity(o.storage)) ?? undefined, pool: new BufferPool(2 * o.concurrency) }; // read once per run; each file in flight holds its read and its compressed copy
     await dropForeignRecords(o.dataDir, o.fingerprint);
     // bin/pitr, waiting for a file this process stores, blocks on this pipe (os/wake-pipe.ts).
     callers = openWakePipe(wakePipePath(o.dataDir));

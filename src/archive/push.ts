@@ -8,7 +8,7 @@
 //   4. the write itself is no-overwrite, so a racing writer cannot be clobbered either.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { compress } from '../codec/compression.js';
+import { compress, type Payload } from '../codec/compression.js';
 import { encodeObject, inspectStoredObject, MAX_HEADER_BYTES, sha256, type ObjectMeta, type StoredState } from '../codec/object-format.js';
 import type { Compression } from '../config/config.js';
 import { AlreadyExistsError, ArchiveConflictError, InputError } from '../errors.js';
@@ -141,12 +141,30 @@ async function store({ name, file, absolute, data, before }: ReadFile, opts: Pus
     boundRepository = (await bindIdentity(storage, full, VERSION, absolute)).created;
   }
 
+  const payload = await compress(opts.compression, data, opts.pool);
+  try {
+    return await storeObject(key, payload, { name, data, existingHead, boundRepository, before }, opts);
+  } finally {
+    if (payload.pooled) opts.pool?.give(payload.bytes);
+  }
+}
+
+interface StoreArgs {
+  name: string;
+  data: Buffer;
+  existingHead: ObjectHead | null;
+  boundRepository: boolean;
+  before: string | null | undefined;
+}
+
+/** Writes the object under `key`, or finds the same file already there (steps 3 and 4 above). */
+async function storeObject(key: string, payload: Payload, { name, data, existingHead, boundRepository, before }: StoreArgs, opts: PushOptions): Promise<PushResult> {
+  const { storage } = opts;
   // Only the payload is hashed: reads check it and the decompressed size (ObjectMeta.sha256).
-  const payload = await compress(opts.compression, data);
-  const payloadSha256 = sha256(payload);
-  const meta: ObjectMeta = { v: 1, name, size: data.length, compression: opts.compression, payloadSize: payload.length, payloadSha256 };
-  if (payload === data) meta.sha256 = payloadSha256;
-  const object = encodeObject(meta, payload);
+  const payloadSha256 = sha256(payload.bytes);
+  const meta: ObjectMeta = { v: 1, name, size: data.length, compression: opts.compression, payloadSize: payload.bytes.length, payloadSha256 };
+  if (payload.bytes === data) meta.sha256 = payloadSha256;
+  const object = encodeObject(meta, payload.bytes, payload.room);
   const pushed = { data, meta };
   const result = { name, key, size: data.length, payloadSha256, boundRepository, identity: before };
   if (existingHead) {

@@ -50,12 +50,20 @@ export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export function encodeObject(meta: ObjectMeta, payload: Buffer): Buffer {
+/**
+ * The object: header, then payload. With `room` free bytes of the payload's own memory right
+ * before it (codec/compression.ts), the header goes there and the payload is not copied.
+ */
+export function encodeObject(meta: ObjectMeta, payload: Buffer, room = 0): Buffer {
   const json = Buffer.from(JSON.stringify(meta), 'utf8');
-  const prefix = Buffer.alloc(PREFIX);
-  prefix.writeUInt32LE(SKIPPABLE_MAGIC, 0);
-  prefix.writeUInt32LE(json.length, 4);
-  return Buffer.concat([prefix, json, payload]);
+  const headerLength = PREFIX + json.length;
+  if (headerLength > MAX_HEADER_BYTES) throw new RangeError(`object header of ${headerLength} bytes exceeds ${MAX_HEADER_BYTES}`);
+  const object = room >= headerLength ? Buffer.from(payload.buffer, payload.byteOffset - headerLength, headerLength + payload.length) : Buffer.allocUnsafe(headerLength + payload.length);
+  object.writeUInt32LE(SKIPPABLE_MAGIC, 0);
+  object.writeUInt32LE(json.length, 4);
+  json.copy(object, PREFIX);
+  if (room < headerLength) payload.copy(object, headerLength);
+  return object;
 }
 
 /** Parses the header from the first bytes of an object (at least the whole header). */

@@ -12,7 +12,12 @@ export class BufferPool {
 
   /** A buffer of exactly `size` bytes, contents undefined; hand it back with give(). */
   take(size: number): Buffer {
-    const i = this.free.findIndex((b) => b.length >= size);
+    // The smallest that fits: a caller taking two sizes (a segment, and its compressed copy
+    // with room for a header) must not have the larger ones taken for the smaller use.
+    let i = -1;
+    this.free.forEach((b, j) => {
+      if (b.length >= size && (i < 0 || b.length < this.free[i]!.length)) i = j;
+    });
     const whole = i >= 0 ? this.free.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(size);
     return whole.subarray(0, size);
   }

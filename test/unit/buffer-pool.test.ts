@@ -30,4 +30,14 @@ describe('BufferPool', () => {
     pool.give(small);
     expect(pool.take(20).buffer).not.toBe(small.buffer);
   });
+
+  it('hands out the smallest kept buffer that fits, keeping larger ones for larger needs', () => {
+    const pool = new BufferPool(2);
+    const large = pool.take(20);
+    const small = pool.take(10);
+    pool.give(large);
+    pool.give(small);
+    expect(pool.take(10).buffer).toBe(small.buffer);
+    expect(pool.take(20).buffer).toBe(large.buffer);
+  });
 });
