@@ -8,6 +8,12 @@
 // CPU the archiving processes used per segment, read from /proc. Each load runs BENCH_ROUNDS
 // (2) times per way, the ways in the opposite order in the second round: a single 60 s run
 // moves by 5-10% from one to the next on this machine, more than the differences measured.
+//
+// PostgreSQL runs with fsync on, as any server whose WAL is archived for recovery does
+// (BENCH_PG_FSYNC=off for the harness's test setting). With fsync off the database leaves
+// gigabytes of unsynced pages, and on ext4 (data=ordered) every fsync of a repository file on
+// the same disk then waits for a journal commit that first writes those pages: 150-350 ms at
+// times, which is 3-5 segments of backlog for any archiver that stores durably.
 import { execa } from 'execa';
 import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
@@ -138,7 +144,7 @@ export async function benchSustained(seconds: number): Promise<void> {
   say();
   table(
     [
-      `sustained archiving, ${seconds} s loads, ${rounds} round(s)`,
+      `sustained archiving, ${seconds} s loads, ${rounds} round(s), PostgreSQL fsync=${pgFsync()}`,
       'load',
       'tps (each round)',
       'tps / off (means)',
@@ -179,7 +185,7 @@ async function runOne(way: Way, load: 'bulk insert' | 'pgbench TPC-B', seconds: 
   await mkdir(join(dir, 'repo'));
   await giveToPostgres(dir);
   // The port is needed for pgBackRest's configuration before the cluster exists.
-  const cluster = await Cluster.create({ conf: { unix_socket_directories: `'${sockDir}'`, max_wal_size: "'2GB'" } });
+  const cluster = await Cluster.create({ conf: { unix_socket_directories: `'${sockDir}'`, max_wal_size: "'2GB'", fsync: pgFsync() } });
   const command = await way.setup(dir, cluster, sockDir);
   await giveToPostgres(dir);
   // configure() rewrites the socket setting too: keep pgBackRest's socket directory.
@@ -256,6 +262,10 @@ async function runOne(way: Way, load: 'bulk insert' | 'pgbench TPC-B', seconds: 
     // A 60 s bulk load leaves up to ~20 GB of table and WAL: ten runs kept to the end fill the disk.
     await Promise.all([rm(dirname(cluster.dataDir), { recursive: true, force: true }), rm(dir, { recursive: true, force: true })]);
   }
+}
+
+function pgFsync(): 'on' | 'off' {
+  return process.env.BENCH_PG_FSYNC === 'off' ? 'off' : 'on';
 }
 
 async function readyCount(dir: string): Promise<number> {
