@@ -6,7 +6,7 @@
 //   sustained  archiving under 60 s bulk-insert and TPC-B loads: backlog, drain, tps cost.
 // BENCH_PARTS=wal,backup,... selects parts; BENCH_SEGMENTS (30), BENCH_SCALE (70 = ~1 GB
 // database), BENCH_RECOVERY_SCALE (85 = ~1 GB of WAL) and BENCH_LOAD_SECONDS (60) size them;
-// BENCH_WAYS and BENCH_LOADS narrow the sustained part (label prefixes), BENCH_ROUNDS (2) repeats it;
+// BENCH_WAYS and BENCH_LOADS narrow the sustained part (label prefixes, or whole labels ending in $), BENCH_ROUNDS (2) repeats it;
 // BENCH_SERIES=1 prints each run's .ready backlog samples (when the maximum happened) to stderr.
 // BENCH_KEEP=1 keeps the files. Needs the Debian packages pgbackrest and time.
 import { existsSync } from 'node:fs';

@@ -54,8 +54,8 @@ async function load(): Promise<FrameCompressor | null> {
   const boundFn = lib.func('size_t LZ4F_compressFrameBound(size_t srcSize, const pitr_LZ4F_preferences_t *prefs)');
   const compressFn = lib.func('size_t LZ4F_compressFrame(void *dst, size_t dstCapacity, const void *src, size_t srcSize, const pitr_LZ4F_preferences_t *prefs)');
   const errorName = lib.func('const char *LZ4F_getErrorName(size_t code)');
-  // Content size in the frame: the decoder checks it (codec/lz4-frame.ts), and `lz4 -d` too.
-  // No xxHash checksums: the payload's SHA-256 and the decoded size are checked on every read.
+  // The content size goes in the frame for `lz4 -d`, which checks it; pitr's own reads check
+  // the decoded size against the object's header, and the payload's SHA-256, so no xxHash.
   const prefs = (contentSize: number) => ({
     frameInfo: { blockSizeID: BLOCK_4MB, blockMode: INDEPENDENT, contentChecksumFlag: 0, frameType: 0, contentSize, dictID: 0, blockChecksumFlag: 0 },
     compressionLevel: 0,

@@ -122,8 +122,9 @@ export async function benchSustained(seconds: number): Promise<void> {
   ];
   const results: Result[] = [];
   const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
-  // BENCH_WAYS / BENCH_LOADS (comma-separated label prefixes) narrow a run, for quick comparisons.
-  const pick = (label: string, env?: string) => !env || env.split(',').some((p) => label.startsWith(p));
+  // BENCH_WAYS / BENCH_LOADS (comma-separated label prefixes, or whole labels ending in '$')
+  // narrow a run, for quick comparisons.
+  const pick = (label: string, env?: string) => !env || env.split(',').some((p) => (p.endsWith('$') ? label === p.slice(0, -1) : label.startsWith(p)));
   const chosen = ways.filter((w) => w.label === 'archiving off' || pick(w.label, process.env.BENCH_WAYS));
   const loads = (['bulk insert', 'pgbench TPC-B'] as const).filter((l) => pick(l, process.env.BENCH_LOADS));
   try {
