@@ -32,7 +32,7 @@ export async function fetchWalFile(name: string, dest: string, opts: FetchOption
   const segment = file.kind === 'segment' || file.kind === 'partial';
   const local = !segment ? null : opts.systemIdentifier !== undefined ? opts.systemIdentifier : await readSystemIdentifier(opts.dataDir);
 
-  const { data, checksum } = openArchivedObject(object, opts.pool);
+  const { data, checksum, pooled } = openArchivedObject(object, opts.pool);
   try {
     // A segment of another cluster would make PostgreSQL end recovery early ("WAL file is
     // from a different database system"), silently short of data: refuse it loudly instead.
@@ -47,7 +47,7 @@ export async function fetchWalFile(name: string, dest: string, opts: FetchOption
     writeAtomically(dest, data, opts.durable ?? false);
     return { status: 'restored', name, size: data.length, checksum };
   } finally {
-    if (data !== object.payload) opts.pool?.give(data);
+    if (pooled) opts.pool?.give(data);
   }
 }
 

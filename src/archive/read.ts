@@ -31,6 +31,8 @@ export interface ArchivedObject {
 export interface OpenedObject {
   data: Buffer;
   checksum: string;
+  /** Whether `data` was taken from the caller's pool, to be given back. */
+  pooled: boolean;
 }
 
 /** Fetches an object and checks its header and length; null when the file is not archived. */
@@ -51,8 +53,8 @@ export async function getArchivedObject(storage: Storage, name: string): Promise
 }
 
 /**
- * Verifies and decodes an object, into a buffer from `pool` when given (for the caller to
- * give back; an object stored uncompressed is returned as it is, never from the pool).
+ * Verifies and decodes an object, into a buffer from `pool` when given (`pooled`: for the
+ * caller to give back; an object stored uncompressed is returned as it is).
  * The stored bytes are checked before they are decoded; the original is then checked by its
  * size only (see ObjectMeta.payloadSha256), or by its own SHA-256 for older objects.
  */
@@ -64,9 +66,10 @@ export function openArchivedObject({ what, meta, payload }: ArchivedObject, pool
     );
   if (meta.payloadSha256 !== undefined && sha256(payload) !== meta.payloadSha256) throw corrupted();
   const data = decompress(meta.compression, payload, meta.size, what, pool);
+  const pooled = pool !== undefined && data !== payload; // decompress takes from the pool unless stored uncompressed
   if (data.length !== meta.size || (meta.payloadSha256 === undefined && sha256(data) !== meta.sha256)) {
-    if (data !== payload) pool?.give(data);
+    if (pooled) pool.give(data);
     throw corrupted();
   }
-  return { data, checksum: meta.payloadSha256 ?? meta.sha256! };
+  return { data, checksum: meta.payloadSha256 ?? meta.sha256!, pooled };
 }
