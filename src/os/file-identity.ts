@@ -26,19 +26,26 @@ const STILL_NS = 15_000_000n;
 
 /**
  * The identity of `path` once its last change is older than one timestamp tick, so that any
- * later write is bound to change it. Null when the file cannot be stat'ed.
+ * later write is bound to change it. Null when the file cannot be stat'ed, or is still
+ * changing after two ticks (then nothing may vouch for it: the caller records nothing).
+ *
+ * The change time is the ctime alone: the mtime can be set to anything (`touch -d`, a copied
+ * file's preserved time), and a future one would have held this call until that time came. A
+ * ctime ahead of the clock by more than a tick (the clock was stepped back) cannot be met by
+ * a write now, which stamps the earlier current time: it is taken at once. So the wait is
+ * bounded by two ticks, whatever the clocks say.
  */
 export async function stableIdentity(path: string): Promise<string | null> {
-  for (;;) {
+  for (let waits = 0; ; waits++) {
     let s;
     try {
       s = statSync(path, { bigint: true });
     } catch {
       return null;
     }
-    const changed = s.ctimeNs > s.mtimeNs ? s.ctimeNs : s.mtimeNs;
-    const age = BigInt(Date.now()) * 1_000_000n - changed;
-    if (age >= STILL_NS) return fileIdentity(path);
+    const age = BigInt(Date.now()) * 1_000_000n - s.ctimeNs;
+    if (age >= STILL_NS || age < -STILL_NS) return fileIdentity(path);
+    if (waits === 2) return null;
     await sleep(Number((STILL_NS - age) / 1_000_000n) + 1);
   }
 }
