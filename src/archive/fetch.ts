@@ -3,7 +3,8 @@
 // by rename, so PostgreSQL never sees a partial or wrong file.
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { unlinkQuietly } from '../os/quiet-fs.js';
-import { InputError, RepositoryMismatchError } from '../errors.js';
+import { InputError, RepositoryMismatchError, StorageUnavailableError } from '../errors.js';
+import { IDENTITY_KEY } from '../repository/layout.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import type { Storage } from '../storage/storage.js';
 import { getArchivedObject, openArchivedObject } from './read.js';
@@ -27,7 +28,10 @@ export type FetchResult = { status: 'not-found'; name: string } | { status: 'res
 
 export async function fetchWalFile(name: string, dest: string, opts: FetchOptions): Promise<FetchResult> {
   const object = await getArchivedObject(opts.storage, name);
-  if (object === null) return { status: 'not-found', name };
+  if (object === null) {
+    await assertRepositoryThere(opts.storage);
+    return { status: 'not-found', name };
+  }
   const file = parseWalFileName(name)!;
   const segment = file.kind === 'segment' || file.kind === 'partial';
   const local = !segment ? null : opts.systemIdentifier !== undefined ? opts.systemIdentifier : await readSystemIdentifier(opts.dataDir);
@@ -49,6 +53,19 @@ export async function fetchWalFile(name: string, dest: string, opts: FetchOption
   } finally {
     if (pooled) opts.pool?.give(data);
   }
+}
+
+/**
+ * "Not found" ends recovery, so it must come from the repository itself: a mount point left
+ * empty by an unmounted volume, a wrong prefix, or a bucket emptied, holds no identity, and
+ * says nothing about which files are archived. One more small read, on this path only.
+ */
+async function assertRepositoryThere(storage: Storage): Promise<void> {
+  if ((await storage.getHead(IDENTITY_KEY, 1)) !== null) return;
+  throw new StorageUnavailableError(
+    `${storage.url} holds no pitr repository (no ${IDENTITY_KEY}), so it cannot tell which files are archived: ` +
+      'if its volume is not mounted, or PITR_REPO names the wrong bucket or prefix, fix that; recovery waits or stops instead of ending early',
+  );
 }
 
 /**

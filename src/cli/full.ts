@@ -84,6 +84,15 @@ export async function runCli(args: string[]): Promise<void> {
       lazy('restore', async () => (await import('../commands/restore.js')).restoreCommand),
     )
     .command(
+      'promote',
+      "promote a standby whose repository cannot be reached, with the WAL it has (--without-archive)",
+      (y) => y.option('without-archive', { type: 'boolean', describe: 'end recovery without the WAL the unreachable repository holds' }),
+      lazy('promote', async () => {
+        const { promoteCommand } = await import('../commands/promote.js');
+        return (ctx, argv) => promoteCommand(ctx, argv['without-archive'] === true);
+      }),
+    )
+    .command(
       'list',
       'backups, archived WAL per timeline with any gaps (--json)',
       () => {},

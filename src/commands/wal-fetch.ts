@@ -8,7 +8,8 @@ import { ensurePrefetcher, markWanted, spoolDir, takePrefetched } from '../archi
 import type { CommandContext } from '../cli/context.js';
 import { ownCall } from '../cli/invocation.js';
 import { ExitCode, StorageUnavailableError } from '../errors.js';
-import { inOwnPgWal, isStandby, resolveDataDir } from '../pg/data-dir.js';
+import { inOwnPgWal, resolveDataDir } from '../pg/data-dir.js';
+import { isStandby } from '../pg/standby.js';
 import { openStorage } from '../storage/open.js';
 
 export async function walFetchCommand({ config, log }: CommandContext, name: string, dest: string): Promise<number> {
@@ -29,21 +30,23 @@ export async function walFetchCommand({ config, log }: CommandContext, name: str
   // Started now, not after this call: it starts while this call works, with the backup's
   // first segment planned, so that the next calls wait for it instead of downloading.
   if (spool) await bestEffort(ensurePrefetcher(dataDir, spool, call!.flags), undefined, 'starting the prefetcher', log);
+  const attempt = async () => fetchWalFile(name, dest, { storage: await openStorage(config), dataDir });
+  let result;
   try {
-    const storage = await openStorage(config);
-    const result = await fetchWalFile(name, dest, { storage, dataDir });
-    if (result.status === 'not-found') {
-      log.debug({ wal: name }, 'not in the repository');
-      return ExitCode.notFound;
-    }
-    if (spool) await bestEffort(following(), undefined, 'starting the prefetcher', log);
-    log.info({ wal: name, bytes: result.size, ms: Math.round(performance.now() - started) }, 'restored');
-    return ExitCode.ok;
+    result = await attempt();
   } catch (err) {
-    if (err instanceof StorageUnavailableError && isStandby(dataDir)) {
-      log.warn({ wal: name }, `${err.message}; this is a standby, so reporting "not found" and letting PostgreSQL retry`);
-      return ExitCode.notFound;
-    }
-    throw err;
+    // A standby rides out an outage instead of stopping, and never ends recovery over it.
+    if (!(err instanceof StorageUnavailableError)) throw err;
+    const { released, rideOutOutage } = await import('../archive/standby-outage.js'); // the rare path: not loaded per call
+    if (!isStandby(dataDir) && !released(dataDir)) throw err;
+    result = await rideOutOutage(attempt, err, dataDir, name, log);
+    if (result === 'not-found') return ExitCode.notFound;
   }
+  if (result.status === 'not-found') {
+    log.debug({ wal: name }, 'not in the repository');
+    return ExitCode.notFound;
+  }
+  if (spool) await bestEffort(following(), undefined, 'starting the prefetcher', log);
+  log.info({ wal: name, bytes: result.size, ms: Math.round(performance.now() - started) }, 'restored');
+  return ExitCode.ok;
 }

@@ -13,11 +13,6 @@ export function resolveDataDir(config: Config): string {
   return config.pgdata;
 }
 
-/** A standby keeps retrying restore_command, so it should see an unreachable store as "not yet". */
-export function isStandby(dataDir: string): boolean {
-  return existsSync(join(dataDir, 'standby.signal'));
-}
-
 /**
  * Whether `path` is a file directly in the pg_wal of a real data directory: the only place
  * the background workers (and the records and spool they keep there) serve. A WAL command

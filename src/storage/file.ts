@@ -8,7 +8,7 @@ import { basename, dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { AlreadyExistsError, PitrError, StorageError } from '../errors.js';
+import { AlreadyExistsError, PitrError, StorageError, StorageUnavailableError } from '../errors.js';
 import { unlinkQuietly } from '../os/quiet-fs.js';
 import { crashAfter, crashMidStreamRequested, crashMidWriteRequested, crashNow, STREAM_CRASH_AFTER } from './fault.js';
 import type { Listing, ObjectHead, ObjectInfo, PutOptions, Storage } from './storage.js';
@@ -32,8 +32,9 @@ export class FileStorage implements Storage {
   static async open(root: string, create: boolean): Promise<FileStorage> {
     if (create) await mkdir(root, { recursive: true, mode: 0o750 }).catch((err) => fail(err, 'create', root));
     const st = await stat(root).catch((err: NodeJS.ErrnoException) => {
+      // Unavailable rather than refused: most often a volume that is not mounted (yet).
       if (err.code === 'ENOENT') {
-        throw new StorageError(`repository directory ${root} does not exist: create it (or run "pitr init") or fix PITR_REPO`);
+        throw new StorageUnavailableError(`repository directory ${root} does not exist: mount its volume, create it (or run "pitr init"), or fix PITR_REPO`);
       }
       return fail(err, 'open', root);
     });
@@ -43,6 +44,10 @@ export class FileStorage implements Storage {
     // of the repository directory.
     const owner = process.getuid?.() === 0 && st.uid !== 0 ? { uid: st.uid, gid: st.gid } : null;
     return new FileStorage(root, owner);
+  }
+
+  localPath(key: string): string {
+    return this.path(key);
   }
 
   private path(key: string): string {
@@ -55,8 +60,24 @@ export class FileStorage implements Storage {
     try {
       return await readFile(path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.absent();
       return fail(err, 'read', path);
+    }
+  }
+
+  /**
+   * A key that is not there, in a repository whose directory still is: a directory renamed
+   * away or unmounted while a long-lived process (the prefetcher) holds this store would
+   * otherwise read as "nothing archived".
+   */
+  private absent(): null {
+    this.assertRootThere();
+    return null;
+  }
+
+  private assertRootThere(): void {
+    if (!existsSync(this.root)) {
+      throw new StorageUnavailableError(`repository directory ${this.root} has gone: mount its volume again, or fix PITR_REPO`);
     }
   }
 
@@ -67,7 +88,7 @@ export class FileStorage implements Storage {
     try {
       fd = openSync(path, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.absent();
       return fail(err, 'read', path);
     }
     try {
@@ -154,7 +175,7 @@ export class FileStorage implements Storage {
       const fh = await open(path, 'r');
       return fh.createReadStream();
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.absent();
       return fail(err, 'read', path);
     }
   }
@@ -200,6 +221,8 @@ export class FileStorage implements Storage {
 
   /** mkdir -p, then fsync the parents of every directory it created so the new entries survive a crash. */
   private async ensureDir(dir: string): Promise<void> {
+    // Never the repository's own directory: recreating it would write into a bare mount point.
+    this.assertRootThere();
     let first: string | undefined;
     try {
       first = await mkdir(dir, { recursive: true, mode: 0o750 });
@@ -260,6 +283,12 @@ function fail(err: unknown, action: string, path: string): never {
       throw new StorageError(`cannot ${action} ${path}: the repository's filesystem is read-only`, err);
     case 'ENOTDIR':
       throw new StorageError(`cannot ${action} ${path}: a path component is not a directory; fix PITR_REPO`, err);
+    case 'ESTALE':
+    case 'ENOTCONN':
+    case 'EHOSTDOWN':
+    case 'ETIMEDOUT':
+      // A network file system that went away (NFS, a FUSE mount whose daemon died).
+      throw new StorageUnavailableError(`cannot ${action} ${path}: the repository's file system is not reachable (${code}); check its mount`, err);
     default:
       throw new StorageError(`cannot ${action} ${path}: ${code ?? (err as Error).message}`, err);
   }
