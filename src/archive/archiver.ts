@@ -14,6 +14,13 @@
 // pg_wal is gone, when its records go unused (another configuration archives now), and at
 // its first failure, which PostgreSQL's next call then meets and reports. Chosen over
 // pgBackRest's async spool and WAL-G's renaming of .ready files: see docs/archiving.md.
+//
+// It follows the world it started in, or stops: every second it reads the repository's
+// identity again and renews the stamp its records answer by (records.ts), and on every turn
+// it asks whether PostgreSQL's next call would still be configured as the call that started
+// it (flags, environment, config and AWS files: cli/invocation.ts). A repository replaced at
+// the same URL, or any change of configuration, withdraws the stamp at once (no record answers
+// after that) and ends the run; the next call reaches Node and follows the new world.
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,11 +28,28 @@ import type { Logger } from '../log.js';
 import { BufferPool } from '../os/buffer-pool.js';
 import { readdirQuietly } from '../os/quiet-fs.js';
 import { openWakePipe, type WakePipe } from '../os/wake-pipe.js';
-import { readIdentity } from '../repository/identity.js';
+import { IDENTITY_KEY } from '../repository/layout.js';
+import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
+import { fileIdentity } from '../os/file-identity.js';
 import { crashInLookaheadRequested, crashNow } from '../storage/fault.js';
 import { parseWalFileName } from '../wal/names.js';
+import { rememberArchivedInto } from './archived-into.js';
 import { pushWalFile, type PushOptions } from './push.js';
-import { claim, dropRecord, pitrDir, readRecord, recordedNames, recordsDir, unclaim, usedAt, wakePipePath, writeRecord } from './records.js';
+import {
+  claim,
+  dropRecord,
+  dropStamp,
+  pitrDir,
+  readRecord,
+  recordedNames,
+  recordsDir,
+  STAMP_EVERY_MS,
+  unclaim,
+  usedAt,
+  wakePipePath,
+  writeRecord,
+  writeStamp,
+} from './records.js';
 import { lockWorker, unlockWorker, waiter } from './workers.js';
 
 export const ARCHIVER_COMMAND = 'wal-archive-ahead';
@@ -36,6 +60,8 @@ const UNUSED_LIMIT = 4;
 
 export interface ArchiverOptions extends PushOptions {
   fingerprint: string;
+  /** Whether PostgreSQL's next call would still be configured as the one that started this run (cli/invocation.ts). */
+  stillConfigured: () => boolean;
   /** Most files ahead of PostgreSQL: records not yet taken plus files in flight. */
   lookahead: number;
   /** Files stored at once. */
@@ -44,7 +70,7 @@ export interface ArchiverOptions extends PushOptions {
   log: Logger;
 }
 
-/** Runs until idle, gone or failed; resolves with the number of files stored. */
+/** Runs until idle, gone, replaced or failed; resolves with the number of files stored. */
 export async function runArchiver(o: ArchiverOptions): Promise<number> {
   const walDir = join(o.dataDir, 'pg_wal');
   const statusDir = join(walDir, 'archive_status');
@@ -54,22 +80,57 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
   let callers: WakePipe | undefined;
   const inflight = new Map<string, Promise<void>>();
   let failure: unknown = null;
+  /** Why this run stops early: the world it started in has changed. */
+  let changed: string | null = null;
   let stored = 0;
   /** This run's records (name -> mtime), and how many in a row went unused. */
   const mine = new Map<string, number>();
   let unused = 0;
   try {
     await mkdir(recordsDir(o.dataDir), { recursive: true, mode: 0o700 });
-    const opts = { ...o, repository: o.repository ?? (await readIdentity(o.storage)) ?? undefined, pool: new BufferPool(2 * o.concurrency) }; // read once per run; each file in flight holds its read and its compressed copy
-    await dropForeignRecords(o.dataDir, o.fingerprint);
+    const repository = (await readIdentity(o.storage)) ?? undefined;
+    // Read once per run, then checked every second; each file in flight holds its read and its compressed copy.
+    const opts = { ...o, repository, pool: new BufferPool(2 * o.concurrency) };
+    const stamp = repositoryStamp(o, repository);
+    let lastCheck = performance.now();
+    let checking: Promise<void> | null = null;
+    if (repository) {
+      stamp.write();
+      // Written once per run, not per file (archived-into.ts); failing it must not stop archiving.
+      try {
+        rememberArchivedInto(o.dataDir, { id: repository.id, url: o.storage.url });
+      } catch (err) {
+        o.log.warn({ err: (err as Error).message }, 'cannot note the repository in the data directory (pitr.repositories)');
+      }
+    }
+    await dropForeignRecords(o.dataDir, o.fingerprint, repository?.id);
     // bin/pitr, waiting for a file this process stores, blocks on this pipe (os/wake-pipe.ts).
     callers = openWakePipe(wakePipePath(o.dataDir));
     // PostgreSQL's .ready and .done files are the only news: records and claims change by
     // this process's own hand, and watching them would wake it several times per file.
     watcher = watch(statusDir, wake);
     watcher.on('error', wake);
-    let idleSince = Date.now();
-    while (failure === null && existsSync(statusDir)) {
+    let idleSince = performance.now();
+    while (failure === null && changed === null && existsSync(statusDir)) {
+      if (!o.stillConfigured()) {
+        changed = 'the configuration changed (flags, environment, config or AWS files)';
+        break;
+      }
+      if (repository && checking === null && performance.now() - lastCheck >= STAMP_EVERY_MS) {
+        lastCheck = performance.now();
+        checking = stamp
+          .check()
+          .then((why) => {
+            if (why === null) return;
+            dropStamp(o.dataDir); // at once: records stop answering now, not when the loop comes round
+            changed ??= why;
+          })
+          .catch((err) => void (failure ??= err))
+          .finally(() => {
+            checking = null;
+            wake();
+          });
+      }
       const ready = await readyFiles(statusDir);
       const recorded = await recordedNames(o.dataDir);
       // A record whose file PostgreSQL has marked done (or removed) has served its purpose.
@@ -93,8 +154,14 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
       const todo = ready.filter((n) => !recorded.has(n) && !inflight.has(n) && existsSync(join(walDir, n)));
       const room = Math.min(o.lookahead - ahead, o.concurrency - inflight.size);
       for (const name of todo.slice(0, Math.max(0, room))) {
+        if (repository && !stamp.stillHere()) {
+          changed = `repository.json of ${o.storage.url} changed or went away`;
+          break;
+        }
         if (!(await claim(o.dataDir, name))) continue;
-        const job = storeOne(name, opts, stored + inflight.size >= 1 && crashInLookaheadRequested())
+        // A record is written only while the world is still the one this run started in.
+        const current = () => changed === null && o.stillConfigured() && stamp.stillHere();
+        const job = storeOne(name, opts, current, stored + inflight.size >= 1 && crashInLookaheadRequested())
           .then((recordedAt) => {
             stored++;
             if (recordedAt !== null) mine.set(name, recordedAt);
@@ -107,12 +174,18 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
           });
         inflight.set(name, job);
       }
-      if (inflight.size > 0 || todo.length > 0) idleSince = Date.now();
-      else if (Date.now() - idleSince > o.idleMs || !existsSync(join(o.dataDir, 'postmaster.pid'))) break;
+      if (inflight.size > 0 || todo.length > 0) idleSince = performance.now();
+      else if (performance.now() - idleSince > o.idleMs || !existsSync(join(o.dataDir, 'postmaster.pid'))) break;
       await wait(250);
     }
-    await Promise.all(inflight.values());
+    if (changed !== null) {
+      // First of all: from now on no record answers (bin/pitr needs a fresh stamp).
+      dropStamp(o.dataDir);
+      o.log.info({ why: changed }, 'the world this archiver started in has changed; stopping (the next call follows the new one)');
+    }
+    await Promise.all([...inflight.values(), checking]);
   } finally {
+    dropStamp(o.dataDir);
     watcher?.close();
     callers?.close();
     await unlockWorker(archiverPidFile(o.dataDir));
@@ -121,12 +194,46 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
   return stored;
 }
 
-/** Stores one file; the record's mtime, or null when the file changed meanwhile and no record was made. */
-async function storeOne(name: string, o: ArchiverOptions, crashBeforeRecord: boolean): Promise<number | null> {
+/**
+ * The stamp that lets records answer (records.ts): written at once, and renewed by check()
+ * after each reading of the repository's identity. check() resolves with why the run must
+ * stop (a replaced or removed repository), or null when all is as it was.
+ */
+function repositoryStamp(o: ArchiverOptions, repository: RepositoryIdentity | undefined) {
+  // file://: bin/pitr compares repository.json's identity itself, so a repository swapped
+  // under the same path is noticed at the next call, not at the next check.
+  const path = o.storage.localPath?.(IDENTITY_KEY) ?? null;
+  const initial = path === null ? null : fileIdentity(path);
+  const write = () => writeStamp(o.dataDir, { repositoryId: repository!.id, file: path !== null && initial !== null ? { identity: initial, path } : null });
+  return {
+    write,
+    /**
+     * file://: repository.json is the one this run read (a stat). Asked before each file, so
+     * that a volume unmounted under the archiver does not take files into its bare mount
+     * point until the next check.
+     */
+    stillHere: () => path === null || fileIdentity(path) === initial,
+    async check(): Promise<string | null> {
+      const gone = `repository.json of ${o.storage.url} changed or went away`;
+      if (path !== null && fileIdentity(path) !== initial) return gone;
+      const now = await readIdentity(o.storage);
+      if (now === null) return gone;
+      if (now.id !== repository!.id) return `repository ${o.storage.url} was replaced (id ${repository!.id} is now ${now.id})`;
+      // Unchanged since before the read: the identity written is the one read.
+      if (path !== null && fileIdentity(path) !== initial) return gone;
+      write();
+      return null;
+    },
+  };
+}
+
+/** Stores one file; the record's mtime, or null when the file or the world changed meanwhile and no record was made. */
+async function storeOne(name: string, o: ArchiverOptions, current: () => boolean, crashBeforeRecord: boolean): Promise<number | null> {
   const res = await pushWalFile(join(o.dataDir, 'pg_wal', name), { ...o, identity: true });
   if (crashBeforeRecord) crashNow(); // test hook: stored, not yet recorded
   o.log.debug({ wal: name, status: res.status }, 'archived ahead of PostgreSQL');
-  return res.identity ? writeRecord(o.dataDir, name, { fingerprint: o.fingerprint, identity: res.identity, checksum: res.payloadSha256 }) : null;
+  if (!res.identity || !current()) return null;
+  return writeRecord(o.dataDir, name, { fingerprint: o.fingerprint, identity: res.identity, checksum: res.payloadSha256, repositoryId: res.repositoryId });
 }
 
 /** Files PostgreSQL has marked ready, in the order it archives them: history files first, then by name. */
@@ -138,9 +245,10 @@ async function readyFiles(statusDir: string): Promise<string[]> {
     .sort((a, b) => Number(b.endsWith('.history')) - Number(a.endsWith('.history')) || (a < b ? -1 : 1));
 }
 
-/** Records made for another repository or configuration are of no use to this one. */
-async function dropForeignRecords(dataDir: string, fingerprint: string): Promise<void> {
+/** Records made for another configuration or another repository are of no use to this run. */
+async function dropForeignRecords(dataDir: string, fingerprint: string, repositoryId: string | undefined): Promise<void> {
   for (const name of await recordedNames(dataDir)) {
-    if ((await readRecord(dataDir, name))?.fingerprint !== fingerprint) await dropRecord(dataDir, name);
+    const record = await readRecord(dataDir, name);
+    if (record?.fingerprint !== fingerprint || record.repositoryId !== repositoryId) await dropRecord(dataDir, name);
   }
 }

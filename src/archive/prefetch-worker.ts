@@ -40,6 +40,8 @@ export interface PrefetcherOptions {
   dataDir: string;
   dir: string;
   fingerprint: string;
+  /** Whether recovery's next call would still be configured as the one that started this run (cli/invocation.ts). */
+  stillConfigured: () => boolean;
   depth: number;
   concurrency: number;
   idleMs: number;
@@ -89,16 +91,19 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
     watcher = watch(o.dir, wake);
     watcher.on('error', wake);
     let lastWanted: string | null = null;
-    let idleSince = Date.now();
+    let idleSince = performance.now();
     while (failure === null && existsSync(o.dir)) {
+      // Another configuration: the launcher computes another fingerprint and looks in another
+      // spool, so nothing here is handed over any more; downloading on would only cost.
+      if (!o.stillConfigured()) break;
       const wanted: string | null = (await readWanted(o.dir)) ?? lastWanted; // being rewritten: keep the last
       if (wanted !== lastWanted) {
-        [lastWanted, idleSince, missing.end] = [wanted, Date.now(), null];
+        [lastWanted, idleSince, missing.end] = [wanted, performance.now(), null];
       }
-      if (missing.end !== null && Date.now() - missing.end.at > 1000) missing.end = null; // look again
+      if (missing.end !== null && performance.now() - missing.end.at > 1000) missing.end = null; // look again
       // Recovery over: no more prefetching, but asks are answered a while longer, because
       // PostgreSQL reads history files after it removes the signal file.
-      if (recoveryOver(o.dataDir)) overSince ??= Date.now();
+      if (recoveryOver(o.dataDir)) overSince ??= performance.now();
       const window =
         overSince !== null ? [] : wanted !== null ? nextSegments(wanted, o.depth, opts.segmentSize) : first !== null ? [first, ...nextSegments(first, o.depth - 1, opts.segmentSize)] : [];
       const entries = readdirQuietly(o.dir);
@@ -139,18 +144,18 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
           name,
           fetchOne(name, opts).then((found) => {
             if (found) fetched++;
-            else if (missing.end === null || name < missing.end.name) missing.end = { name, at: Date.now() };
+            else if (missing.end === null || name < missing.end.name) missing.end = { name, at: performance.now() };
             // Plans past the end of the archive will not be carried out now.
             if (!found) for (const n of window) if (n >= name) unlinkQuietly(join(o.dir, `.plan.${n}`));
           }),
         );
       }
-      if (overSince !== null && inflight.size === 0 && Date.now() - overSince > 3000) {
+      if (overSince !== null && inflight.size === 0 && performance.now() - overSince > 3000) {
         await rm(o.dir, { recursive: true, force: true });
         break;
       }
       const idle = inflight.size === 0 && todo.length === 0;
-      if (idle && (Date.now() - idleSince > o.idleMs || !existsSync(join(o.dataDir, 'postmaster.pid')))) break;
+      if (idle && (performance.now() - idleSince > o.idleMs || !existsSync(join(o.dataDir, 'postmaster.pid')))) break;
       await wait(250);
     }
     await Promise.all(inflight.values());

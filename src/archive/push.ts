@@ -21,6 +21,7 @@ import type { ObjectHead, Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
 import { parseWalFileName, type WalFileName } from '../wal/names.js';
 import { checkSegmentMatchesName, readSegmentHeader } from '../wal/segment-header.js';
+import { assertMayBind } from './archived-into.js';
 import { readArchivedFile } from './read.js';
 
 export interface PushOptions {
@@ -52,6 +53,8 @@ export interface PushResult {
   payloadSha256: string;
   storedBytes: number;
   boundRepository: boolean;
+  /** The id of the repository it is stored in (repository/identity.ts). */
+  repositoryId: string;
   /** With `identity`: the identity of the stored file, null when it changed meanwhile. */
   identity?: string | null;
 }
@@ -132,18 +135,22 @@ async function store({ name, file, absolute, data, before }: ReadFile, opts: Pus
   }
 
   const key = walObjectKey(file);
-  const [identity, existingHead] = await Promise.all([opts.repository ?? readIdentity(storage), storage.getHead(key, MAX_HEADER_BYTES)]);
+  const [found, existingHead] = await Promise.all([opts.repository ?? readIdentity(storage), storage.getHead(key, MAX_HEADER_BYTES)]);
+  let repository = found;
   let boundRepository = false;
-  if (identity) {
-    assertSameCluster(identity, cluster, storage, absolute);
+  if (repository) {
+    assertSameCluster(repository, cluster, storage, absolute);
   } else {
+    // An empty repository: bound by this push only if this cluster never archived anywhere
+    // (an unmounted volume looks empty too: see archived-into.ts).
+    assertMayBind(opts.dataDir, storage.url);
     const full = isComplete(cluster) ? cluster : await clusterFromDataDir(opts.dataDir);
-    boundRepository = (await bindIdentity(storage, full, VERSION, absolute)).created;
+    ({ identity: repository, created: boundRepository } = await bindIdentity(storage, full, VERSION, absolute));
   }
 
   const payload = await compress(opts.compression, data, opts.pool);
   try {
-    return await storeObject(key, payload, { name, data, existingHead, boundRepository, before }, opts);
+    return await storeObject(key, payload, { name, data, existingHead, boundRepository, before, repositoryId: repository.id }, opts);
   } finally {
     if (payload.pooled) opts.pool?.give(payload.bytes);
   }
@@ -151,6 +158,7 @@ async function store({ name, file, absolute, data, before }: ReadFile, opts: Pus
 
 interface StoreArgs {
   name: string;
+  repositoryId: string;
   data: Buffer;
   existingHead: ObjectHead | null;
   boundRepository: boolean;
@@ -158,7 +166,7 @@ interface StoreArgs {
 }
 
 /** Writes the object under `key`, or finds the same file already there (steps 3 and 4 above). */
-async function storeObject(key: string, payload: Payload, { name, data, existingHead, boundRepository, before }: StoreArgs, opts: PushOptions): Promise<PushResult> {
+async function storeObject(key: string, payload: Payload, { name, data, existingHead, boundRepository, before, repositoryId }: StoreArgs, opts: PushOptions): Promise<PushResult> {
   const { storage } = opts;
   // Only the payload is hashed: reads check it and the decompressed size (ObjectMeta.sha256).
   const payloadSha256 = sha256(payload.bytes);
@@ -166,7 +174,7 @@ async function storeObject(key: string, payload: Payload, { name, data, existing
   if (payload.bytes === data) meta.sha256 = payloadSha256;
   const object = encodeObject(meta, payload.bytes, payload.room);
   const pushed = { data, meta };
-  const result = { name, key, size: data.length, payloadSha256, boundRepository, identity: before };
+  const result = { name, key, size: data.length, payloadSha256, boundRepository, repositoryId, identity: before };
   if (existingHead) {
     if ((await compareStored(existingHead, pushed, storage)) === 'complete') return { ...result, status: 'exists', storedBytes: 0 };
     // A cut-off write of these very bytes: replacing it loses nothing.

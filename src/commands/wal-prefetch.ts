@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PREFETCH_COMMAND, PREFETCH_OFF, spoolDir } from '../archive/prefetch.js';
 import { runPrefetcher } from '../archive/prefetch-worker.js';
 import type { CommandContext } from '../cli/context.js';
-import { workerFingerprint } from '../cli/invocation.js';
+import { invocationFingerprint, workerFlags } from '../cli/invocation.js';
 import { unlinkQuietly } from '../os/quiet-fs.js';
 import { resolveDataDir } from '../pg/data-dir.js';
 import { readIdentity } from '../repository/identity.js';
@@ -13,7 +13,11 @@ import { openStorage } from '../storage/open.js';
 
 export async function walPrefetchCommand({ config, log }: CommandContext): Promise<void> {
   // Started as `[flags...] wal-prefetch`, with the flags of the call it serves.
-  const fingerprint = workerFingerprint(PREFETCH_COMMAND);
+  const flags = workerFlags(PREFETCH_COMMAND);
+  const fingerprint = invocationFingerprint(flags);
+  // The configuration changed between the call that started this worker and now: that call's
+  // next one starts a worker that matches, if it can have one.
+  if (fingerprint === null) return;
   const dataDir = resolveDataDir(config);
   const dir = spoolDir(dataDir, fingerprint);
   if (config.fetchPrefetch === 0) {
@@ -32,6 +36,7 @@ export async function walPrefetchCommand({ config, log }: CommandContext): Promi
     dataDir,
     dir,
     fingerprint,
+    stillConfigured: () => invocationFingerprint(flags) === fingerprint,
     depth: config.fetchPrefetch,
     concurrency: config.fetchConcurrency,
     idleMs: 60_000,

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ARCHIVER_COMMAND, archiverPidFile } from '../archive/archiver.js';
+import { rememberArchivedInto } from '../archive/archived-into.js';
 import { bestEffort } from '../archive/best-effort.js';
 import { clearAllSpools, prefetchRoot } from '../archive/prefetch.js';
 import { pushWalFile } from '../archive/push.js';
@@ -48,8 +49,11 @@ export async function walPushCommand({ config, log }: CommandContext, path: stri
     const storage = await openStorage(config);
     const result = await pushWalFile(path, { storage, compression: config.compress, dataDir, identity: fingerprint !== undefined });
     if (result.boundRepository) log.info({ repo: storage.url }, 'repository bound to this cluster');
+    // So that a bare mount point is never bound later (archive/archived-into.ts).
+    const remember = async () => rememberArchivedInto(dataDir, { id: result.repositoryId, url: storage.url });
+    await bestEffort(remember(), undefined, 'noting the repository in the data directory (pitr.repositories)', log);
     if (fingerprint && result.identity) {
-      const record = { fingerprint, identity: result.identity, checksum: result.payloadSha256 };
+      const record = { fingerprint, identity: result.identity, checksum: result.payloadSha256, repositoryId: result.repositoryId };
       await bestEffort(writeRecord(dataDir, name, record), undefined, 'writing the look-ahead record', log);
     }
     log[result.status === 'repaired' ? 'warn' : 'info'](

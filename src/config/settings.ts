@@ -9,6 +9,12 @@ export interface SettingDef {
   readonly flag?: string;
   readonly type: 'string' | 'boolean';
   readonly describe: string;
+  /**
+   * false: the setting only tunes how fast or how loud pitr works, never where or how objects
+   * are stored or read, so it stays out of the invocation fingerprint (cli/invocation.ts).
+   * Every other setting is in it, new ones included.
+   */
+  readonly placement?: false;
 }
 
 export const SETTINGS = [
@@ -22,16 +28,16 @@ export const SETTINGS = [
     type: 'string',
     describe: 'SDK request checksums: when_required (default; works with most S3-compatible stores) or when_supported',
   },
-  { key: 'PITR_S3_MAX_ATTEMPTS', flag: 's3-max-attempts', type: 'string', describe: 'attempts per S3 request (default 3)' },
-  { key: 'PITR_S3_CONNECT_TIMEOUT_MS', flag: 's3-connect-timeout-ms', type: 'string', describe: 'S3 connect timeout (default 3000)' },
-  { key: 'PITR_S3_REQUEST_TIMEOUT_MS', flag: 's3-request-timeout-ms', type: 'string', describe: 'S3 socket idle timeout (default 10000)' },
-  { key: 'PITR_BACKUP_WAL_TIMEOUT', flag: 'wal-timeout', type: 'string', describe: 'seconds a backup waits for its WAL to be archived (default 300)' },
-  { key: 'PITR_ARCHIVE_LOOKAHEAD', flag: 'archive-lookahead', type: 'string', describe: 'most files the resident archiver keeps stored ahead of PostgreSQL (default 8; 0 = off)' },
-  { key: 'PITR_ARCHIVE_CONCURRENCY', flag: 'archive-concurrency', type: 'string', describe: 'files the resident archiver stores at once (default 2)' },
-  { key: 'PITR_FETCH_PREFETCH', flag: 'fetch-prefetch', type: 'string', describe: 'segments wal-fetch prefetches (default 8; 0 = off)' },
-  { key: 'PITR_FETCH_CONCURRENCY', flag: 'fetch-concurrency', type: 'string', describe: 'segments the prefetcher downloads at once (default 4)' },
+  { key: 'PITR_S3_MAX_ATTEMPTS', flag: 's3-max-attempts', type: 'string', describe: 'attempts per S3 request (default 3)' , placement: false },
+  { key: 'PITR_S3_CONNECT_TIMEOUT_MS', flag: 's3-connect-timeout-ms', type: 'string', describe: 'S3 connect timeout (default 3000)' , placement: false },
+  { key: 'PITR_S3_REQUEST_TIMEOUT_MS', flag: 's3-request-timeout-ms', type: 'string', describe: 'S3 socket idle timeout (default 10000)' , placement: false },
+  { key: 'PITR_BACKUP_WAL_TIMEOUT', flag: 'wal-timeout', type: 'string', describe: 'seconds a backup waits for its WAL to be archived (default 300)' , placement: false },
+  { key: 'PITR_ARCHIVE_LOOKAHEAD', flag: 'archive-lookahead', type: 'string', describe: 'most files the resident archiver keeps stored ahead of PostgreSQL (default 8; 0 = off)' , placement: false },
+  { key: 'PITR_ARCHIVE_CONCURRENCY', flag: 'archive-concurrency', type: 'string', describe: 'files the resident archiver stores at once (default 2)' , placement: false },
+  { key: 'PITR_FETCH_PREFETCH', flag: 'fetch-prefetch', type: 'string', describe: 'segments wal-fetch prefetches (default 8; 0 = off)' , placement: false },
+  { key: 'PITR_FETCH_CONCURRENCY', flag: 'fetch-concurrency', type: 'string', describe: 'segments the prefetcher downloads at once (default 4)' , placement: false },
   { key: 'PITR_COMPRESS', flag: 'compress', type: 'string', describe: 'compression: lz4 (default) or none' },
-  { key: 'PITR_LOG_LEVEL', flag: 'log-level', type: 'string', describe: 'trace, debug, info (default), warn, error, silent' },
+  { key: 'PITR_LOG_LEVEL', flag: 'log-level', type: 'string', describe: 'trace, debug, info (default), warn, error, silent' , placement: false },
   { key: 'PGDATA', flag: 'pgdata', type: 'string', describe: 'PostgreSQL data directory' },
 ] as const satisfies readonly SettingDef[];
 

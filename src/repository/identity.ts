@@ -1,5 +1,9 @@
 // The repository's identity object binds it to one cluster. It is created once, with a
-// no-overwrite write, by `pitr init` or the first push, and checked by every push.
+// no-overwrite write, by `pitr init` or the first push, and checked by every push. Its `id`
+// tells this repository from another one later created at the same URL (a volume swapped,
+// a bucket prefix emptied and initialised again): what a data directory keeps about its
+// repository (look-ahead records, the repositories it archived into) names the id, not the URL.
+import { createHash, randomUUID } from 'node:crypto';
 import { AlreadyExistsError, RepositoryMismatchError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { IDENTITY_KEY } from './layout.js';
@@ -14,6 +18,11 @@ export interface ClusterIdentity {
 }
 
 export interface RepositoryIdentity extends ClusterIdentity {
+  /**
+   * Unique to this repository: a random UUID written at creation; for repositories created
+   * before ids existed, derived from the identity object's bytes (which hold its creation time).
+   */
+  id: string;
   format: number;
   createdAt: string;
   createdBy: string;
@@ -38,6 +47,7 @@ function parseIdentity(raw: Buffer, storage: Storage): RepositoryIdentity | null
     if (text.startsWith('{') && !text.trimEnd().endsWith('}')) return null;
     throw new RepositoryMismatchError(`${storage.url}${IDENTITY_KEY} is not valid JSON: this is not a pitr repository, or it is damaged`);
   }
+  identity.id ||= createHash('sha256').update(raw).digest('hex').slice(0, 32);
   if (identity.format !== REPOSITORY_FORMAT) {
     throw new RepositoryMismatchError(
       `${storage.url} has repository format ${String(identity.format)}; this pitr reads format ${REPOSITORY_FORMAT}: use a matching pitr version`,
@@ -73,6 +83,7 @@ export async function bindIdentity(
 ): Promise<{ identity: RepositoryIdentity; created: boolean }> {
   const identity: RepositoryIdentity = {
     format: REPOSITORY_FORMAT,
+    id: randomUUID(),
     systemIdentifier: cluster.systemIdentifier,
     pgVersion: cluster.pgVersion,
     walSegmentSize: cluster.walSegmentSize,

@@ -49,4 +49,6 @@ export interface Storage {
   getStream(key: string): Promise<Readable | null>;
   list(prefix: string, options?: { delimiter?: '/' }): Promise<Listing>;
   delete(key: string): Promise<void>;
+  /** file:// only: the local path of `key`, for checks the shell launcher makes itself. */
+  localPath?(key: string): string;
 }

@@ -2,14 +2,15 @@
 // by a real server, most calls answered by bin/pitr from the resident archiver's records, and
 // every one fetched back byte for byte; an archiver killed half-way; a record that must not
 // vouch for a different file or another repository; two pushers racing over the same files.
-import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rm } from 'node:fs/promises';
 import { processAlive } from '../../src/os/process.js';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digest, giveToPostgres, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
+import { digest, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
 import { useS3Store } from '../support/s3.js';
+import { archiverGone, archiverPid, fakeDataDir, records } from '../support/data-dir.js';
 import { makeSegments, type SegmentSource } from '../support/segments.js';
 
 const s3 = useS3Store();
@@ -73,30 +74,6 @@ describe.each([
   });
 });
 
-/** A data directory as archive_command sees it: pg_control, and pg_wal with the files, each marked .ready. */
-async function fakeDataDir(source: SegmentSource): Promise<string> {
-  const dir = await tempDir('datadir');
-  await mkdir(join(dir, 'pg_wal', 'archive_status'), { recursive: true });
-  await mkdir(join(dir, 'global'));
-  await copyFile(join(source.cluster.dataDir, 'global', 'pg_control'), join(dir, 'global', 'pg_control'));
-  for (const path of source.segments) {
-    await copyFile(path, join(dir, 'pg_wal', basename(path)));
-    await writeFile(join(dir, 'pg_wal', 'archive_status', `${basename(path)}.ready`), '');
-  }
-  await giveToPostgres(dir);
-  return dir;
-}
-
-const archiverPid = async (dir: string) => Number((await readFile(join(dir, 'pg_wal', 'pitr', 'archiver.pid'), 'utf8').catch(() => '0')).split(' ')[0]);
-
-/** Waits for the archiver started in `dir`, if it has started, to have exited: done and idle, or killed. */
-async function archiverGone(dir: string): Promise<void> {
-  await waitFor('the archiver to exit', async () => {
-    const pid = await archiverPid(dir);
-    return pid === 0 || !processAlive(pid);
-  });
-}
-
 describe('look-ahead faults', () => {
   let source: SegmentSource;
   let other: SegmentSource;
@@ -109,7 +86,6 @@ describe('look-ahead faults', () => {
   const names = () => source.segments.map((p) => basename(p));
   const push = (repo: RepoFixture, dir: string, name: string, env: Record<string, string> = {}) =>
     pitr(['wal-push', join('pg_wal', name)], { env: { ...repo.env, ...env }, cwd: dir });
-  const records = async (dir: string) => (await readdir(join(dir, 'pg_wal', 'pitr', 'archived')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
   const stored = (repo: RepoFixture, name: string) => readFile(join(repo.dir!, 'wal', name.slice(0, 16), name)).catch(() => null);
   /** PostgreSQL's calls, in order, each followed by the .done it would mark. */
   const pushAll = async (repo: RepoFixture, dir: string) => {
@@ -143,7 +119,8 @@ describe('look-ahead faults', () => {
 
   it('a record never vouches for a different file under the same name', async () => {
     const repo = await fileRepo();
-    const dir = await fakeDataDir(source);
+    // A server "runs" here: records answer only while their archiver lives, and it stays while the server does.
+    const dir = await fakeDataDir(source, { serverRuns: true });
     expect((await push(repo, dir, names()[0]!)).exitCode).toBe(0);
     const [target, genuine] = [names()[1]!, names()[2]!];
     await waitFor('records of the files ahead', async () => (await records(dir)).includes(genuine));
@@ -160,20 +137,23 @@ describe('look-ahead faults', () => {
     expect(res.stderr).toMatch(/belongs to cluster|different content/);
     const [fetched] = (await fetchAll(repo, [target])).values();
     expect(fetched).toBe(digest(await readFile(source.segments[1]!)));
+    await rm(join(dir, 'postmaster.pid'));
     await archiverGone(dir);
   });
 
   it('a record made for another repository is not taken there, and that archiver stops once unused', async () => {
     const [repoA, repoB] = [await fileRepo(), await fileRepo()];
-    const dir = await fakeDataDir(source);
     // A server "runs" here, so that the archiver does not stop as soon as it has nothing to do.
-    await writeFile(join(dir, 'postmaster.pid'), `${process.pid}\n`);
+    const dir = await fakeDataDir(source, { serverRuns: true });
     expect((await push(repoA, dir, names()[0]!)).exitCode).toBe(0);
     await rm(join(dir, 'pg_wal', 'archive_status', `${names()[0]}.ready`));
     await waitFor('records in repository A', async () => (await records(dir)).includes(names()[7]!));
     const archiverA = await archiverPid(dir);
     expect(archiverA).toBeGreaterThan(0);
-    // The configuration now points at B: PostgreSQL calls for every remaining file.
+    // The configuration now points at B, bound by hand (this cluster archived before: a push
+    // never binds an empty repository then). PostgreSQL calls for every remaining file.
+    const init = await pitr(['init', '--pgdata', source.cluster.dataDir], { env: repoB.env });
+    expect(init.exitCode, init.stderr).toBe(0);
     for (const name of names().slice(1)) {
       const res = await push(repoB, dir, name);
       expect(res.exitCode, res.stderr).toBe(0);

@@ -76,7 +76,7 @@ async function recoveryFixture(archived: number): Promise<{ source: SegmentSourc
 
 /** The spool of calls made with the repository's environment and no flags. */
 const spoolOf = (dir: string, repo: RepoFixture) =>
-  join(dir, 'pg_wal', 'pitr', 'prefetch', invocationFingerprint([], { ...process.env, PITR_CONFIG: undefined, ...repo.env }));
+  join(dir, 'pg_wal', 'pitr', 'prefetch', invocationFingerprint([], { ...process.env, PITR_CONFIG: undefined, ...repo.env })!);
 
 describe('the prefetch spool hands over only what it vouches for', () => {
   let source: SegmentSource;
@@ -242,7 +242,7 @@ describe('bin/pitr starts no prefetcher where the configuration turns prefetchin
       await writeFile(config, 'PITR_FETCH_PREFETCH=0\n');
       const env = { ...repo.env, PITR_CONFIG: config, PITR_LOG_LEVEL: 'debug' };
       const name = basename(source.segments[0]!);
-      const spool = join(dir, 'pg_wal', 'pitr', 'prefetch', invocationFingerprint([], { ...process.env, ...env }));
+      const spool = join(dir, 'pg_wal', 'pitr', 'prefetch', invocationFingerprint([], { ...process.env, ...env })!);
       for (let call = 1; call <= 2; call++) {
         const res = await pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env, cwd: dir });
         expect(res.exitCode, res.stderr).toBe(0);

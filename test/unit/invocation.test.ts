@@ -1,31 +1,53 @@
 // The launcher (bin/pitr, shell) and Node must compute the same invocation fingerprint, or
 // nothing done ahead is ever used; and calls that may store elsewhere must not share one.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FINGERPRINT_KEYS, flagsOf, invocationFingerprint } from '../../src/cli/invocation.js';
-import { PITR_BIN } from '../../tools/harness/env.js';
+import { AWS_ENV_EXEMPT, AWS_ENV_KEYS, FINGERPRINT_KEYS, flagsOf, invocationFingerprint } from '../../src/cli/invocation.js';
+import { PITR_BIN, ROOT } from '../../tools/harness/env.js';
 
 const launcher = readFileSync(PITR_BIN, 'utf8');
 const keysLine = /^KEYS='([^']*)'/m.exec(launcher)![1]!;
 const identityLine = /^IDENTITY=.*$/m.exec(launcher)![0];
-const fingerprintFn = /^fingerprint\(\) \{\n[\s\S]*?\n\}\n/m.exec(launcher)![0];
+const shellFn = (name: string) => new RegExp(`^${name}\\(\\) \\{\\n[\\s\\S]*?\\n\\}\\n`, 'm').exec(launcher)![0];
+const functions = ['fingerprint', 'config_inputs', 'unquote', 'under_home'].map(shellFn).join('');
 
 /** The launcher's own fingerprint function, run by /bin/sh (in `cwd`, with `path` as PATH). */
 function shellFingerprint(flags: string[], env: Record<string, string>, cwd?: string, path = process.env.PATH!): string {
-  const script = `KEYS='${keysLine}'\n${identityLine}\n${fingerprintFn}fingerprint "$@"\nprintf %s "$fp"`;
+  const script = `KEYS='${keysLine}'\n${identityLine}\nnl='\n'\n${functions}fingerprint "$@"\nprintf %s "$fp"`;
   return execFileSync('/bin/sh', ['-c', script, 'sh', ...flags], { env: { PATH: path, ...env }, encoding: 'utf8', cwd });
 }
 
 const dir = mkdtempSync(join(process.env.PITR_TMP_ROOT ?? tmpdir(), 'pitr-unit-'));
 const config = join(dir, 'pitr.env');
 writeFileSync(config, 'PITR_REPO=file:///srv/a\n');
+const awsConfig = join(dir, 'aws-config');
+writeFileSync(awsConfig, '[default]\nendpoint_url = http://127.0.0.1:9000\n');
+const namingConfig = join(dir, 'naming.env');
+writeFileSync(namingConfig, `PITR_REPO=s3://b/p\nAWS_CONFIG_FILE=${awsConfig}\n`);
+const quotedConfig = join(dir, 'quoted.env');
+writeFileSync(quotedConfig, `PITR_REPO=s3://b/p\nAWS_CONFIG_FILE="${awsConfig}"\nAWS_SHARED_CREDENTIALS_FILE='~/creds'\n`);
+const linkedConfig = join(dir, 'linked.env');
+symlinkSync(config, linkedConfig);
 
 describe('invocation fingerprint', () => {
   it('the launcher lists the same variables as Node', () => {
     expect(keysLine.split(/\s+/)).toEqual([...FINGERPRINT_KEYS]);
+  });
+
+  it('covers every AWS_* variable the installed SDK reads, but its secrets', () => {
+    // A new SDK version that reads a new variable (a new endpoint or credential setting)
+    // must be looked at: either it changes where objects go (fingerprint it) or it does not.
+    // The SDK names the variables it reads as string literals ("AWS_REGION", `AWS_ENDPOINT_URL_${id}`) or env.AWS_X.
+    const pattern = '"AWS_[A-Z0-9_]+"|\'AWS_[A-Z0-9_]+\'|env\\.AWS_[A-Z0-9_]+|`AWS_[A-Z0-9_]+';
+    const sources = execFileSync('grep', ['-rhoE', pattern, 'node_modules/@aws-sdk', 'node_modules/@smithy'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const read = new Set(sources.match(/AWS_[A-Z0-9_]+/g));
+    expect(read.size).toBeGreaterThan(20); // the scan found the SDK's variables
+    const known = new Set<string>([...AWS_ENV_KEYS, ...Object.keys(AWS_ENV_EXEMPT)]);
+    expect([...read].filter((n) => !known.has(n)).sort()).toEqual([]);
+    for (const secret of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) expect(FINGERPRINT_KEYS).not.toContain(secret);
   });
 
   it.each([
@@ -35,8 +57,44 @@ describe('invocation fingerprint', () => {
     ['PITR_CONFIG', [], { PITR_CONFIG: config }],
     ['every variable, odd values', ['--repo', 's3://b/p q'], Object.fromEntries(FINGERPRINT_KEYS.map((k, i) => [k, `v${i} 'x' "y" \\z é`]))],
     ['an empty value', [], { PITR_REPO: '' }],
+    ['AWS files from the environment', [], { AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'missing') }],
+    ['AWS files under $HOME', [], { HOME: dir }],
+    ['no HOME', ['--config', config], {}],
+    ['AWS files named in the config file', ['--config', namingConfig], { HOME: dir }],
+    ['AWS files named in the config file, quoted, with ~/', ['--config', quotedConfig], { HOME: dir }],
+    ['the environment over the config file', ['--config', namingConfig], { AWS_CONFIG_FILE: '' , HOME: dir }],
+    ['a symlinked config file', ['--config', linkedConfig], {}],
   ] as [string, string[], Record<string, string>][])('agrees with the launcher: %s', (_what, flags, env) => {
+    expect(invocationFingerprint(flags, env)).not.toBeNull();
     expect(shellFingerprint(flags, env)).toBe(invocationFingerprint(flags, env));
+  });
+
+  it('follows the content of every file the configuration is read from', () => {
+    const env = { HOME: dir };
+    const before = invocationFingerprint(['--config', namingConfig], env);
+    writeFileSync(awsConfig, '[default]\nendpoint_url = http://elsewhere:9000\n');
+    const after = invocationFingerprint(['--config', namingConfig], env);
+    expect(after).not.toBe(before);
+    expect(shellFingerprint(['--config', namingConfig], env)).toBe(after);
+    // ~/.aws/credentials appearing changes it too.
+    mkdirSync(join(dir, '.aws'), { recursive: true });
+    const home = invocationFingerprint([], env);
+    writeFileSync(join(dir, '.aws', 'credentials'), '[default]\naws_access_key_id = other\n');
+    expect(invocationFingerprint([], env)).not.toBe(home);
+    expect(shellFingerprint([], env)).toBe(invocationFingerprint([], env));
+    // A symlinked config file: its target's content counts.
+    const linked = invocationFingerprint(['--config', linkedConfig], {});
+    writeFileSync(config, 'PITR_REPO=file:///srv/c\n');
+    expect(invocationFingerprint(['--config', linkedConfig], {})).not.toBe(linked);
+  });
+
+  it('gives no fast path to a config file that names an AWS file in a form the launcher does not read', () => {
+    const exported = join(dir, 'exported.env');
+    writeFileSync(exported, `export AWS_CONFIG_FILE=${awsConfig}\n`);
+    expect(invocationFingerprint(['--config', exported], {})).toBeNull();
+    const commented = join(dir, 'commented.env');
+    writeFileSync(commented, `AWS_CONFIG_FILE=${awsConfig} # the test store\n`);
+    expect(invocationFingerprint(['--config', commented], {})).toBeNull();
   });
 
   it('is kept per data directory and reused only for identical inputs', () => {
