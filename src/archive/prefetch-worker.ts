@@ -91,11 +91,16 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
     watcher = watch(o.dir, wake);
     watcher.on('error', wake);
     let lastWanted: string | null = null;
+    let configuredAt = performance.now();
     let idleSince = performance.now();
     while (failure === null && existsSync(o.dir)) {
       // Another configuration: the launcher computes another fingerprint and looks in another
-      // spool, so nothing here is handed over any more; downloading on would only cost.
-      if (!o.stillConfigured()) break;
+      // spool, so nothing here is handed over any more; downloading on would only cost. Asked
+      // every 250 ms at most: this loop wakes for every file recovery takes.
+      if (performance.now() - configuredAt > 250) {
+        if (!o.stillConfigured()) break;
+        configuredAt = performance.now();
+      }
       const wanted: string | null = (await readWanted(o.dir)) ?? lastWanted; // being rewritten: keep the last
       if (wanted !== lastWanted) {
         [lastWanted, idleSince, missing.end] = [wanted, performance.now(), null];

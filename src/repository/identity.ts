@@ -47,6 +47,10 @@ function parseIdentity(raw: Buffer, storage: Storage): RepositoryIdentity | null
     if (text.startsWith('{') && !text.trimEnd().endsWith('}')) return null;
     throw new RepositoryMismatchError(`${storage.url}${IDENTITY_KEY} is not valid JSON: this is not a pitr repository, or it is damaged`);
   }
+  // Records and pitr.repositories hold the id in space-separated lines: nothing but a plain token.
+  if (identity.id !== undefined && !/^[A-Za-z0-9-]{8,64}$/.test(String(identity.id))) {
+    throw new RepositoryMismatchError(`${storage.url}${IDENTITY_KEY} has an invalid id ${JSON.stringify(identity.id)}: it is damaged; restore it from a copy`);
+  }
   identity.id ||= createHash('sha256').update(raw).digest('hex').slice(0, 32);
   if (identity.format !== REPOSITORY_FORMAT) {
     throw new RepositoryMismatchError(

@@ -1,20 +1,18 @@
 // The world changes under a running archiver: the configuration (an AWS config file's
 // endpoint, named in the environment or in pitr's config file), the repository at the same
-// URL (replaced by a new one), the repository's volume (unmounted, leaving a bare mount
-// point), a file's clock (an mtime years ahead). Every answer PostgreSQL gets must hold for
-// the world its next call sees: a segment reported archived is in the repository that call
-// would use, and nothing is written into a mount point.
+// URL (replaced by a new one), a file's clock (an mtime years ahead). Every answer PostgreSQL
+// gets must hold for the world its next call sees: a segment reported archived is in the
+// repository that call would use. (An unmounted volume: store-faults.test.ts.)
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processAlive } from '../../src/os/process.js';
 import { digest, giveToPostgres, pitr, tempDir, waitFor, type PitrResult } from '../../tools/harness/env.js';
-import { Cluster } from '../../tools/harness/postgres.js';
 import { S3Server } from '../../tools/harness/s3.js';
 import { archiverGone, archiverPid, fakeDataDir, records } from '../support/data-dir.js';
-import { archivingInto, fileRepo, type RepoFixture } from '../support/repos.js';
+import { fileRepo } from '../support/repos.js';
 import { makeSegments, type SegmentSource } from '../support/segments.js';
 
 let source: SegmentSource;
@@ -146,38 +144,6 @@ describe('the repository at the same URL is replaced', () => {
     expect(res.stderr).not.toContain('"via":"bin/pitr"');
     expect(existsSync(join(repo.dir!, 'wal', names()[1]!.slice(0, 16), names()[1]!))).toBe(true);
     await rm(join(dir, 'postmaster.pid'));
-  });
-});
-
-describe('the repository volume is unmounted under a cluster that archives', () => {
-  it('refuses to bind the bare mount point, archives nothing there, and resumes with no gap once it is back', async () => {
-    const repo = await fileRepo();
-    const cluster = await Cluster.create({ conf: archivingInto(repo) });
-    await cluster.start();
-    try {
-      await cluster.query('CREATE TABLE t (id int)');
-      const first = await cluster.switchWal();
-      await cluster.waitArchived(first);
-      // "Unmounted": the volume's directory goes away and the bare mount point is left.
-      await rename(repo.dir!, `${repo.dir}.volume`);
-      await mkdir(repo.dir!);
-      await giveToPostgres(repo.dir!);
-      await cluster.query('INSERT INTO t VALUES (1)');
-      const during = await cluster.switchWal();
-      await waitFor('archive_command failures', async () => Number(await cluster.one<string>('SELECT failed_count::text FROM pg_stat_archiver')) >= 2);
-      expect(await cluster.one<string>('SELECT last_archived_wal FROM pg_stat_archiver')).toBe(first);
-      expect(await readdir(repo.dir!)).toEqual([]);
-      expect(await cluster.log()).toMatch(/is empty, but this cluster has archived into .* before .*pitr init/);
-      // Mounted again.
-      await rm(repo.dir!, { recursive: true });
-      await rename(`${repo.dir}.volume`, repo.dir!);
-      await cluster.waitArchived(during);
-      const list = await pitr(['list', '--json'], { env: repo.env });
-      const wal = JSON.parse(list.stdout).wal as { gaps: unknown[] }[];
-      expect(wal.flatMap((t) => t.gaps)).toEqual([]);
-    } finally {
-      await cluster.stop('immediate');
-    }
   });
 });
 

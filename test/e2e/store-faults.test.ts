@@ -1,10 +1,10 @@
 // Faults of the store and of the set-up: the store goes away while PostgreSQL archives, an
 // endpoint that never answers, a standby, an unwritable repository, bad configuration.
-import { chmod, mkdir, readdir, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AS_ROOT, freePort, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
+import { AS_ROOT, freePort, giveToPostgres, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
 import { S3Server } from '../../tools/harness/s3.js';
@@ -19,7 +19,12 @@ afterAll(async () => {
 });
 
 /** Archives under failure: PostgreSQL retries, and once the store is back nothing is missing. */
-async function archiveThroughOutage(repo: RepoFixture, takeDown: () => Promise<void>, bringBack: () => Promise<void>): Promise<void> {
+async function archiveThroughOutage(
+  repo: RepoFixture,
+  takeDown: () => Promise<void>,
+  bringBack: () => Promise<void>,
+  whileDown: (cluster: Cluster) => Promise<void> = async () => undefined,
+): Promise<void> {
   const cluster = await Cluster.create({ conf: archivingInto(repo) });
   await cluster.start();
   try {
@@ -36,7 +41,8 @@ async function archiveThroughOutage(repo: RepoFixture, takeDown: () => Promise<v
     await waitFor('archive_command failures', async () => Number(await cluster.one<string>('SELECT failed_count::text FROM pg_stat_archiver')) >= 2);
     // Nothing was reported archived while the store was away.
     expect(await cluster.one<string>('SELECT last_archived_wal FROM pg_stat_archiver')).toBe(first);
-    expect(await cluster.log()).toMatch(/archive command failed with exit code [59]/);
+    expect(await cluster.log()).toMatch(/archive command failed with exit code [359]/);
+    await whileDown(cluster);
 
     await bringBack();
     await cluster.waitArchived(during.at(-1)!);
@@ -69,6 +75,24 @@ describe('the store goes away while PostgreSQL archives', () => {
     // Renaming the directory away is what an unmounted volume looks like: pitr must not
     // recreate it and archive into the mount point.
     await archiveThroughOutage(repo, () => rename(repo.dir!, `${repo.dir}.away`), () => rename(`${repo.dir}.away`, repo.dir!));
+  });
+
+  it('file://: a bare mount point left by an unmounted volume is never bound nor written to', async () => {
+    const repo = await fileRepo();
+    const unmount = async () => {
+      await rename(repo.dir!, `${repo.dir}.volume`);
+      await mkdir(repo.dir!);
+      await giveToPostgres(repo.dir!);
+    };
+    const mount = async () => {
+      await rm(repo.dir!, { recursive: true });
+      await rename(`${repo.dir}.volume`, repo.dir!);
+    };
+    await archiveThroughOutage(repo, unmount, mount, async (cluster) => {
+      // Before: the first push bound the mount point as a new repository and archived into it.
+      expect(await readdir(repo.dir!)).toEqual([]);
+      expect(await cluster.log()).toMatch(/is empty, but this cluster has archived into .* before .*pitr init/);
+    });
   });
 });
 

@@ -67,26 +67,31 @@ export async function benchSustained(seconds: number): Promise<void> {
     const res = await pgbr(dir, ['stanza-create']);
     if (res.exitCode !== 0) throw new Error(`pgbackrest stanza-create failed: ${res.stdout} ${res.stderr}`);
   };
-  const ways: Way[] = [
-    { label: 'archiving off', setup: async () => null },
-    { label: 'pitr file://', setup: async (dir) => `${PITR_BIN} --repo file://${dir}/repo --log-level warn wal-push %p` },
+  const pitrWays = (bin: string, prefix: string): Way[] => [
+    { label: `${prefix}pitr file://`, setup: async (dir) => `${bin} --repo file://${dir}/repo --log-level warn wal-push %p` },
     {
-      label: 'pitr s3 (s3rver)',
+      label: `${prefix}pitr s3 (s3rver)`,
       setup: async (dir) => {
         const { env } = await s3.newRepo();
         await writeFile(join(dir, 'pitr.env'), `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n')}\nPITR_LOG_LEVEL=warn\n`, { mode: 0o640 });
-        return `${PITR_BIN} --config ${dir}/pitr.env wal-push %p`;
+        return `${bin} --config ${dir}/pitr.env wal-push %p`;
       },
     },
     {
-      label: 'pitr s3 TLS (s3rver)',
+      label: `${prefix}pitr s3 TLS (s3rver)`,
       setup: async (dir) => {
         const bucket = await s3tlsRepo(dir);
         const env = { PITR_REPO: `s3://${bucket}/main`, PITR_S3_ENDPOINT: s3tls.endpoint, PITR_S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
         await writeFile(join(dir, 'pitr.env'), `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n')}\nPITR_LOG_LEVEL=warn\n`, { mode: 0o640 });
-        return `env NODE_EXTRA_CA_CERTS=${tls.certFile} ${PITR_BIN} --config ${dir}/pitr.env wal-push %p`;
+        return `env NODE_EXTRA_CA_CERTS=${tls.certFile} ${bin} --config ${dir}/pitr.env wal-push %p`;
       },
     },
+  ];
+  const ways: Way[] = [
+    { label: 'archiving off', setup: async () => null },
+    ...pitrWays(PITR_BIN, ''),
+    // BENCH_BASELINE_PITR: another checkout's bin/pitr, run beside this one in the same rounds (before/after a change).
+    ...(process.env.BENCH_BASELINE_PITR ? pitrWays(process.env.BENCH_BASELINE_PITR, 'baseline ') : []),
     {
       label: 'pgBackRest sync',
       setup: async (dir, cluster, sock) => {

@@ -107,32 +107,54 @@ export async function benchWal(segments: number): Promise<void> {
     // bin/pitr answers from a record (no Node at all). The records are real: a first push of
     // each file from a data directory's pg_wal leaves one.
     rows.push(summarise('node -e 0 (floor of any Node process)', names.map(() => run(process.execPath, ['-e', '0'], {})), 0));
-    const noAhead = { ...pitrFile, PITR_REPO: `file://${await freshDir(work, 'pitr-repo-hits')}`, PITR_ARCHIVE_LOOKAHEAD: '0' };
-    const hitsDir = await fakeDataDir(work, 'hits', cluster.dataDir, walDir, names, false);
-    const firsts = names.map((n) => timed(...asPostgresArgs(PITR_BIN, ['wal-push', join('pg_wal', n)]), noAhead, hitsDir));
-    rows.push(summarise('pitr file:// push from pg_wal, reaching Node', firsts, segBytes));
-    const hits = names.map((n) => timed(...asPostgresArgs(PITR_BIN, ['wal-push', join('pg_wal', n)]), noAhead, hitsDir));
-    rows.push(summarise('pitr file:// push answered by bin/pitr from a record', hits, segBytes));
+    // BENCH_BASELINE_PITR: another checkout's bin/pitr, measured beside this one (before/after a change).
+    const bins: [string, string][] = [['', PITR_BIN], ...(process.env.BENCH_BASELINE_PITR ? [['baseline ', process.env.BENCH_BASELINE_PITR] as [string, string]] : [])];
+    for (const [prefix, bin] of bins) {
+      const noAhead = { ...pitrFile, PITR_REPO: `file://${await freshDir(work, `${prefix}pitr-repo-hits`)}`, PITR_ARCHIVE_LOOKAHEAD: '0' };
+      const hitsDir = await fakeDataDir(work, `${prefix}hits`, cluster.dataDir, walDir, names, false);
+      const firsts = names.map((n) => timed(...asPostgresArgs(bin, ['wal-push', join('pg_wal', n)]), noAhead, hitsDir));
+      rows.push(summarise(`${prefix}pitr file:// push from pg_wal, reaching Node`, firsts, segBytes));
+      // Answered calls: the resident archiver has stored every file ahead (a server "runs", so
+      // it stays, and its records answer while it lives); each call is then PostgreSQL's.
+      const aheadDir = await fakeDataDir(work, `${prefix}ahead`, cluster.dataDir, walDir, names, true);
+      await writeFile(join(aheadDir, 'postmaster.pid'), `${process.pid}\n${aheadDir}\n0\n`);
+      const ahead = { ...pitrFile, PITR_REPO: `file://${await freshDir(work, `${prefix}pitr-repo-ahead`)}`, PITR_LOG_LEVEL: 'info', PITR_ARCHIVE_LOOKAHEAD: String(names.length) }; // info: the launcher says it answered
+      timed(...asPostgresArgs(bin, ['wal-push', join('pg_wal', names[0]!)]), ahead, aheadDir);
+      const recorded = join(aheadDir, 'pg_wal', 'pitr', 'archived');
+      for (let waited = 0; waited < 60_000 && (await readdir(recorded).catch(() => [] as string[])).filter((e) => !e.startsWith('.')).length < names.length - 1; waited += 50) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const hits = names.slice(1).map((n) => timed(...asPostgresArgs(bin, ['wal-push', join('pg_wal', n)]), ahead, aheadDir));
+      await rm(join(aheadDir, 'postmaster.pid'));
+      rows.push(summarise(`${prefix}pitr file:// push answered by bin/pitr from a record`, hits, segBytes));
+      const answered = hits.filter((h) => h.stderr.includes('"via":"bin/pitr"')).length;
+      say(`  ${prefix}answered by bin/pitr: ${answered} of ${hits.length} calls`);
+    }
 
     // A backlog drained as PostgreSQL drains it: one call per file, in order, each file
     // marked .done after its call. The first call starts the resident archiver, which works
-    // ahead of the calls that follow.
+    // ahead of the calls that follow. A server "runs" (postmaster.pid): the archiver stays
+    // while one does, and its records answer only while it lives.
     const backlog: string[][] = [];
-    for (const [label, env] of [
-      ['pitr file://', { ...pitrFile, PITR_REPO: `file://${await freshDir(work, 'pitr-repo-backlog')}` }],
-      ['pitr s3 (s3rver)', { ...(await s3.newRepo()).env, PITR_LOG_LEVEL: 'warn' }],
-    ] as const) {
-      const dir = await fakeDataDir(work, `backlog-${backlog.length}`, cluster.dataDir, walDir, names, true);
-      const started = process.hrtime.bigint();
-      const calls = names.map((n) => {
-        const sample = timed(...asPostgresArgs(PITR_BIN, ['wal-push', join('pg_wal', n)]), env, dir);
-        spawnSync('rm', ['-f', join(dir, 'pg_wal', 'archive_status', `${n}.ready`)]);
-        return sample;
-      });
-      const total = Number(process.hrtime.bigint() - started) / 1e6;
-      const later = calls.slice(1).map((c) => c.ms).sort((a, b) => a - b);
-      const failed = calls.filter((c) => c.code !== 0).length;
-      backlog.push([label, calls[0]!.ms.toFixed(0), quantile(later, 0.5).toFixed(0), (total / names.length).toFixed(0), (names.length / (total / 1000)).toFixed(1), String(failed)]);
+    for (const [prefix, bin] of bins) {
+      for (const [label, env] of [
+        ['pitr file://', { ...pitrFile, PITR_REPO: `file://${await freshDir(work, `${prefix}pitr-repo-backlog`)}` }],
+        ['pitr s3 (s3rver)', { ...(await s3.newRepo()).env, PITR_LOG_LEVEL: 'warn' }],
+      ] as const) {
+        const dir = await fakeDataDir(work, `${prefix}backlog-${backlog.length}`, cluster.dataDir, walDir, names, true);
+        await writeFile(join(dir, 'postmaster.pid'), `${process.pid}\n${dir}\n0\n`);
+        const started = process.hrtime.bigint();
+        const calls = names.map((n) => {
+          const sample = timed(...asPostgresArgs(bin, ['wal-push', join('pg_wal', n)]), env, dir);
+          spawnSync('rm', ['-f', join(dir, 'pg_wal', 'archive_status', `${n}.ready`)]);
+          return sample;
+        });
+        const total = Number(process.hrtime.bigint() - started) / 1e6;
+        await rm(join(dir, 'postmaster.pid'));
+        const later = calls.slice(1).map((c) => c.ms).sort((a, b) => a - b);
+        const failed = calls.filter((c) => c.code !== 0).length;
+        backlog.push([`${prefix}${label}`, calls[0]!.ms.toFixed(0), quantile(later, 0.5).toFixed(0), (total / names.length).toFixed(0), (names.length / (total / 1000)).toFixed(1), String(failed)]);
+      }
     }
     const pgbrPush = rows.find((r) => r.label === 'pgBackRest posix push')!;
     backlog.push(['pgBackRest posix (synchronous: every call does its own push)', pgbrPush.median.toFixed(0), pgbrPush.median.toFixed(0), pgbrPush.median.toFixed(0), (1000 / pgbrPush.median).toFixed(1), String(pgbrPush.failures)]);
