@@ -1,8 +1,7 @@
 // Restores one archived file for PostgreSQL's restore_command. The bytes are verified
 // (size and SHA-256 of the original) before they appear at the destination, and they appear
 // by rename, so PostgreSQL never sees a partial or wrong file.
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
-import { unlinkQuietly } from '../os/quiet-fs.js';
+import { replaceFile } from '../os/exclusive-temp.js';
 import { InputError, RepositoryMismatchError, StorageUnavailableError } from '../errors.js';
 import { IDENTITY_KEY } from '../repository/layout.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
@@ -70,23 +69,16 @@ async function assertRepositoryThere(storage: Storage): Promise<void> {
 
 /**
  * Temp file + rename in the destination directory. No fsync: PostgreSQL fsyncs the files it
- * keeps (durable_rename of restored segments), and after a crash it fetches again.
+ * keeps (durable_rename of restored segments), and after a crash it fetches again. The
+ * temporary file is created exclusively under a random name (os/exclusive-temp.ts): the
+ * directory is PostgreSQL's, and restore_command may run as root.
  */
 function writeAtomically(dest: string, data: Buffer, durable: boolean): void {
-  const tmp = `${dest}.pitr-${process.pid}.tmp`;
   // Synchronous: one write(2) instead of 32 thread-pool round trips for a 16 MiB segment
   // (the prefetcher runs beside replay; see storage/file.ts).
   try {
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
-      if (durable) fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, dest);
+    replaceFile(dest, data, { stem: `${dest}.pitr-${process.pid}`, durable });
   } catch (err) {
-    unlinkQuietly(tmp);
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOSPC' ? 'no space left on device' : code === 'ENOENT' ? 'its directory does not exist' : (code ?? String(err));
     throw new InputError(`cannot write ${dest} (${why})`, err);

@@ -19,6 +19,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { bootId } from '../os/boot-id.js';
+import { replaceFile } from '../os/exclusive-temp.js';
 import { BufferPool } from '../os/buffer-pool.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { lstatQuietly, readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
@@ -190,9 +191,7 @@ async function fetchOne(name: string, o: Connected): Promise<boolean> {
     // No stillness wait (os/file-identity.ts): this process wrote the file and is done with it.
     const identity = fileIdentity(path);
     if (identity === null) return false; // taken away meanwhile: the spool was cleared
-    const tmp = join(o.dir, `.${name}.ok.tmp`);
-    writeFileSync(tmp, `${identity} ${res.checksum} ${boot}\n`);
-    renameSync(tmp, `${path}.ok`);
+    replaceFile(`${path}.ok`, `${identity} ${res.checksum} ${boot}\n`);
     return true;
   } finally {
     unlinkQuietly(staging);
@@ -204,9 +203,7 @@ async function fetchOne(name: string, o: Connected): Promise<boolean> {
 async function answer(name: string, token: string, o: Connected): Promise<void> {
   unlinkQuietly(join(o.dir, `${name}.ok`)); // left from an earlier hand-over
   if (await fetchOne(name, o)) return;
-  const tmp = join(o.dir, `.absent.${name}.tmp`);
-  writeFileSync(tmp, token);
-  renameSync(tmp, join(o.dir, `.absent.${name}`));
+  replaceFile(join(o.dir, `.absent.${name}`), token);
 }
 
 /** An answer is read within milliseconds; an old one could only mislead a later asker whose token repeats. */

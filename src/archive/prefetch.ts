@@ -22,9 +22,10 @@
 // expect (a history file, another timeline, a step back) and when archiving starts after
 // recovery. Only standard modules are imported: this is the hot path of restore_command.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootId } from '../os/boot-id.js';
+import { replaceFile } from '../os/exclusive-temp.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { readTextQuietly } from '../os/quiet-fs.js';
 import { parseWalFileName } from '../wal/names.js';
@@ -83,9 +84,7 @@ export async function takePrefetched(dir: string, name: string, dest: string): P
 export async function markWanted(dir: string, name: string): Promise<void> {
   if (!SEGMENT.test(name)) return;
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.wanted.${process.pid}.tmp`);
-  await writeFile(tmp, `${name}\n`);
-  await rename(tmp, join(dir, '.wanted'));
+  replaceFile(join(dir, '.wanted'), `${name}\n`);
 }
 
 export async function readWanted(dir: string): Promise<string | null> {

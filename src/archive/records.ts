@@ -21,10 +21,11 @@
 // same URL, or an archiver that died, leaves records that answer nothing. Losing one costs a
 // normal push, nothing else. Only standard modules are imported: this is the hot path of every
 // archive_command call.
-import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootId } from '../os/boot-id.js';
+import { replaceFile } from '../os/exclusive-temp.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { takePidFile } from '../os/pid-file.js';
 import { lstatQuietly, readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
@@ -73,17 +74,9 @@ function parseRecord(text: string): ArchivedRecord | null {
 export async function writeRecord(dataDir: string, name: string, record: ArchivedRecord): Promise<number> {
   const dir = recordsDir(dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-  // Synchronous, like everything the archiver does per file (see storage/file.ts).
-  try {
-    writeFileSync(tmp, `${record.fingerprint} ${record.identity} ${record.checksum} ${record.repositoryId}\n`);
-    const { mtimeMs } = statSync(tmp);
-    renameSync(tmp, join(dir, name));
-    return mtimeMs;
-  } catch (err) {
-    unlinkQuietly(tmp); // a full disk must not leave the temp file behind
-    throw err;
-  }
+  // Synchronous, like everything the archiver does per file (see storage/file.ts); through
+  // an exclusive temporary file (os/exclusive-temp.ts), as every temporary file under pg_wal.
+  return replaceFile(join(dir, name), `${record.fingerprint} ${record.identity} ${record.checksum} ${record.repositoryId}\n`);
 }
 
 export async function readRecord(dataDir: string, name: string): Promise<ArchivedRecord | null> {
@@ -109,15 +102,8 @@ export function stampVouches(stamp: RepositoryStamp | null, repositoryId: string
 
 /** Written (aside, then renamed) by the archiver after each check of the repository. */
 export function writeStamp(dataDir: string, stamp: Omit<RepositoryStamp, 'boot' | 'at'>): void {
-  const tmp = join(recordsDir(dataDir), `.repository.${process.pid}.tmp`);
   const file = stamp.file ? `${stamp.file.identity} ${stamp.file.path}` : '- - - - - -';
-  try {
-    writeFileSync(tmp, `${stamp.repositoryId} ${bootId()} ${uptimeCs()} ${file}\n`);
-    renameSync(tmp, stampPath(dataDir));
-  } catch (err) {
-    unlinkQuietly(tmp);
-    throw err;
-  }
+  replaceFile(stampPath(dataDir), `${stamp.repositoryId} ${bootId()} ${uptimeCs()} ${file}\n`);
 }
 
 export function readStamp(dataDir: string): RepositoryStamp | null {

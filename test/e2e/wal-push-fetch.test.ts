@@ -1,8 +1,9 @@
 // wal-push and wal-fetch against both repository kinds, on real WAL files: duplicates,
 // conflicts, every archivable file kind, missing files, corruption, another cluster's
-// repository, and a push killed mid-write.
+// repository, a push killed mid-write, and links planted where wal-fetch writes.
 import { execa } from 'execa';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { copyFile, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { compressFrameSync } from 'lz4-napi';
@@ -254,5 +255,34 @@ describe('emergency access without pitr', () => {
     const out = join(work, 'decoded');
     await execa('lz4', ['-d', '-f', join(repo.dir!, segKey(basename(seg))), out]);
     expect(digest(await readFile(out))).toBe(digest(await readFile(seg)));
+  });
+});
+
+describe('links planted next to the destination of wal-fetch', () => {
+  it('are never written through: the file they point at keeps its bytes, and the destination gets the segment', async () => {
+    const repo = await fileRepo();
+    const seg = source.segments[0]!;
+    expect((await pitr(['wal-push', seg], { env: repo.env })).exitCode).toBe(0);
+    const victim = join(await tempDir('victim'), 'pg_hba.conf');
+    await writeFile(victim, 'precious\n');
+    // A directory someone else can write (PostgreSQL's pg_wal, to restore_command run as root).
+    const dir = await tempDir('pg_wal');
+    const dest = join(dir, 'RECOVERYXLOG');
+    // The temporary name used to be `<dest>.pitr-<pid>.tmp`: a link at it for each of the next
+    // few thousand pids catches the pid wal-fetch will run as; and a few other plausible names.
+    const pidMax = Number(await readFile('/proc/sys/kernel/pid_max', 'utf8'));
+    const next = spawnSync('true').pid!;
+    const planted = [`${dest}.tmp`, `${dest}.pitr.tmp`, join(dir, '.RECOVERYXLOG.tmp'), `${dest}.pitr-${process.pid}.tmp`];
+    for (let i = 1; i <= 4000; i++) planted.push(`${dest}.pitr-${(next + i) % pidMax}.tmp`);
+    await Promise.all(planted.map((path) => symlink(victim, path)));
+
+    const res = await pitr(['wal-fetch', basename(seg), dest], { env: repo.env, cwd: source.cluster.dataDir });
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(await readFile(victim, 'utf8')).toBe('precious\n');
+    expect((await lstat(dest)).isFile()).toBe(true); // not a planted link renamed into place
+    expect(digest(await readFile(dest))).toBe(digest(await readFile(seg)));
+    // Every link is still there, untouched, and nothing else was left behind.
+    expect((await readdir(dir)).sort()).toEqual([...planted.map((p) => basename(p)), 'RECOVERYXLOG'].sort());
+    for (const path of planted.slice(0, 4)) expect(await readlink(path)).toBe(victim);
   });
 });
