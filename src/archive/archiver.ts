@@ -32,6 +32,7 @@ import { IDENTITY_KEY } from '../repository/layout.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { crashInLookaheadRequested, crashNow } from '../storage/fault.js';
+import { sweepAbandonedWrites } from '../storage/sweep.js';
 import { parseWalFileName } from '../wal/names.js';
 import { rememberArchivedInto } from './archived-into.js';
 import { pushWalFile, type PushOptions } from './push.js';
@@ -110,6 +111,9 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
     // this process's own hand, and watching them would wake it several times per file.
     watcher = watch(statusDir, wake);
     watcher.on('error', wake);
+    // Temporary files of killed pushes: beside the work, not before it; it never fails, and
+    // it is awaited below only so that the exit does not cut it short.
+    const sweeping = sweepAbandonedWrites(o.storage, 'wal/', o.log);
     let idleSince = performance.now();
     while (failure === null && changed === null && existsSync(statusDir)) {
       if (!o.stillConfigured()) {
@@ -184,6 +188,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
       o.log.info({ why: changed }, 'the world this archiver started in has changed; stopping (the next call follows the new one)');
     }
     await Promise.all([...inflight.values(), checking]);
+    await sweeping;
   } finally {
     dropStamp(o.dataDir);
     watcher?.close();

@@ -17,13 +17,14 @@ import { childConnection, pgProgram } from '../pg/binaries.js';
 import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity } from '../repository/identity.js';
 import { walLogPrefix, walObjectKey } from '../repository/layout.js';
 import type { Storage } from '../storage/storage.js';
+import { sweepAbandonedWrites } from '../storage/sweep.js';
 import { VERSION } from '../version.js';
 import { formatLsn, hex8, parseLsn, parseWalFileName } from '../wal/names.js';
 import { requiredSegments, segmentFileName, segmentNumber } from '../wal/segments.js';
 import { rootHistory } from '../wal/timeline-history.js';
 import { labelTime, parseLabelText, walLocation } from './label.js';
 import { acquireBackupLock } from './lock.js';
-import { backupDir, writeManifest, type BackupManifest } from './manifest.js';
+import { BACKUP_PREFIX, backupDir, writeManifest, type BackupManifest } from './manifest.js';
 
 export interface BackupOptions {
   storage: Storage;
@@ -51,6 +52,8 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
   const label = `pitr ${id}`;
   const lock = await acquireBackupLock(storage, id);
   try {
+    // Under the lock, no other backup writes here: what killed backups left can go.
+    await sweepAbandonedWrites(storage, BACKUP_PREFIX, log);
     const dataKey = `${backupDir(id)}base.tar${config.compress === 'lz4' ? '.lz4' : ''}`;
     log.info({ backup: id, estimateBytes: server.estimateBytes }, 'backup started');
     return await completeOrRemove(storage, dataKey, log, async () => {

@@ -3,15 +3,16 @@
 // directory is fsynced, so a crash at any point leaves either no object or the whole object.
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsc, existsSync, fchownSync, fstatSync, fsync, fsyncSync, linkSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
-import { chown, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { chown, lstat, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { AlreadyExistsError, PitrError, StorageError, StorageUnavailableError } from '../errors.js';
+import { processAlive, pidSpace } from '../os/process.js';
 import { unlinkQuietly } from '../os/quiet-fs.js';
 import { crashAfter, crashMidStreamRequested, crashMidWriteRequested, crashNow, STREAM_CRASH_AFTER } from './fault.js';
-import type { Listing, ObjectHead, ObjectInfo, PutOptions, Storage } from './storage.js';
+import type { Listing, ObjectHead, ObjectInfo, PutOptions, Storage, SweepResult } from './storage.js';
 
 export class FileStorage implements Storage {
   readonly url: string;
@@ -106,7 +107,7 @@ export class FileStorage implements Storage {
     const path = this.path(key);
     const dir = dirname(path);
     await this.ensureDir(dir);
-    const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const tmp = tempPathFor(path);
     // Synchronous calls, on purpose, except the fsyncs: this is the resident archiver's hot
     // path, and each asynchronous call is a round trip through libuv's thread pool, waking
     // threads that preempt the database's backends. Measured in the archiver under a bulk
@@ -145,7 +146,7 @@ export class FileStorage implements Storage {
     const path = this.path(key);
     const dir = dirname(path);
     await this.ensureDir(dir);
-    const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const tmp = tempPathFor(path);
     let committed = false;
     try {
       const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o640);
@@ -219,6 +220,42 @@ export class FileStorage implements Storage {
     });
   }
 
+  /**
+   * Removes the temporary files of writes that will never finish (see isAbandonedWrite) from
+   * the directories under `prefix`; what it removed. Names starting with '.' that are not
+   * temporary files of this format stay, whatever their age: they are not pitr's.
+   */
+  async sweepAbandonedWrites(prefix: string): Promise<SweepResult> {
+    const now = Date.now();
+    const removed: SweepResult = { files: 0, bytes: 0 };
+    const walk = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        return fail(err, 'list', dir);
+      }
+      for (const entry of entries) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory() && !entry.name.startsWith('.')) await walk(path);
+        if (!entry.isFile() || !entry.name.startsWith('.')) continue;
+        const st = await lstat(path).catch(() => null);
+        if (!st?.isFile() || !isAbandonedWrite(entry.name, now - st.mtimeMs)) continue;
+        try {
+          await unlink(path);
+          removed.files++;
+          removed.bytes += st.size;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return fail(err, 'remove', path);
+        }
+      }
+    };
+    const key = prefix.replace(/\/+$/, '');
+    await walk(key ? this.path(key) : this.root);
+    return removed;
+  }
+
   /** mkdir -p, then fsync the parents of every directory it created so the new entries survive a crash. */
   private async ensureDir(dir: string): Promise<void> {
     // Never the repository's own directory: recreating it would write into a bare mount point.
@@ -236,6 +273,38 @@ export class FileStorage implements Storage {
       if (d === first || d === dirname(d)) break;
     }
   }
+}
+
+/**
+ * `.<name>.<pid space>.<pid>.<random>.tmp` beside the object: a dot-file, so listings skip
+ * it; the writer's pid, and the pid space it means something in (os/process.ts), so that a
+ * sweep can tell a killed writer's file from a live one's (isAbandonedWrite).
+ */
+function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${pidSpace()}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+const TEMP_NAME = /^\..+\.([0-9a-f]{12})\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+/** Written before temporary names carried the pid space: whose pid it is cannot be told. */
+const OLD_TEMP_NAME = /^\..+\.\d+\.[0-9a-f]{8}\.tmp$/;
+/** A dead writer of this pid space: its file is garbage at once; the minute is a margin for what this reasoning may miss. */
+const DEAD_WRITER_MS = 60_000;
+/** Any writer: one that lives rewrites its file far more often (a 16 MiB segment takes well under a second). */
+const ANY_WRITER_MS = 3_600_000;
+
+/**
+ * Whether a temporary file `ageMs` old (since its last write) belongs to a write that will
+ * never finish: its writer, of this pid space, is dead and it is over a minute old; or,
+ * whoever wrote it, it is over an hour old. The safety argument: a file is renamed or linked
+ * into place only by the process that wrote it, so removing a temporary file can never lose
+ * an object; removing one under a writer that is still alive (an hour without a write) only
+ * makes that write fail cleanly at link/rename (ENOENT), which wal-push reports and
+ * PostgreSQL retries, or which fails that one backup, with nothing half-written left visible.
+ */
+export function isAbandonedWrite(name: string, ageMs: number): boolean {
+  const ours = TEMP_NAME.exec(name);
+  if (ours && ours[1] === pidSpace() && ageMs > DEAD_WRITER_MS && !processAlive(Number(ours[2]))) return true;
+  return (ours !== null || OLD_TEMP_NAME.test(name)) && ageMs > ANY_WRITER_MS;
 }
 
 /** link(2) fails with EEXIST instead of replacing: an atomic "create if absent". */

@@ -51,4 +51,17 @@ export interface Storage {
   delete(key: string): Promise<void>;
   /** file:// only: the local path of `key`, for checks the shell launcher makes itself. */
   localPath?(key: string): string;
+  /**
+   * Removes what interrupted writes left under `prefix` that no reader would ever see but
+   * that takes space: file://'s temporary files of killed writers. S3 has none: a cut-off
+   * PutObject is an object under its real key, which readers recognise as incomplete
+   * (repository/wal-completeness.ts) and the next push replaces; an abandoned multipart
+   * upload is a bucket lifecycle rule's to remove.
+   */
+  sweepAbandonedWrites?(prefix: string): Promise<SweepResult>;
+}
+
+export interface SweepResult {
+  files: number;
+  bytes: number;
 }

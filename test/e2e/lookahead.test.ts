@@ -1,9 +1,11 @@
 // Look-ahead archiving under load and under faults: a burst of hundreds of segments archived
 // by a real server, most calls answered by bin/pitr from the resident archiver's records, and
 // every one fetched back byte for byte; an archiver killed half-way; a record that must not
-// vouch for a different file or another repository; two pushers racing over the same files.
-import { copyFile, readdir, readFile, rm } from 'node:fs/promises';
-import { processAlive } from '../../src/os/process.js';
+// vouch for a different file or another repository; two pushers racing over the same files;
+// the temporary files of killed pushes, removed when the archiver starts.
+import { spawnSync } from 'node:child_process';
+import { copyFile, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { pidSpace, processAlive } from '../../src/os/process.js';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
@@ -179,6 +181,51 @@ describe('look-ahead faults', () => {
     await archiverGone(dir);
     const fetched = await fetchAll(repo, names());
     for (const path of source.segments) expect(fetched.get(basename(path))).toBe(digest(await readFile(path)));
+  });
+
+  it('the archiver removes the temporary files killed pushes left in the repository, and only those', async () => {
+    const repo = await fileRepo();
+    const dir = await fakeDataDir(source);
+    // Bind the repository and store one object without starting an archiver.
+    expect((await push(repo, dir, names()[0]!, { PITR_ARCHIVE_LOOKAHEAD: '0' })).exitCode).toBe(0);
+    await rm(join(dir, 'pg_wal', 'archive_status', `${names()[0]}.ready`));
+    const logDir = join(repo.dir!, 'wal', names()[0]!.slice(0, 16));
+    const dead = spawnSync('true').pid!;
+    const [here, elsewhere] = [pidSpace(), 'abcdef012345'];
+    const [minutes, hours] = [2 * 60_000, 2 * 3_600_000];
+    const plant = async (path: string, ageMs: number) => {
+      await writeFile(path, Buffer.alloc(1000, 7));
+      const at = new Date(Date.now() - ageMs);
+      await utimes(path, at, at);
+    };
+    const seg = '0000000100000000000000F0';
+    const stale = [
+      join(logDir, `.${seg}.${here}.${dead}.00000001.tmp`), // this host, writer dead, 2 min old
+      join(logDir, `.${seg}.${elsewhere}.${process.pid}.00000002.tmp`), // another host, 2 h old
+      join(logDir, `.${seg}.${dead}.00000003.tmp`), // written before names carried the host, 2 h old
+      join(repo.dir!, 'wal', `.00000002.history.${elsewhere}.${dead}.00000004.tmp`), // 2 h old
+    ];
+    const kept = [
+      join(logDir, `.${seg}.${here}.${process.pid}.00000005.tmp`), // this host, writer alive
+      join(logDir, `.${seg}.${here}.${dead}.00000006.tmp`), // this host, writer dead, just written
+      join(logDir, `.${seg}.${elsewhere}.${dead}.00000007.tmp`), // another host, 2 min old
+      join(logDir, `.${seg}.${dead}.00000008.tmp`), // the old format, 2 min old: whose pid is unknown
+      join(logDir, '.keep'), // not a temporary file of pitr's
+    ];
+    for (const path of stale) await plant(path, path.includes(`.${here}.`) ? minutes : hours);
+    for (const path of kept) await plant(path, path.endsWith('.keep') ? hours : path.includes('00000006') ? 0 : minutes);
+    // Old, but objects: never touched.
+    const objects = [join(repo.dir!, 'repository.json'), join(logDir, names()[0]!)];
+    for (const path of objects) await utimes(path, new Date(Date.now() - hours), new Date(Date.now() - hours));
+    const before = await Promise.all(objects.map(async (p) => digest(await readFile(p))));
+
+    // PostgreSQL's next call starts the archiver, which sweeps wal/ beside its work.
+    expect((await push(repo, dir, names()[1]!)).exitCode).toBe(0);
+    await waitFor('the archiver to store the last file', async () => (await stored(repo, names()[7]!)) !== null);
+    await archiverGone(dir); // it finishes its sweep before it exits
+    const left = async (d: string) => (await readdir(d)).filter((n) => n.startsWith('.')).map((n) => join(d, n));
+    expect([...(await left(logDir)), ...(await left(join(repo.dir!, 'wal')))].sort()).toEqual([...kept].sort());
+    expect(await Promise.all(objects.map(async (p) => digest(await readFile(p))))).toEqual(before);
   });
 
   it('a push run by hand outside a data directory leaves nothing behind there', async () => {
