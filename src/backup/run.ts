@@ -15,11 +15,12 @@ import { InputError, PitrError, StorageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { childConnection, pgProgram } from '../pg/binaries.js';
 import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity } from '../repository/identity.js';
-import { walLogPrefix, walObjectKey } from '../repository/layout.js';
+import { walLogPrefix } from '../repository/layout.js';
+import { findUnusableWal } from '../repository/wal-completeness.js';
 import type { Storage } from '../storage/storage.js';
 import { sweepAbandonedWrites } from '../storage/sweep.js';
 import { VERSION } from '../version.js';
-import { formatLsn, hex8, parseLsn, parseWalFileName } from '../wal/names.js';
+import { formatLsn, hex8, parseLsn } from '../wal/names.js';
 import { requiredSegments, segmentFileName, segmentNumber } from '../wal/segments.js';
 import { rootHistory } from '../wal/timeline-history.js';
 import { labelTime, parseLabelText, walLocation } from './label.js';
@@ -285,12 +286,14 @@ async function waitForBackupWal(
   const start = walLocation(fields, 'START WAL LOCATION', `backup history of "${label}"`);
   const stop = walLocation(fields, 'STOP WAL LOCATION', `backup history of "${label}"`);
   const timeline = Number(fields.get('START TIMELINE') ?? args.timeline);
-  const needed = requiredSegments(rootHistory(timeline), start.lsn, stop.lsn, segmentSize);
+  // Each segment is read, not just looked up by name: part of a killed push's upload may
+  // stand under its real name on some S3-compatible stores (repository/wal-completeness.ts).
+  // A segment counts once it is whole, and a whole object stays whole: it is not read again.
+  const pending = new Set(requiredSegments(rootHistory(timeline), start.lsn, stop.lsn, segmentSize));
   await poll(`WAL up to ${stop.wal}`, async () => {
-    for (const name of needed) {
-      if (!(await storage.getHead(walObjectKey(parseWalFileName(name)!), 1))) return null;
-    }
-    return true;
+    const problems = await findUnusableWal(storage, pending);
+    for (const name of pending) if (!problems.has(name)) pending.delete(name);
+    return pending.size === 0 ? true : null;
   });
   return { start, stop, timeline, startTime: labelTime(fields, 'START TIME'), stopTime: labelTime(fields, 'STOP TIME') };
 }
@@ -306,7 +309,10 @@ async function findBackupHistory(storage: Storage, label: string, fromSegment: s
   for (const l of [log, log + 1]) {
     const dir = walLogPrefix(tli, hex8(l));
     const { objects } = await storage.list(dir);
-    const candidates = objects.map((o) => o.key.slice(dir.length)).filter((n) => n.endsWith('.backup') && n.slice(0, 24) >= fromSegment);
+    const listed = objects.filter((o) => o.key.endsWith('.backup') && o.key.slice(dir.length, dir.length + 24) >= fromSegment);
+    // One cut off by an interrupted push is not archived yet (PostgreSQL pushes it again).
+    const problems = await findUnusableWal(storage, listed);
+    const candidates = listed.map((o) => o.key.slice(dir.length)).filter((n) => !problems.has(n));
     for (const name of candidates.sort().reverse()) {
       const text = await readArchivedFile(storage, name);
       const fields = text ? parseLabelText(text.toString('utf8')) : null;

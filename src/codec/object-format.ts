@@ -88,7 +88,16 @@ export function decodeHeader(head: Buffer, what: string): { meta: ObjectMeta; he
   return { meta, headerLength: PREFIX + length };
 }
 
-export type StoredState = { state: 'complete'; meta: ObjectMeta } | { state: 'incomplete'; meta?: ObjectMeta };
+/**
+ * No whole object is shorter: the shortest header there can be (a history file's name, the
+ * shortest values, the shorter checksum key) and an empty payload. A listed size below it
+ * shows a cut-off write without reading the object.
+ */
+export const MIN_OBJECT_BYTES =
+  PREFIX + Buffer.byteLength(JSON.stringify({ v: 1, name: '00000002.history', size: 0, compression: 'lz4', payloadSize: 0, sha256: '0'.repeat(64) } satisfies ObjectMeta));
+
+/** `expected`: the whole object's size, when the header is there to tell it. */
+export type StoredState = { state: 'complete'; meta: ObjectMeta } | { state: 'incomplete'; meta?: ObjectMeta; expected?: number };
 
 /**
  * Classifies an existing object from its first bytes and total size: complete, or the
@@ -109,7 +118,7 @@ export function inspectStoredObject(head: ObjectHead, what: string): StoredState
   }
   const { meta, headerLength } = decodeHeader(bytes, what);
   const expected = headerLength + meta.payloadSize;
-  if (head.size < expected) return { state: 'incomplete', meta };
+  if (head.size < expected) return { state: 'incomplete', meta, expected };
   if (head.size > expected) throw new IntegrityError(`${what} is corrupted: ${head.size} bytes stored, ${expected} expected`);
   return { state: 'complete', meta };
 }

@@ -1,9 +1,12 @@
 // Everything a repository holds of WAL, per timeline, with the gaps in each timeline's run
 // of segments. Used by `pitr list` and by restore's check that the WAL it needs is there.
+import { readArchivedFile } from '../archive/read.js';
 import type { Storage } from '../storage/storage.js';
-import { parseWalFileName } from '../wal/names.js';
+import { historyFileName, parseWalFileName } from '../wal/names.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';
+import { parseTimelineHistory, type TimelineSpan } from '../wal/timeline-history.js';
 import { WAL_PREFIX } from './layout.js';
+import { findUnusableWal, type WalProblem } from './wal-completeness.js';
 
 export interface WalGap {
   /** First and last missing segment names. */
@@ -20,6 +23,10 @@ export interface TimelineWal {
   gaps: WalGap[];
   history: boolean;
   partials: string[];
+  /** Objects cut off by an interrupted upload: not archived (counted as missing). */
+  incomplete: string[];
+  /** Objects that are not what pitr wrote under their name: not archived either. */
+  damaged: string[];
 }
 
 export interface WalInventory {
@@ -32,21 +39,44 @@ export interface WalInventory {
   archivedAt: Map<string, Date>;
 }
 
-/** Reads the inventory with one recursive listing of wal/. */
-export async function walInventory(storage: Storage, segmentSize: number): Promise<WalInventory> {
+/**
+ * Reads the inventory with one recursive listing of wal/. With `verify`, objects that are not
+ * whole (wal-completeness.ts) do not count as archived: they leave gaps, and are named in
+ * their timeline's `incomplete` or `damaged`.
+ */
+export async function walInventory(storage: Storage, segmentSize: number, options: { verify?: boolean } = {}): Promise<WalInventory> {
   const { objects } = await storage.list(WAL_PREFIX);
-  const named = objects.map((o) => ({ name: o.key.slice(o.key.lastIndexOf('/') + 1), modified: o.modified }));
-  const inventory = summariseWal(named.map((o) => o.name), segmentSize);
-  for (const o of named) inventory.archivedAt.set(o.name, o.modified);
+  const named = objects.map((o) => ({ ...o, name: o.key.slice(o.key.lastIndexOf('/') + 1) })).filter((o) => parseWalFileName(o.name) !== null);
+  // A listed size too small for any whole object is free to check. Reading every header is
+  // not: on file:// it is not needed either, because an object under its final name was
+  // written under a temporary one and linked into place whole (storage/file.ts).
+  const problems = options.verify ? await findUnusableWal(storage, named, { readHeads: !storage.atomicWrites }) : new Map<string, WalProblem>();
+  const inventory = summariseWal(named.map((o) => o.name), segmentSize, problems);
+  for (const o of named) if (!problems.has(o.name)) inventory.archivedAt.set(o.name, o.modified);
   return inventory;
 }
 
-/** Pure: groups archived file names by timeline and finds the holes in each run. */
-export function summariseWal(names: string[], segmentSize: number): WalInventory {
-  const byTimeline = new Map<number, { segnos: bigint[]; partials: string[]; history: boolean }>();
+/** The parsed history files of `timelines`, read and verified (a timeline without one is left out). */
+export async function readHistories(storage: Storage, timelines: Iterable<number>): Promise<Map<number, TimelineSpan[]>> {
+  const histories = new Map<number, TimelineSpan[]>();
+  await Promise.all(
+    [...timelines].map(async (tli) => {
+      const text = await readArchivedFile(storage, historyFileName(tli));
+      if (text) histories.set(tli, parseTimelineHistory(tli, text.toString('utf8')));
+    }),
+  );
+  return histories;
+}
+
+/**
+ * Pure: groups archived file names by timeline and finds the holes in each run. Names with a
+ * problem (wal-completeness.ts) are not archived: missing ones are left out, the others named.
+ */
+export function summariseWal(names: string[], segmentSize: number, problems: Map<string, WalProblem> = new Map()): WalInventory {
+  const byTimeline = new Map<number, { segnos: bigint[]; partials: string[]; history: boolean; incomplete: string[]; damaged: string[] }>();
   const entry = (tli: number) => {
     let e = byTimeline.get(tli);
-    if (!e) byTimeline.set(tli, (e = { segnos: [], partials: [], history: false }));
+    if (!e) byTimeline.set(tli, (e = { segnos: [], partials: [], history: false, incomplete: [], damaged: [] }));
     return e;
   };
   const segments = new Set<string>();
@@ -55,6 +85,9 @@ export function summariseWal(names: string[], segmentSize: number): WalInventory
     const file = parseWalFileName(name);
     if (!file) continue;
     const tli = parseInt(file.timeline, 16);
+    const problem = problems.get(name)?.state;
+    if (problem === 'incomplete' || problem === 'damaged') entry(tli)[problem].push(name);
+    if (problem !== undefined) continue;
     if (file.kind === 'segment') {
       entry(tli).segnos.push(segmentNumberOfName(name, segmentSize));
       segments.add(name);
@@ -81,7 +114,17 @@ export function summariseWal(names: string[], segmentSize: number): WalInventory
         }
       }
       const name = (n: bigint | undefined) => (n === undefined ? null : segmentFileName(timeline, n, segmentSize));
-      return { timeline, first: name(segnos[0]), last: name(segnos.at(-1)), segments: segnos.length, gaps, history: e.history, partials: e.partials.sort() };
+      return {
+        timeline,
+        first: name(segnos[0]),
+        last: name(segnos.at(-1)),
+        segments: segnos.length,
+        gaps,
+        history: e.history,
+        partials: e.partials.sort(),
+        incomplete: e.incomplete.sort(),
+        damaged: e.damaged.sort(),
+      };
     });
   return { timelines, segments, histories, archivedAt: new Map() };
 }

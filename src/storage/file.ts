@@ -16,6 +16,7 @@ import type { Listing, ObjectHead, ObjectInfo, PutOptions, Storage, SweepResult 
 
 export class FileStorage implements Storage {
   readonly url: string;
+  readonly atomicWrites = true;
 
   private constructor(
     readonly root: string,

@@ -33,6 +33,12 @@ export interface PutOptions {
 export interface Storage {
   /** Human-readable location for messages, never containing credentials. */
   readonly url: string;
+  /**
+   * True when an object under its final key is always whole (file://: written under a
+   * temporary name, then linked). S3-compatible stores may keep the part of a PutObject that
+   * arrived before the client died, under the real key (repository/wal-completeness.ts).
+   */
+  readonly atomicWrites?: boolean;
   /** The whole object, or null when it does not exist. */
   get(key: string): Promise<Buffer | null>;
   /** Up to the first `length` bytes of the object and its total size, or null when it does not exist. */
