@@ -9,7 +9,8 @@
 // - each segment is read from the newest timeline that had begun by it (XLogFileReadAnyTLI);
 // - replay stops at the first missing segment, so a gap ends recovery there.
 import type { BackupManifest } from '../backup/manifest.js';
-import { InputError, NotFoundError } from '../errors.js';
+import { InputError, IntegrityError, NotFoundError, type PitrError } from '../errors.js';
+import { describeProblem, type WalProblem } from '../repository/wal-completeness.js';
 import type { WalInventory } from '../repository/wal-inventory.js';
 import { formatLsn, historyFileName, parseLsn } from '../wal/names.js';
 import { segmentNumber, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';
@@ -28,6 +29,11 @@ export interface PlanInput {
   backupId?: string;
   /** The repository, for messages. */
   repo: string;
+  /**
+   * Archived files known not to be whole (repository/wal-completeness.ts): left out of `wal`
+   * and `histories` by the caller, so they count as missing; a refusal at one names it.
+   */
+  unusable?: Map<string, WalProblem>;
 }
 
 export interface RestorePlan {
@@ -43,8 +49,70 @@ export interface RestorePlan {
 
 export function planRestore(input: PlanInput): RestorePlan {
   const { backup, timeline, history } = chooseBackup(input);
+  checkHistoryProbe(input, timeline);
   const chain = checkWal(input, backup, history);
   return { backup, timeline, history, ...chain };
+}
+
+/** The segments replay reads, in order (the chain planRestore checked by name). */
+export function replaySegments(plan: RestorePlan, segmentSize: number): string[] {
+  const names: string[] = [];
+  for (let segno = segmentNumberOfName(plan.firstSegment, segmentSize); segno <= segmentNumberOfName(plan.lastSegment, segmentSize); segno++) {
+    names.push(segmentOnHistory(plan.history, segno, segmentSize));
+  }
+  return names;
+}
+
+/**
+ * How far replay from `backup` reaches along the newest timeline it can follow (as
+ * recovery_target_timeline 'latest'): the last segment of the unbroken run from its start;
+ * null when not even its first segment is archived.
+ */
+export function replayReach(input: Pick<PlanInput, 'wal' | 'histories' | 'segmentSize'>, backup: BackupManifest): string | null {
+  const newest = resolveTimeline(input.histories, 'latest', backup);
+  let history = input.histories.get(newest) ?? rootHistory(newest);
+  if (!isOnHistory(history, backup.timeline, parseLsn(backup.stopLsn)!)) history = input.histories.get(backup.timeline) ?? rootHistory(backup.timeline);
+  const first = segmentNumber(parseLsn(backup.startLsn)!, input.segmentSize);
+  const last = runEnd(input.wal, history, first, input.segmentSize);
+  return last < first ? null : segmentOnHistory(history, last, input.segmentSize);
+}
+
+/** The last segment number of the unbroken run of archived segments from `first` along `history` (first - 1: none). */
+function runEnd(wal: WalInventory, history: TimelineSpan[], first: bigint, segmentSize: number): bigint {
+  let last = first - 1n;
+  while (wal.segments.has(segmentOnHistory(history, last + 1n, segmentSize))) last++;
+  return last;
+}
+
+/**
+ * Refuses an archived file recovery will read that is not whole. Cut off (an interrupted
+ * upload) is exit 1, as missing WAL: for this restore the file is not archived, only part of
+ * it is, and the remedy is the one for missing WAL (push it again, or a target before it).
+ * Exit 6 is for damage that needs another copy of the repository. `instead`: the other way out.
+ */
+function notWhole(input: PlanInput, name: string, why: string, instead: string): PitrError | null {
+  const problem = input.unusable?.get(name);
+  if (!problem || problem.state === 'missing') return null;
+  if (problem.state === 'damaged') {
+    return new IntegrityError(`${problem.message}; recovery would stop at it (${why}): restore it from another copy of the repository, or ${instead}`);
+  }
+  return new NotFoundError(
+    `archived ${name} in ${input.repo} is ${describeProblem(problem)} (an interrupted upload), so recovery would stop at it (${why}): ` +
+      `push it again from pg_wal if it is still there ("pitr wal-push pg_wal/${name}" in the data directory), or ${instead}`,
+  );
+}
+
+/**
+ * At the end of recovery PostgreSQL picks a new timeline id by fetching the history files
+ * above its own (findNewestTimeLine) until one is not archived: one that is there but not
+ * whole would stop it (wal-fetch refuses it, and PostgreSQL stops at that refusal).
+ */
+function checkHistoryProbe(input: PlanInput, timeline: number): void {
+  for (let tli = timeline + 1; ; tli++) {
+    const refusal = notWhole(input, historyFileName(tli), `recovery reads it at its end to choose a new timeline`, `remove it if timeline ${tli} is of no use`);
+    if (refusal) throw refusal;
+    if (!input.histories.has(tli)) return;
+  }
 }
 
 function chooseBackup(input: PlanInput): { backup: BackupManifest; timeline: number; history: TimelineSpan[] } {
@@ -56,7 +124,7 @@ function chooseBackup(input: PlanInput): { backup: BackupManifest; timeline: num
 
   const offTimeline: string[] = [];
   for (const backup of candidates) {
-    const timeline = resolveTimeline(input, backup);
+    const timeline = resolveTimeline(input.histories, input.timeline, backup);
     const history = historyOf(input, timeline, backup);
     const onHistory = isOnHistory(history, backup.timeline, parseLsn(backup.stopLsn)!);
     const fits = endsBeforeTarget(backup, target);
@@ -81,17 +149,19 @@ function chooseBackup(input: PlanInput): { backup: BackupManifest; timeline: num
   );
 }
 
-function resolveTimeline(input: PlanInput, backup: BackupManifest): number {
-  if (input.timeline === 'current') return backup.timeline;
-  if (typeof input.timeline === 'number') return input.timeline;
+function resolveTimeline(histories: PlanInput['histories'], choice: TimelineChoice, backup: BackupManifest): number {
+  if (choice === 'current') return backup.timeline;
+  if (typeof choice === 'number') return choice;
   let newest = backup.timeline;
-  while (input.histories.has(newest + 1)) newest++;
+  while (histories.has(newest + 1)) newest++;
   return newest;
 }
 
 function historyOf(input: PlanInput, timeline: number, backup: BackupManifest): TimelineSpan[] {
   const history = input.histories.get(timeline);
   if (history) return history;
+  const refusal = notWhole(input, historyFileName(timeline), `it says which WAL timeline ${timeline} is made of`, 'choose another --timeline');
+  if (refusal) throw refusal;
   if (timeline === backup.timeline || timeline === 1) return rootHistory(timeline);
   throw new NotFoundError(`timeline ${timeline} has no history file (${historyFileName(timeline)}) in ${input.repo}: "pitr list" shows the timelines`);
 }
@@ -125,14 +195,18 @@ function checkWal(input: PlanInput, backup: BackupManifest, history: TimelineSpa
   const { wal, segmentSize, target } = input;
   const name = (segno: bigint) => segmentOnHistory(history, segno, segmentSize);
   const first = segmentNumber(parseLsn(backup.startLsn)!, segmentSize);
-  let last = first - 1n;
-  while (wal.segments.has(name(last + 1n))) last++;
+  const last = runEnd(wal, history, first, segmentSize);
   const next = name(last + 1n);
   const result = (end: bigint) => ({ firstSegment: name(first), lastSegment: name(end), segmentCount: Number(end - first + 1n) });
+  /** Every refusal below is at `next`: one that is there but not whole is named as such. */
+  const refuse = (why: string, otherwise: () => PitrError) => notWhole(input, next, why, 'choose an earlier target (--to, --lsn)') ?? otherwise();
 
   const stop = segmentNumber(parseLsn(backup.stopLsn)!, segmentSize);
   if (last < stop) {
-    throw new NotFoundError(`the WAL of backup ${backup.id} is incomplete in ${input.repo}: ${next} is missing, so the backup cannot be made consistent; choose another backup`);
+    throw (
+      notWhole(input, next, `needed to make backup ${backup.id} consistent`, 'choose another backup (--backup)') ??
+      new NotFoundError(`the WAL of backup ${backup.id} is incomplete in ${input.repo}: ${next} is missing, so the backup cannot be made consistent; choose another backup`)
+    );
   }
   // An archived segment on this history after the first missing one means a gap.
   let beyond: bigint | null = null;
@@ -142,7 +216,7 @@ function checkWal(input: PlanInput, backup: BackupManifest, history: TimelineSpa
   }
   const gap = beyond === null ? '' : `${next} .. ${name(beyond - 1n)}`;
   const gapError = (why: string) =>
-    new NotFoundError(`WAL ${gap} is missing from ${input.repo} (${why}): recovery would stop at ${next}; restore to a point before it (--to, --lsn) or put the missing segments back`);
+    refuse(why, () => new NotFoundError(`WAL ${gap} is missing from ${input.repo} (${why}): recovery would stop at ${next}; restore to a point before it (--to, --lsn) or put the missing segments back`));
 
   switch (target.kind) {
     case 'immediate':
@@ -150,8 +224,9 @@ function checkWal(input: PlanInput, backup: BackupManifest, history: TimelineSpa
     case 'lsn': {
       const need = segmentNumber(target.lsn, segmentSize);
       if (last >= need) return result(need);
-      if (beyond !== null) throw gapError(`needed to reach LSN ${formatLsn(target.lsn)}`);
-      throw new NotFoundError(`the WAL up to LSN ${formatLsn(target.lsn)} is not archived in ${input.repo} yet (the newest reachable segment is ${name(last)}): wait for archiving ("pitr status") or choose an earlier target`);
+      const why = `needed to reach LSN ${formatLsn(target.lsn)}`;
+      if (beyond !== null) throw gapError(why);
+      throw refuse(why, () => new NotFoundError(`the WAL up to LSN ${formatLsn(target.lsn)} is not archived in ${input.repo} yet (the newest reachable segment is ${name(last)}): wait for archiving ("pitr status") or choose an earlier target`));
     }
     case 'time': {
       // A segment archived after the target holds WAL written up to then; without one, the
@@ -162,17 +237,23 @@ function checkWal(input: PlanInput, backup: BackupManifest, history: TimelineSpa
         const at = wal.archivedAt.get(name(segno));
         if (at && at.getTime() + MTIME_GRANULARITY_MS > target.time.date.getTime()) return result(last);
       }
-      if (beyond !== null) throw gapError(`needed to reach ${target.time.text}`);
+      const why = `needed to reach ${target.time.text}`;
+      if (beyond !== null) throw gapError(why);
       const newest = wal.archivedAt.get(name(last));
-      throw new NotFoundError(
+      throw refuse(why, () => new NotFoundError(
         `the newest archived WAL on this timeline (${name(last)}${newest ? `, archived ${newest.toISOString()}` : ''}) is older than ${target.time.text}: ` +
           'the WAL that reaches the target is not archived yet; if the server is up run SELECT pg_switch_wal() there and retry once "pitr status" shows it archived, or restore --latest',
-      );
+      ));
     }
-    default:
-      // latest, xid, name: replay runs to the end of the archived WAL.
-      if (beyond !== null) throw gapError(`recovery replays to the end of the archive for ${describeTarget(target)}`);
+    default: {
+      // latest, xid, name: replay runs to the end of the archived WAL, and asks for the next
+      // segment to find that end: one there but not whole stops it instead (wal-fetch refuses it).
+      const why = `recovery replays to the end of the archive for ${describeTarget(target)}`;
+      if (beyond !== null) throw gapError(why);
+      const refusal = notWhole(input, next, why, 'choose an earlier target (--to, --lsn)');
+      if (refusal) throw refusal;
       return result(last);
+    }
   }
 }
 

@@ -7,17 +7,16 @@
 //   4. on any failure after writing began, empty the directory again.
 import { resolve } from 'node:path';
 import { listBackups } from '../backup/manifest.js';
-import { readArchivedFile } from '../archive/read.js';
 import type { Config } from '../config/config.js';
 import { InputError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readIdentity } from '../repository/identity.js';
-import { walInventory } from '../repository/wal-inventory.js';
+import { findUnusableWal } from '../repository/wal-completeness.js';
+import { readHistories, walInventory } from '../repository/wal-inventory.js';
 import type { Storage } from '../storage/storage.js';
 import { historyFileName } from '../wal/names.js';
-import { parseTimelineHistory, type TimelineSpan } from '../wal/timeline-history.js';
 import { extractBackup } from './extract.js';
-import { planRestore, type RestorePlan } from './plan.js';
+import { planRestore, replaySegments, type RestorePlan } from './plan.js';
 import { recoverySettings, restoreCommandFor, writeRecoveryConfig, type RecoveryAction } from './recovery-conf.js';
 import { startAndFollowRecovery, startCommandFor, type RecoveryOutcome } from './server.js';
 import { describeTarget, type RecoveryTarget, type TimelineChoice } from './target.js';
@@ -102,22 +101,27 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
 async function planFromRepository(o: RestoreOptions): Promise<RestorePlan> {
   const identity = await readIdentity(o.storage);
   if (!identity) throw new NotFoundError(`${o.storage.url} holds no pitr repository: check --repo / PITR_REPO`);
-  const [backups, wal] = await Promise.all([listBackups(o.storage), walInventory(o.storage, identity.walSegmentSize)]);
-  const histories = new Map<number, TimelineSpan[]>();
-  await Promise.all(
-    [...wal.histories].map(async (tli) => {
-      const text = await readArchivedFile(o.storage, historyFileName(tli));
-      if (text) histories.set(tli, parseTimelineHistory(tli, text.toString('utf8')));
-    }),
-  );
-  return planRestore({
-    backups,
-    wal,
-    histories,
-    segmentSize: identity.walSegmentSize,
-    target: o.target,
-    timeline: o.timeline,
-    backupId: o.backupId,
-    repo: o.storage.url,
-  });
+  const segmentSize = identity.walSegmentSize;
+  const [backups, wal] = await Promise.all([listBackups(o.storage), walInventory(o.storage, segmentSize)]);
+  // Names are not enough: an interrupted upload can leave part of an object under its real
+  // name (repository/wal-completeness.ts). The history files, the few there are, are checked
+  // before they are read; one that is not whole counts as absent, and the plan refuses it if
+  // recovery would read it.
+  const unusable = await findUnusableWal(o.storage, [...wal.histories].map(historyFileName));
+  const histories = await readHistories(o.storage, [...wal.histories].filter((tli) => !unusable.has(historyFileName(tli))));
+  const whole = new Set<string>();
+  for (;;) {
+    const plan = planRestore({ backups, wal, histories, segmentSize, target: o.target, timeline: o.timeline, backupId: o.backupId, repo: o.storage.url, unusable });
+    // Then every segment replay will read, before anything is written. One that is not whole
+    // counts as missing and the plan is made again: it then ends before that segment or
+    // refuses, naming it. The new chain is part of the one checked: nothing is read twice.
+    const unchecked = replaySegments(plan, segmentSize).filter((name) => !whole.has(name));
+    const problems = await findUnusableWal(o.storage, unchecked);
+    if (problems.size === 0) return plan;
+    for (const name of unchecked) if (!problems.has(name)) whole.add(name);
+    for (const [name, problem] of problems) {
+      wal.segments.delete(name);
+      unusable.set(name, problem);
+    }
+  }
 }

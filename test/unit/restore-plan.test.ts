@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { BackupManifest } from '../../src/backup/manifest.js';
-import { InputError, NotFoundError } from '../../src/errors.js';
+import { InputError, IntegrityError, NotFoundError } from '../../src/errors.js';
+import type { WalProblem } from '../../src/repository/wal-completeness.js';
 import { summariseWal } from '../../src/repository/wal-inventory.js';
-import { planRestore, xidNotBefore, type PlanInput } from '../../src/restore/plan.js';
+import { planRestore, replayReach, xidNotBefore, type PlanInput } from '../../src/restore/plan.js';
 import { confQuote, recoverySettings, restoreCommandFor } from '../../src/restore/recovery-conf.js';
 import { parseRecoveryTarget, parseTargetTime, parseTimelineChoice, type RecoveryTarget } from '../../src/restore/target.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -66,6 +67,42 @@ describe('restore planner', () => {
     // Before the gap, the same archive serves the target.
     expect(planRestore(input(gapped, time('2026-11-21 12:11:00Z'))).lastSegment).toBe(seg(1, 6));
     expect(planRestore(input(gapped, { kind: 'immediate' })).lastSegment).toBe(seg(1, 5));
+  });
+
+  it('counts a segment that is not whole as missing, and names it in the refusal', () => {
+    // Segment 7 is cut off: the caller leaves it out of the inventory and says why.
+    const withCut = (target: RecoveryTarget, problem: WalProblem = { state: 'incomplete', stored: 42304, expected: 84601 }) =>
+      input([...tl1(2, 6), ...tl1(8, 9)], target, { unusable: new Map([[seg(1, 7), problem]]) });
+    const cutOff = new RegExp(`archived ${seg(1, 7)} in file:///repo/ is cut off: 42304 of 84601 bytes stored .*push it again from pg_wal.*or choose an earlier target`);
+    expect(() => planRestore(withCut({ kind: 'latest' }))).toThrow(cutOff);
+    expect(() => planRestore(withCut(time('2026-11-21 13:00:00Z')))).toThrow(NotFoundError);
+    expect(() => planRestore(withCut({ kind: 'lsn', lsn: BigInt(8 * SEG) }))).toThrow(cutOff);
+    expect(() => planRestore(withCut({ kind: 'latest' }, { state: 'damaged', message: 'archived x is corrupted: bad header magic' }))).toThrow(IntegrityError);
+    // An earlier target, reached before it, is not refused.
+    expect(planRestore(withCut(time('2026-11-21 12:11:00Z'))).lastSegment).toBe(seg(1, 6));
+    // The newest segment cut off: --latest would ask for it at the end of the archive and stop there.
+    const last = input(tl1(2, 8), { kind: 'latest' }, { unusable: new Map([[seg(1, 9), { state: 'incomplete', stored: 100 } as WalProblem]]) });
+    expect(() => planRestore(last)).toThrow(new RegExp(`${seg(1, 9)} .* is cut off: 100 bytes stored, less than its header`));
+    // In the backup's own WAL: another backup, not another target.
+    const own = input(tl1(2, 4), { kind: 'latest' }, { unusable: new Map([[seg(1, 5), { state: 'incomplete', stored: 100 } as WalProblem]]) });
+    expect(() => planRestore(own)).toThrow(/needed to make backup 20261121T121000Z-bbbb consistent.*choose another backup/);
+  });
+
+  it('refuses a history file recovery reads that is not whole', () => {
+    const history2 = parseTimelineHistory(2, `1\t0/${(7 * SEG + 0x500).toString(16)}\tno recovery target specified\n`);
+    const names = [...tl1(2, 8), seg(2, 7), seg(2, 8), '00000002.history', '00000003.history'];
+    const cut = new Map<string, WalProblem>([['00000003.history', { state: 'incomplete', stored: 60 }]]);
+    // Timeline 3's history is cut off: PostgreSQL would fetch it at the end of recovery to choose a new timeline.
+    expect(() => planRestore(input(names, { kind: 'latest' }, { histories: new Map([[2, history2]]), unusable: cut }))).toThrow(/00000003.history .* is cut off.*to choose a new timeline/);
+    expect(() => planRestore(input(names, { kind: 'latest' }, { histories: new Map([[2, history2]]), unusable: cut, timeline: 3 }))).toThrow(/00000003.history .* is cut off.*choose another --timeline/);
+  });
+
+  it('tells how far replay from a backup reaches, along the newest timeline', () => {
+    const history2 = parseTimelineHistory(2, `1\t0/${(7 * SEG + 0x500).toString(16)}\tno recovery target specified\n`);
+    const { backups, ...rest } = input([...tl1(2, 8), seg(2, 7), seg(2, 8), seg(2, 10)], { kind: 'latest' }, { histories: new Map([[2, history2]]) });
+    expect(replayReach(rest, backups[0]!)).toBe(seg(2, 8));
+    expect(replayReach({ ...rest, histories: new Map() }, backups[0]!)).toBe(seg(1, 8));
+    expect(replayReach(input(tl1(6, 9), { kind: 'latest' }), backups[0]!)).toBeNull();
   });
 
   it('refuses a backup whose own WAL is incomplete', () => {
