@@ -3,11 +3,12 @@
 import { listBackups, type BackupManifest } from '../backup/manifest.js';
 import type { CommandContext } from '../cli/context.js';
 import { readIdentity } from '../repository/identity.js';
-import { walInventory, type TimelineWal, type WalInventory } from '../repository/wal-inventory.js';
+import { readHistories, walInventory, type TimelineWal, type WalInventory } from '../repository/wal-inventory.js';
+import { replayReach } from '../restore/plan.js';
 import { openStorage } from '../storage/open.js';
 import { parseLsn } from '../wal/names.js';
 import { requiredSegments } from '../wal/segments.js';
-import { rootHistory } from '../wal/timeline-history.js';
+import { rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
 
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
@@ -15,14 +16,11 @@ export async function listCommand({ config }: CommandContext): Promise<void> {
   const storage = await openStorage(config);
   const identity = await readIdentity(storage);
   const segmentSize = identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
-  const [backups, inventory] = await Promise.all([listBackups(storage), walInventory(storage, segmentSize)]);
+  // Verified: an object cut off by an interrupted upload is not archived (wal-inventory.ts).
+  const [backups, inventory] = await Promise.all([listBackups(storage), walInventory(storage, segmentSize, { verify: true })]);
+  const histories = await readHistories(storage, inventory.histories);
   const rows = backups.map((b) => ({ ...b, walComplete: backupWalPresent(b, inventory, segmentSize) }));
-  const usable = rows.filter((b) => b.walComplete);
-  // The inventory's one listing already carries every file's archive time.
-  const newestWal = [...inventory.archivedAt]
-    .filter(([name]) => inventory.segments.has(name) || name.endsWith('.partial'))
-    .reduce<Date | undefined>((newest, [, at]) => (newest && newest > at ? newest : at), undefined);
-  const window = usable[0] && newestWal ? { from: usable[0].stopTime, to: newestWal.toISOString() } : null;
+  const window = restorableWindow(rows.filter((b) => b.walComplete), inventory, histories, segmentSize);
 
   if (config.json) {
     process.stdout.write(`${JSON.stringify({ repository: storage.url, identity, backups: rows, wal: inventory.timelines, restorableWindow: window })}\n`);
@@ -40,13 +38,30 @@ export async function listCommand({ config }: CommandContext): Promise<void> {
   lines.push('WAL');
   if (inventory.timelines.length === 0) lines.push('  none archived');
   for (const t of inventory.timelines) lines.push(...formatTimeline(t));
-  lines.push(`restorable window  ${window ? `${window.from} .. ${window.to}` : 'none (no backup with its WAL archived)'}`);
+  lines.push(`restorable window  ${window ? `${window.from} .. ${window.to} (WAL through ${window.lastWal})` : 'none (no backup with its WAL archived)'}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 function backupWalPresent(b: BackupManifest, inventory: WalInventory, segmentSize: number): boolean {
   const needed = requiredSegments(rootHistory(b.timeline), parseLsn(b.startLsn)!, parseLsn(b.stopLsn)!, segmentSize);
   return needed.every((name) => inventory.segments.has(name));
+}
+
+/**
+ * From the end of the oldest usable backup to the archive time of the last segment that
+ * replay reaches without a gap, along the newest timeline (restore --latest): the stretch
+ * that reaches furthest, when gaps split the archive. A segment that is missing or not whole
+ * ends it: recovery stops there.
+ */
+function restorableWindow(usable: BackupManifest[], wal: WalInventory, histories: Map<number, TimelineSpan[]>, segmentSize: number): { from: string; to: string; lastWal: string } | null {
+  let best: { from: string; at: Date; lastWal: string } | null = null;
+  for (const backup of usable) {
+    // Oldest first: a later backup reaching no further adds nothing.
+    const lastWal = replayReach({ wal, histories, segmentSize }, backup);
+    const at = lastWal === null ? undefined : wal.archivedAt.get(lastWal);
+    if (lastWal !== null && at && (!best || at > best.at)) best = { from: backup.stopTime, at, lastWal };
+  }
+  return best && { from: best.from, to: best.at.toISOString(), lastWal: best.lastWal };
 }
 
 function formatTimeline(t: TimelineWal): string[] {
@@ -56,5 +71,7 @@ function formatTimeline(t: TimelineWal): string[] {
   const out = [head + (t.history ? ', history file' : '')];
   for (const g of t.gaps) out.push(`    missing ${g.from} .. ${g.to} (${g.missing} segment(s)): recovery cannot pass this point`);
   for (const p of t.partials) out.push(`    partial ${p}`);
+  for (const name of t.incomplete) out.push(`    incomplete ${name}: cut off by an interrupted upload, not archived; push it again from pg_wal if it is still there`);
+  for (const name of t.damaged) out.push(`    damaged ${name}: not what pitr stored under this name (header or size), not archived; restore it from another copy of the repository`);
   return out;
 }

@@ -238,7 +238,7 @@ describe('restore refusals leave the target untouched', () => {
 
     const target = await newTarget();
     const restored = await restore(['--target-dir', target, '--immediate', '--backup', m.id]);
-    expect(restored.exitCode).toBe(6);
+    expect(restored.exitCode, restored.stderr).toBe(6);
     expect(restored.stderr).toContain("do not match the backup's backup_manifest");
     expect(restored.stderr).toContain('PG_VERSION');
     expect(existsSync(target)).toBe(false);
