@@ -2,7 +2,7 @@
 // the target directory, is fsynced, then linked (no-overwrite) or renamed into place, and the
 // directory is fsynced, so a crash at any point leaves either no object or the whole object.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, existsSync, fchownSync, fstatSync, fsync, fsyncSync, linkSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, type Dirent, fchownSync, fstatSync, fsync, fsyncSync, linkSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 import { chown, lstat, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
@@ -189,14 +189,7 @@ export class FileStorage implements Storage {
     const namePrefix = prefix.slice(cut + 1);
     const out: Listing = { objects: [], prefixes: [] };
     const walk = async (dir: string, recurse: boolean, filter: string): Promise<void> => {
-      let entries;
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        return fail(err, 'list', dir);
-      }
-      for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      for (const entry of (await listDir(dir)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
         // Temporary files of writes in progress (or killed) are not objects.
         if (entry.name.startsWith('.') || !entry.name.startsWith(filter)) continue;
         const full = join(dir, entry.name);
@@ -230,14 +223,7 @@ export class FileStorage implements Storage {
     const now = Date.now();
     const removed: SweepResult = { files: 0, bytes: 0 };
     const walk = async (dir: string): Promise<void> => {
-      let entries;
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        return fail(err, 'list', dir);
-      }
-      for (const entry of entries) {
+      for (const entry of await listDir(dir)) {
         const path = join(dir, entry.name);
         if (entry.isDirectory() && !entry.name.startsWith('.')) await walk(path);
         if (!entry.isFile() || !entry.name.startsWith('.')) continue;
@@ -306,6 +292,16 @@ export function isAbandonedWrite(name: string, ageMs: number): boolean {
   const ours = TEMP_NAME.exec(name);
   if (ours && ours[1] === pidSpace() && ageMs > DEAD_WRITER_MS && !processAlive(Number(ours[2]))) return true;
   return (ours !== null || OLD_TEMP_NAME.test(name)) && ageMs > ANY_WRITER_MS;
+}
+
+/** A directory's entries; none when it does not exist (nothing stored there yet). */
+async function listDir(dir: string): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    return fail(err, 'list', dir);
+  }
 }
 
 /** link(2) fails with EEXIST instead of replacing: an atomic "create if absent". */
