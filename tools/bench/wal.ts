@@ -78,6 +78,13 @@ export async function benchWal(segments: number): Promise<void> {
     await mkdir(fetchDir);
     await giveToPostgres(fetchDir);
 
+    // Bound by hand: the cluster archives into more than one repository here, and a push never
+    // binds an empty one once its cluster has archived elsewhere (archive/archived-into.ts).
+    for (const env of [pitrFile, pitrS3]) {
+      const init = run(PITR_BIN, ['init', '--pgdata', cluster.dataDir], env);
+      if (init.code !== 0) throw new Error(`pitr init failed: ${init.stderr}`);
+    }
+
     const tools = [
       { label: 'pitr file://', push: (p: string) => run(PITR_BIN, ['wal-push', p], pitrFile), get: (n: string, d: string) => run(PITR_BIN, ['wal-fetch', n, d], pitrFile) },
       { label: 'pitr s3 (s3rver)', push: (p: string) => run(PITR_BIN, ['wal-push', p], pitrS3), get: (n: string, d: string) => run(PITR_BIN, ['wal-fetch', n, d], pitrS3) },
