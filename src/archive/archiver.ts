@@ -15,12 +15,13 @@
 // its first failure, which PostgreSQL's next call then meets and reports. Chosen over
 // pgBackRest's async spool and WAL-G's renaming of .ready files: see docs/archiving.md.
 //
-// It follows the world it started in, or stops: every second it reads the repository's
-// identity again and renews the stamp its records answer by (records.ts), and on every turn
-// it asks whether PostgreSQL's next call would still be configured as the call that started
-// it (flags, environment, config and AWS files: cli/invocation.ts). A repository replaced at
-// the same URL, or any change of configuration, withdraws the stamp at once (no record answers
-// after that) and ends the run; the next call reaches Node and follows the new world.
+// It follows the world it started in, or stops. Its records answer only while it runs and
+// its stamp names their repository (records.ts); it reads the repository's identity again
+// every second while records wait to be taken, checks before each file that PostgreSQL's next
+// call would still be configured as the call that started it (flags, environment, config and
+// AWS files: cli/invocation.ts), and on a replaced repository or any change of configuration
+// withdraws the stamp at once (no record answers after that) and ends the run; the next call
+// reaches Node and follows the new world.
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -44,7 +45,6 @@ import {
   readRecord,
   recordedNames,
   recordsDir,
-  STAMP_EVERY_MS,
   unclaim,
   usedAt,
   wakePipePath,
@@ -58,6 +58,9 @@ export const archiverPidFile = (dataDir: string) => join(pitrDir(dataDir), 'arch
 
 /** Records of this many files in a row done without being used: the archiver is not wanted. */
 const UNUSED_LIMIT = 4;
+/** How often the repository's identity is read again while records wait to be taken, and otherwise. */
+const CHECK_EVERY_MS = 1000;
+const IDLE_CHECK_EVERY_MS = 10_000;
 
 export interface ArchiverOptions extends PushOptions {
   fingerprint: string;
@@ -90,10 +93,11 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
   try {
     await mkdir(recordsDir(o.dataDir), { recursive: true, mode: 0o700 });
     const repository = (await readIdentity(o.storage)) ?? undefined;
-    // Read once per run, then checked every second; each file in flight holds its read and its compressed copy.
+    // Read once per run, then checked (see CHECK_EVERY_MS); each file in flight holds its read and its compressed copy.
     const opts = { ...o, repository, pool: new BufferPool(2 * o.concurrency) };
     const stamp = repositoryStamp(o, repository);
     let lastCheck = performance.now();
+    let lastConfigured = performance.now();
     let checking: Promise<void> | null = null;
     if (repository) {
       stamp.write();
@@ -115,12 +119,21 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
     // it is awaited below only so that the exit does not cut it short.
     const sweeping = sweepAbandonedWrites(o.storage, 'wal/', o.log);
     let idleSince = performance.now();
+    const configured = () => {
+      lastConfigured = performance.now();
+      if (!o.stillConfigured()) changed ??= 'the configuration changed (flags, environment, config or AWS files)';
+      return changed === null;
+    };
     while (failure === null && changed === null && existsSync(statusDir)) {
-      if (!o.stillConfigured()) {
-        changed = 'the configuration changed (flags, environment, config or AWS files)';
-        break;
-      }
-      if (repository && checking === null && performance.now() - lastCheck >= STAMP_EVERY_MS) {
+      // bin/pitr checks the configuration at every call itself; this only ends a run that is
+      // no longer wanted (and, before each file below, keeps it from storing the old way).
+      if (performance.now() - lastConfigured >= IDLE_CHECK_EVERY_MS && !configured()) break;
+      // While records wait to be taken (or files are being stored), the repository is read
+      // again every second: a record of a replaced repository must stop answering. With none
+      // waiting, nothing can answer wrongly, and a rare check only ends an unwanted run.
+      const waiting = mine.size > 0 || inflight.size > 0;
+      const every = waiting ? CHECK_EVERY_MS : IDLE_CHECK_EVERY_MS;
+      if (repository && checking === null && performance.now() - lastCheck >= every) {
         lastCheck = performance.now();
         checking = stamp
           .check()
@@ -157,7 +170,9 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
       // A .ready whose file is gone is PostgreSQL's to clear: it is no work, and no reason to stay.
       const todo = ready.filter((n) => !recorded.has(n) && !inflight.has(n) && existsSync(join(walDir, n)));
       const room = Math.min(o.lookahead - ahead, o.concurrency - inflight.size);
-      for (const name of todo.slice(0, Math.max(0, room))) {
+      const batch = todo.slice(0, Math.max(0, room));
+      if (batch.length > 0 && !configured()) break;
+      for (const name of batch) {
         if (repository && !stamp.stillHere()) {
           changed = `repository.json of ${o.storage.url} changed or went away`;
           break;
@@ -200,9 +215,9 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
 }
 
 /**
- * The stamp that lets records answer (records.ts): written at once, and renewed by check()
- * after each reading of the repository's identity. check() resolves with why the run must
- * stop (a replaced or removed repository), or null when all is as it was.
+ * The stamp that lets records answer while this process runs (records.ts), written once.
+ * check() resolves with why the run must stop (a replaced or removed repository), or null
+ * when all is as it was; the caller then withdraws the stamp.
  */
 function repositoryStamp(o: ArchiverOptions, repository: RepositoryIdentity | undefined) {
   // file://: bin/pitr compares repository.json's identity itself, so a repository swapped
@@ -220,14 +235,11 @@ function repositoryStamp(o: ArchiverOptions, repository: RepositoryIdentity | un
     stillHere: () => path === null || fileIdentity(path) === initial,
     async check(): Promise<string | null> {
       const gone = `repository.json of ${o.storage.url} changed or went away`;
-      if (path !== null && fileIdentity(path) !== initial) return gone;
+      // file://: any change of repository.json is a changed repository; a stat tells (and bin/pitr makes the same one).
+      if (path !== null) return fileIdentity(path) === initial ? null : gone;
       const now = await readIdentity(o.storage);
       if (now === null) return gone;
-      if (now.id !== repository!.id) return `repository ${o.storage.url} was replaced (id ${repository!.id} is now ${now.id})`;
-      // Unchanged since before the read: the identity written is the one read.
-      if (path !== null && fileIdentity(path) !== initial) return gone;
-      write();
-      return null;
+      return now.id === repository!.id ? null : `repository ${o.storage.url} was replaced (id ${repository!.id} is now ${now.id})`;
     },
   };
 }

@@ -5,22 +5,23 @@
 //   archived/<name>         "<fingerprint> <identity> <checksum> <repository id>": <name> is durably
 //                           stored in that repository (the checksum is the stored payload's
 //                           SHA-256, for the curious)
-//   archived/.repository    "<repository id> <boot id> <uptime cs> <identity> <path>": the live
-//                           archiver found that repository at the URL at that moment (uptime in
-//                           hundredths of a second); for file:// also the identity and path of
-//                           its repository.json, which the launcher compares itself
+//   archived/.repository    "<repository id> <boot id> <pid> <start time> <identity> <path>": the
+//                           archiver (that process, in this boot: /proc/<pid>/stat's start time)
+//                           vouches that the URL holds that repository; for file:// also the
+//                           identity and path of its repository.json, which the launcher compares
+//                           itself
 //   archived/.claim.<name>  "<pid>": a process is storing <name> right now
 //   archived/.used          touched whenever a record answers a call (its mtime is what counts)
 //   archived/.wake          the archiver's wake pipe (a FIFO, os/wake-pipe.ts): bin/pitr blocks on it
 //   archiver.pid            "<pid> <fingerprint>": the resident archiver
 // A record is written only after its file is durably in the repository, and vouches only
 // for the same file (identity, see os/file-identity.ts) pushed by a call with the same
-// fingerprint (cli/invocation.ts) into the repository the URL holds now: the live archiver
-// checks that every second (the stamp above), and a record answers only while the stamp is
-// under STAMP_FRESH_CS old and names the record's repository. So a repository replaced at the
-// same URL, or an archiver that died, leaves records that answer nothing. Losing one costs a
-// normal push, nothing else. Only standard modules are imported: this is the hot path of every
-// archive_command call.
+// fingerprint (cli/invocation.ts) into the repository the URL holds now: a record answers only
+// while the archiver that wrote the stamp above still runs and the stamp names the record's
+// repository. The archiver withdraws the stamp the moment it finds the repository replaced
+// (it reads its identity again every second while records wait to be taken), and a dead
+// archiver's stamp names a process that is gone. Losing one costs a normal push, nothing else.
+// Only standard modules are imported: this is the hot path of every archive_command call.
 import { mkdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -39,19 +40,16 @@ export interface ArchivedRecord {
   repositoryId: string;
 }
 
-/** The live archiver's word on which repository the URL holds, and since when. */
+/** The live archiver's word on which repository the URL holds. */
 export interface RepositoryStamp {
   repositoryId: string;
   boot: string;
-  /** When it was checked: /proc/uptime in hundredths of a second (bin/pitr reads the same clock). */
-  at: number;
+  /** The archiver: its pid and start time (field 22 of /proc/<pid>/stat), which a reused pid does not repeat. */
+  pid: number;
+  started: string;
   /** file:// only: the identity and path of repository.json, which bin/pitr stats itself. */
   file: { identity: string; path: string } | null;
 }
-
-/** How old a stamp may be for a record to answer: the archiver renews it every STAMP_EVERY_MS. */
-export const STAMP_FRESH_CS = 300;
-export const STAMP_EVERY_MS = 1000;
 
 export const pitrDir = (dataDir: string) => join(dataDir, 'pg_wal', 'pitr');
 export const recordsDir = (dataDir: string) => join(pitrDir(dataDir), 'archived');
@@ -93,25 +91,31 @@ export async function recordVouches(dataDir: string, name: string, path: string,
   return record !== null && record.fingerprint === fingerprint && record.identity === fileIdentity(path) && stampVouches(readStamp(dataDir), record.repositoryId);
 }
 
-/** Whether the stamp is this boot's, under STAMP_FRESH_CS old, names `repositoryId`, and its repository.json is unchanged. */
+/** Whether the stamp is this boot's, its archiver still runs, it names `repositoryId`, and its repository.json is unchanged. */
 export function stampVouches(stamp: RepositoryStamp | null, repositoryId: string): boolean {
   if (stamp === null || stamp.repositoryId !== repositoryId || stamp.boot !== bootId()) return false;
-  const age = uptimeCs() - stamp.at;
-  return age >= 0 && age < STAMP_FRESH_CS && (stamp.file === null || fileIdentity(stamp.file.path) === stamp.file.identity);
+  return processStartTime(stamp.pid) === stamp.started && (stamp.file === null || fileIdentity(stamp.file.path) === stamp.file.identity);
 }
 
-/** Written (aside, then renamed) by the archiver after each check of the repository. */
-export function writeStamp(dataDir: string, stamp: Omit<RepositoryStamp, 'boot' | 'at'>): void {
+/** Written once by the archiver, as it starts vouching for the repository; withdrawn by dropStamp. */
+export function writeStamp(dataDir: string, stamp: Omit<RepositoryStamp, 'boot' | 'pid' | 'started'>): void {
   const file = stamp.file ? `${stamp.file.identity} ${stamp.file.path}` : '- - - - - -';
-  replaceFile(stampPath(dataDir), `${stamp.repositoryId} ${bootId()} ${uptimeCs()} ${file}\n`);
+  replaceFile(stampPath(dataDir), `${stamp.repositoryId} ${bootId()} ${process.pid} ${processStartTime(process.pid)} ${file}\n`);
 }
 
 export function readStamp(dataDir: string): RepositoryStamp | null {
   const line = readTextQuietly(stampPath(dataDir)).replace(/\n$/, '');
-  const m = /^(\S+) (\S+) (\d+) (\S+ \S+ \S+ \S+ \S+) (.+)$/.exec(line);
+  const m = /^(\S+) (\S+) (\d+) (\d+) (\S+ \S+ \S+ \S+ \S+) (.+)$/.exec(line);
   if (!m) return null;
-  const file = m[4] === '- - - - -' ? null : { identity: m[4]!, path: m[5]! };
-  return { repositoryId: m[1]!, boot: m[2]!, at: Number(m[3]), file };
+  const file = m[5] === '- - - - -' ? null : { identity: m[5]!, path: m[6]! };
+  return { repositoryId: m[1]!, boot: m[2]!, pid: Number(m[3]), started: m[4]!, file };
+}
+
+/** When a process started, in clock ticks since boot (/proc/<pid>/stat, field 22), as bin/pitr reads it; '' when it is gone. */
+export function processStartTime(pid: number): string {
+  const stat = readTextQuietly(`/proc/${pid}/stat`);
+  // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
 }
 
 /** Withdraws the stamp: from now on no record answers. */
@@ -119,12 +123,6 @@ export function dropStamp(dataDir: string): void {
   unlinkQuietly(stampPath(dataDir));
 }
 
-/** Time since boot in hundredths of a second, as bin/pitr reads it (a monotonic clock: steps of the wall clock do not move it). */
-export function uptimeCs(): number {
-  const [up = '0'] = readTextQuietly('/proc/uptime').split(' ');
-  const [whole = '0', frac = '0'] = up.split('.');
-  return Number(whole) * 100 + Number(frac.padEnd(2, '0').slice(0, 2));
-}
 
 /** Notes that a record answered PostgreSQL's call (bin/pitr does the same with `: >`). */
 export async function markUsed(dataDir: string): Promise<void> {

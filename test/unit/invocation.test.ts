@@ -128,3 +128,15 @@ describe('invocation fingerprint', () => {
     expect(flagsOf(['wal-push', '--repo', 'x', 'pg_wal/1'], 'wal-push')).toBeNull();
   });
 });
+
+describe("the launcher's reading of a process's start time", () => {
+  it('agrees with Node: records answer only while the archiver that stamped them runs', async () => {
+    const { processStartTime } = await import('../../src/archive/records.js');
+    const script = `${shellFn('started_at')}started_at "$1" && printf %s "$pstart"`;
+    const shell = execFileSync('/bin/sh', ['-c', script, 'sh', String(process.pid)], { encoding: 'utf8' });
+    expect(shell).toMatch(/^\d+$/);
+    expect(shell).toBe(processStartTime(process.pid));
+    // A pid that does not run has none.
+    expect(execFileSync('/bin/sh', ['-c', `${script} || printf none`, 'sh', '4194304'], { encoding: 'utf8' })).toBe('none');
+  });
+});
