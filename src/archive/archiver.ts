@@ -31,6 +31,7 @@ import { readdirQuietly } from '../os/quiet-fs.js';
 import { openWakePipe, type WakePipe } from '../os/wake-pipe.js';
 import { IDENTITY_KEY } from '../repository/layout.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
+import { StorageUnavailableError } from '../errors.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { crashInLookaheadRequested, crashNow } from '../storage/fault.js';
 import { sweepAbandonedWrites } from '../storage/sweep.js';
@@ -42,7 +43,6 @@ import {
   dropRecord,
   dropStamp,
   pitrDir,
-  readRecord,
   recordedNames,
   recordsDir,
   unclaim,
@@ -92,10 +92,20 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
   let unused = 0;
   try {
     await mkdir(recordsDir(o.dataDir), { recursive: true, mode: 0o700 });
+    // Every record left before this run goes first, whoever wrote it: a record says its file
+    // was stored in a copy of the repository that this run never saw (a copy keeps the id).
+    for (const name of await recordedNames(o.dataDir)) await dropRecord(o.dataDir, name);
+    // file://: repository.json's identity, the same before and after it is read, or the
+    // identity read is not the one the launcher will compare (a volume unmounted meanwhile).
+    const path = o.storage.localPath?.(IDENTITY_KEY) ?? null;
+    const before = path === null ? null : fileIdentity(path);
     const repository = (await readIdentity(o.storage)) ?? undefined;
+    if (repository && path !== null && (before === null || fileIdentity(path) !== before)) {
+      throw new StorageUnavailableError(`${path} changed or went away while the archiver read it: is the repository volume being mounted or unmounted?`);
+    }
     // Read once per run, then checked (see CHECK_EVERY_MS); each file in flight holds its read and its compressed copy.
     const opts = { ...o, repository, pool: new BufferPool(2 * o.concurrency) };
-    const stamp = repositoryStamp(o, repository);
+    const stamp = repositoryStamp(o, repository, path, before);
     let lastCheck = performance.now();
     let lastConfigured = performance.now();
     let checking: Promise<void> | null = null;
@@ -108,7 +118,6 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
         o.log.warn({ err: (err as Error).message }, 'cannot note the repository in the data directory (pitr.repositories)');
       }
     }
-    await dropForeignRecords(o.dataDir, o.fingerprint, repository?.id);
     // bin/pitr, waiting for a file this process stores, blocks on this pipe (os/wake-pipe.ts).
     callers = openWakePipe(wakePipePath(o.dataDir));
     // PostgreSQL's .ready and .done files are the only news: records and claims change by
@@ -125,14 +134,15 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
       return changed === null;
     };
     while (failure === null && changed === null && existsSync(statusDir)) {
-      // bin/pitr checks the configuration at every call itself; this only ends a run that is
-      // no longer wanted (and, before each file below, keeps it from storing the old way).
-      if (performance.now() - lastConfigured >= IDLE_CHECK_EVERY_MS && !configured()) break;
       // While records wait to be taken (or files are being stored), the repository is read
       // again every second: a record of a replaced repository must stop answering. With none
-      // waiting, nothing can answer wrongly, and a rare check only ends an unwanted run.
+      // waiting, nothing can answer wrongly, and a rare check only ends an unwanted run. The
+      // configuration likewise: bin/pitr checks it at every call itself, so this only ends a
+      // run that is no longer wanted (and, before each batch below, keeps it from storing the
+      // old way).
       const waiting = mine.size > 0 || inflight.size > 0;
       const every = waiting ? CHECK_EVERY_MS : IDLE_CHECK_EVERY_MS;
+      if (performance.now() - lastConfigured >= every && !configured()) break;
       if (repository && checking === null && performance.now() - lastCheck >= every) {
         lastCheck = performance.now();
         checking = stamp
@@ -219,11 +229,9 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
  * check() resolves with why the run must stop (a replaced or removed repository), or null
  * when all is as it was; the caller then withdraws the stamp.
  */
-function repositoryStamp(o: ArchiverOptions, repository: RepositoryIdentity | undefined) {
-  // file://: bin/pitr compares repository.json's identity itself, so a repository swapped
-  // under the same path is noticed at the next call, not at the next check.
-  const path = o.storage.localPath?.(IDENTITY_KEY) ?? null;
-  const initial = path === null ? null : fileIdentity(path);
+function repositoryStamp(o: ArchiverOptions, repository: RepositoryIdentity | undefined, path: string | null, initial: string | null) {
+  // file:// (`path`): bin/pitr compares repository.json's identity itself, so a repository
+  // swapped under the same path is noticed at the next call, not at the next check.
   const write = () => writeStamp(o.dataDir, { repositoryId: repository!.id, file: path !== null && initial !== null ? { identity: initial, path } : null });
   return {
     write,
@@ -262,10 +270,3 @@ async function readyFiles(statusDir: string): Promise<string[]> {
     .sort((a, b) => Number(b.endsWith('.history')) - Number(a.endsWith('.history')) || (a < b ? -1 : 1));
 }
 
-/** Records made for another configuration or another repository are of no use to this run. */
-async function dropForeignRecords(dataDir: string, fingerprint: string, repositoryId: string | undefined): Promise<void> {
-  for (const name of await recordedNames(dataDir)) {
-    const record = await readRecord(dataDir, name);
-    if (record?.fingerprint !== fingerprint || record.repositoryId !== repositoryId) await dropRecord(dataDir, name);
-  }
-}

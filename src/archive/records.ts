@@ -23,7 +23,7 @@
 // archiver's stamp names a process that is gone. Losing one costs a normal push, nothing else.
 // Only standard modules are imported: this is the hot path of every archive_command call.
 import { mkdirSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootId } from '../os/boot-id.js';
 import { replaceFile } from '../os/exclusive-temp.js';
@@ -126,7 +126,7 @@ export function dropStamp(dataDir: string): void {
 
 /** Notes that a record answered PostgreSQL's call (bin/pitr does the same with `: >`). */
 export async function markUsed(dataDir: string): Promise<void> {
-  await writeFile(join(recordsDir(dataDir), '.used'), '');
+  replaceFile(join(recordsDir(dataDir), '.used'), ''); // a new file, never through a planted link
 }
 
 /** When a record last answered a call (ms since the epoch; 0: never). */

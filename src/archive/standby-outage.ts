@@ -20,8 +20,9 @@
 //     the WAL the standby has (RELEASE_FILE, valid for this run of the server only);
 //   - when no server runs in the data directory (a call by hand, or a server that stopped
 //     while the call waited): nothing can end recovery on that answer;
-//   - when pg_wal already holds the file: PostgreSQL reads that copy next, and its recovery
-//     goes on (a restarted standby reaches consistency from what it kept);
+//   - when pg_wal already holds the file and no promotion is pending: PostgreSQL reads that
+//     copy next, and its recovery goes on (a restarted standby reaches consistency from what
+//     it kept);
 //   - a timeline history file while no promotion is pending: a standby probes for newer
 //     timelines at start and after every failed read, so it finds a missed one later.
 // What restore_command cannot see: a promotion PostgreSQL has already taken (it deletes the
@@ -51,11 +52,13 @@ export interface OutageVerdict {
 export function outageVerdict(dataDir: string, name: string): OutageVerdict {
   // A call by hand, or one whose server has gone meanwhile: no recovery waits on the answer.
   if (serverRun(dataDir) === null) return { wait: false, why: 'no server runs in this data directory' };
-  // PostgreSQL reads pg_wal right after a "not found" from the archive, before anything else:
-  // a standby restarted during an outage reaches consistency from the segments it kept there.
-  if (existsSync(join(dataDir, 'pg_wal', name))) return { wait: false, why: `PostgreSQL reads the copy in pg_wal/${name} next` };
   if (released(dataDir)) return { wait: false, why: 'released by "pitr promote --without-archive": recovery ends with the WAL the standby has' };
   if (promotionPending(dataDir)) return { wait: true, why: 'a promotion is pending, and "not found" now would end recovery without the WAL the repository holds' };
+  // PostgreSQL reads pg_wal right after a "not found" from the archive, before anything else:
+  // a standby restarted during an outage reaches consistency from the segments it kept there.
+  // Not with a promotion pending: a streamed segment there may be partial, or a recycled file
+  // under a future name, and PostgreSQL would promote at its end.
+  if (existsSync(join(dataDir, 'pg_wal', name))) return { wait: false, why: `PostgreSQL reads the copy in pg_wal/${name} next` };
   // A standby probes for newer timelines when it starts and again after each failed read; an
   // answer missed now is found at the next probe. Waiting here would keep a standby from even
   // starting during an outage.

@@ -106,7 +106,7 @@ const AWS_SHARED_FILES = [
  * The files the configuration of this call is read from, or null when the launcher could not
  * find the same ones: a config file that names an AWS file in a form the launcher's simple
  * `KEY=value` reading takes differently from dotenv's (quotes with escapes, `export`, a
- * comment). Such a call gets no fast path rather than one that misses a file.
+ * comment), or no HOME. Such a call gets no fast path rather than one that misses a file.
  */
 export function configInputs(flags: readonly string[], env: NodeJS.ProcessEnv): string[] | null {
   const config = configFileOf(flags, env);
@@ -127,8 +127,11 @@ export function configInputs(flags: readonly string[], env: NodeJS.ProcessEnv): 
       if (parsed[key] !== simple.get(key)) return null;
       path = simple.get(key) ?? '';
     }
-    if (path === '') path = env.HOME ? `${env.HOME}/.aws/${leaf}` : '';
-    else if (path.startsWith('~/')) path = env.HOME ? `${env.HOME}/${path.slice(2)}` : '';
+    // Without HOME the SDK takes the account's home directory (os.homedir()), which the
+    // launcher cannot see: no fast path then, rather than one that misses that file.
+    if ((path === '' || path.startsWith('~/')) && !env.HOME) return null;
+    if (path === '') path = `${env.HOME}/.aws/${leaf}`;
+    else if (path.startsWith('~/')) path = `${env.HOME}/${path.slice(2)}`;
     files.push(path);
   }
   return files;

@@ -2,7 +2,7 @@
 // the target directory, is fsynced, then linked (no-overwrite) or renamed into place, and the
 // directory is fsynced, so a crash at any point leaves either no object or the whole object.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, existsSync, type Dirent, fchownSync, fstatSync, fsync, fsyncSync, linkSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, statSync, type Dirent, fchownSync, fstatSync, fsync, fsyncSync, linkSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 import { chown, lstat, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
@@ -20,6 +20,8 @@ export class FileStorage implements Storage {
 
   private constructor(
     readonly root: string,
+    /** The directory's device and inode when opened: another directory there later is not this repository. */
+    private readonly rootId: string,
     /** Owner for new files and directories when running as root (see open()). */
     private readonly owner: { uid: number; gid: number } | null,
   ) {
@@ -45,7 +47,7 @@ export class FileStorage implements Storage {
     // the postgres user, who runs archive_command, cannot read: new entries take the owner
     // of the repository directory.
     const owner = process.getuid?.() === 0 && st.uid !== 0 ? { uid: st.uid, gid: st.gid } : null;
-    return new FileStorage(root, owner);
+    return new FileStorage(root, `${st.dev}:${st.ino}`, owner);
   }
 
   localPath(key: string): string {
@@ -77,11 +79,25 @@ export class FileStorage implements Storage {
     return null;
   }
 
+  /**
+   * The repository's directory is still the one opened: not gone, and not another directory
+   * put at its path (the bare mount point an unmounted volume leaves). Asked before a key reads
+   * as absent, before a write creates directories, and after a write is committed (a volume
+   * unmounted during the write must not be reported stored).
+   */
   private assertRootThere(): void {
-    if (!existsSync(this.root)) {
-      throw new StorageUnavailableError(`repository directory ${this.root} has gone: mount its volume again, or fix PITR_REPO`);
+    let id: string | null = null;
+    try {
+      const st = statSync(this.root);
+      id = `${st.dev}:${st.ino}`;
+    } catch {
+      // gone: below
+    }
+    if (id !== this.rootId) {
+      throw new StorageUnavailableError(`repository directory ${this.root} has gone or is another directory now: mount its volume again, or fix PITR_REPO`);
     }
   }
+
 
   async getHead(key: string, length: number): Promise<ObjectHead | null> {
     const path = this.path(key);
@@ -135,8 +151,9 @@ export class FileStorage implements Storage {
       else renameSync(tmp, path);
       committed = true;
       await fsyncDir(dir);
+      this.assertRootThere();
     } catch (err) {
-      if (err instanceof AlreadyExistsError) throw err;
+      if (err instanceof AlreadyExistsError || err instanceof StorageUnavailableError) throw err;
       return fail(err, committed ? 'sync the directory of' : 'write', path);
     } finally {
       unlinkQuietly(tmp); // renamed, or never created
@@ -163,6 +180,7 @@ export class FileStorage implements Storage {
       await rename(tmp, path);
       committed = true;
       await fsyncDir(dir);
+      this.assertRootThere();
     } catch (err) {
       if (err instanceof PitrError) throw err;
       return fail(err, 'write', path);

@@ -4,11 +4,16 @@
 // gets must hold for the world its next call sees: a segment reported archived is in the
 // repository that call would use. (An unmounted volume: store-faults.test.ts.)
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pushWalFile } from '../../src/archive/push.js';
+import { StorageUnavailableError } from '../../src/errors.js';
 import { processAlive } from '../../src/os/process.js';
+import { IDENTITY_KEY } from '../../src/repository/layout.js';
+import { FileStorage } from '../../src/storage/file.js';
 import { digest, giveToPostgres, pitr, tempDir, waitFor, type PitrResult } from '../../tools/harness/env.js';
 import { S3Server } from '../../tools/harness/s3.js';
 import { archiverGone, archiverPid, fakeDataDir, records } from '../support/data-dir.js';
@@ -157,5 +162,51 @@ describe('a clock that says the file changes in the future', () => {
     // Before: the push waited for the mtime to pass, ten years (the test's timeout says so).
     const res = await pgPush(dir, names()[0]!, ['--archive-lookahead', '0'], repo.env);
     expect(res.exitCode, res.stderr).toBe(0);
+  });
+});
+
+describe('a copy of the repository takes its place (the same id: rsync, a snapshot, a replica)', () => {
+  it('records of the archiver before it answer nothing', async () => {
+    const repo = await fileRepo();
+    const dir = await fakeDataDir(source, { serverRuns: true });
+    const archiverA = await archiveAhead(dir, [], repo.env);
+    // A copy taken before the files from the fourth on were stored, swapped in for the volume.
+    execFileSync('cp', ['-a', repo.dir!, `${repo.dir}.copy`]);
+    for (const n of names().slice(3)) await rm(join(`${repo.dir}.copy`, 'wal', n.slice(0, 16), n));
+    await rename(repo.dir!, `${repo.dir}.old`);
+    await rename(`${repo.dir}.copy`, repo.dir!);
+    await waitFor('archiver A to stop', async () => !processAlive(archiverA));
+    // PostgreSQL's next call reaches Node, stores its file in the copy, and starts archiver B.
+    expect((await pgPush(dir, names()[1]!, [], repo.env)).exitCode).toBe(0);
+    await waitFor("archiver B's stamp", async () => existsSync(join(dir, 'pg_wal', 'pitr', 'archived', '.repository')));
+    // Before: A's record of the fourth file answered, with B's stamp; the copy does not hold it.
+    const res = await pgPush(dir, names()[3]!, [], repo.env);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(existsSync(join(repo.dir!, 'wal', names()[3]!.slice(0, 16), names()[3]!))).toBe(true);
+    await rm(join(dir, 'postmaster.pid'));
+    await archiverGone(dir);
+  });
+});
+
+describe('the repository volume is unmounted in the middle of a push', () => {
+  it('fails the push and writes nothing into the bare mount point', async () => {
+    const repo = await fileRepo();
+    const dir = await fakeDataDir(source);
+    expect((await pgPush(dir, names()[0]!, ['--archive-lookahead', '0'], repo.env)).exitCode).toBe(0);
+    // Unmounted right after the push has read the repository's identity.
+    const real = await FileStorage.open(repo.dir!, false);
+    const storage = Object.assign(Object.create(real) as FileStorage, {
+      get: async (key: string) => {
+        const out = await real.get(key);
+        if (key === IDENTITY_KEY) {
+          await rename(repo.dir!, `${repo.dir}.volume`);
+          await mkdir(repo.dir!);
+        }
+        return out;
+      },
+    });
+    // Before: 'stored', into the mount point.
+    await expect(pushWalFile(join(dir, 'pg_wal', names()[1]!), { storage, compression: 'lz4', dataDir: dir })).rejects.toBeInstanceOf(StorageUnavailableError);
+    expect(await readdir(repo.dir!)).toEqual([]);
   });
 });

@@ -13,15 +13,20 @@ const keysLine = /^KEYS='([^']*)'/m.exec(launcher)![1]!;
 const identityLine = /^IDENTITY=.*$/m.exec(launcher)![0];
 const shellFn = (name: string) => new RegExp(`^${name}\\(\\) \\{\\n[\\s\\S]*?\\n\\}\\n`, 'm').exec(launcher)![0];
 const functions = ['fingerprint', 'config_inputs', 'unquote', 'under_home'].map(shellFn).join('');
+const localeLines = /^if \[ -n "\$\{LC_ALL\+x\}" \].*\nLC_ALL=C\n/m.exec(launcher)![0];
 
-/** The launcher's own fingerprint function, run by /bin/sh (in `cwd`, with `path` as PATH). */
-function shellFingerprint(flags: string[], env: Record<string, string>, cwd?: string, path = process.env.PATH!): string {
-  const script = `KEYS='${keysLine}'\n${identityLine}\nnl='\n'\n${functions}fingerprint "$@"\nprintf %s "$fp"`;
-  return execFileSync('/bin/sh', ['-c', script, 'sh', ...flags], { env: { PATH: path, ...env }, encoding: 'utf8', cwd });
+/** The launcher's own fingerprint function, run by /bin/sh (or `shell`; in `cwd`, with `path` as PATH). */
+function shellFingerprint(flags: string[], env: Record<string, string>, cwd?: string, path = process.env.PATH!, shell = '/bin/sh'): string {
+  const script = `${localeLines}KEYS='${keysLine}'\n${identityLine}\nnl='\n'\n${functions}fingerprint "$@"\nprintf %s "$fp"`;
+  return execFileSync(shell, ['-c', script, 'sh', ...flags], { env: { PATH: path, HOME: home, ...env }, encoding: 'utf8', cwd });
 }
 
 const dir = mkdtempSync(join(process.env.PITR_TMP_ROOT ?? tmpdir(), 'pitr-unit-'));
 const config = join(dir, 'pitr.env');
+/** A home without .aws: the tests' default HOME (without one there is no fast path at all). */
+const home = join(dir, 'home');
+mkdirSync(home);
+const fingerprintOf = (flags: readonly string[], env: NodeJS.ProcessEnv) => invocationFingerprint(flags, { HOME: home, ...env });
 writeFileSync(config, 'PITR_REPO=file:///srv/a\n');
 const awsConfig = join(dir, 'aws-config');
 writeFileSync(awsConfig, '[default]\nendpoint_url = http://127.0.0.1:9000\n');
@@ -59,67 +64,76 @@ describe('invocation fingerprint', () => {
     ['an empty value', [], { PITR_REPO: '' }],
     ['AWS files from the environment', [], { AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'missing') }],
     ['AWS files under $HOME', [], { HOME: dir }],
-    ['no HOME', ['--config', config], {}],
     ['AWS files named in the config file', ['--config', namingConfig], { HOME: dir }],
     ['AWS files named in the config file, quoted, with ~/', ['--config', quotedConfig], { HOME: dir }],
     ['the environment over the config file', ['--config', namingConfig], { AWS_CONFIG_FILE: '' , HOME: dir }],
     ['a symlinked config file', ['--config', linkedConfig], {}],
   ] as [string, string[], Record<string, string>][])('agrees with the launcher: %s', (_what, flags, env) => {
-    expect(invocationFingerprint(flags, env)).not.toBeNull();
-    expect(shellFingerprint(flags, env)).toBe(invocationFingerprint(flags, env));
+    expect(fingerprintOf(flags, env)).not.toBeNull();
+    expect(shellFingerprint(flags, env)).toBe(fingerprintOf(flags, env));
+  });
+
+  it('agrees under bash in a UTF-8 locale too (where /bin/sh is bash, and PostgreSQL passes its locale on)', () => {
+    const env = { HOME: join(dir, 'josé'), LC_ALL: 'C.UTF-8', PITR_REPO: 'file:///srv/dépôt' };
+    expect(shellFingerprint([], env, undefined, process.env.PATH, '/bin/bash')).toBe(fingerprintOf([], env));
   });
 
   it('follows the content of every file the configuration is read from', () => {
     const env = { HOME: dir };
-    const before = invocationFingerprint(['--config', namingConfig], env);
+    const before = fingerprintOf(['--config', namingConfig], env);
     writeFileSync(awsConfig, '[default]\nendpoint_url = http://elsewhere:9000\n');
-    const after = invocationFingerprint(['--config', namingConfig], env);
+    const after = fingerprintOf(['--config', namingConfig], env);
     expect(after).not.toBe(before);
     expect(shellFingerprint(['--config', namingConfig], env)).toBe(after);
     // ~/.aws/credentials appearing changes it too.
     mkdirSync(join(dir, '.aws'), { recursive: true });
-    const home = invocationFingerprint([], env);
+    const home = fingerprintOf([], env);
     writeFileSync(join(dir, '.aws', 'credentials'), '[default]\naws_access_key_id = other\n');
-    expect(invocationFingerprint([], env)).not.toBe(home);
-    expect(shellFingerprint([], env)).toBe(invocationFingerprint([], env));
+    expect(fingerprintOf([], env)).not.toBe(home);
+    expect(shellFingerprint([], env)).toBe(fingerprintOf([], env));
     // A symlinked config file: its target's content counts.
-    const linked = invocationFingerprint(['--config', linkedConfig], {});
+    const linked = fingerprintOf(['--config', linkedConfig], {});
     writeFileSync(config, 'PITR_REPO=file:///srv/c\n');
-    expect(invocationFingerprint(['--config', linkedConfig], {})).not.toBe(linked);
+    expect(fingerprintOf(['--config', linkedConfig], {})).not.toBe(linked);
+  });
+
+  it('gives no fast path without HOME: the AWS SDK would read files under the account\'s home the launcher cannot see', () => {
+    expect(invocationFingerprint(['--config', config], {})).toBeNull();
+    expect(invocationFingerprint(['--config', config], { AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: awsConfig })).not.toBeNull();
   });
 
   it('gives no fast path to a config file that names an AWS file in a form the launcher does not read', () => {
     const exported = join(dir, 'exported.env');
     writeFileSync(exported, `export AWS_CONFIG_FILE=${awsConfig}\n`);
-    expect(invocationFingerprint(['--config', exported], {})).toBeNull();
+    expect(fingerprintOf(['--config', exported], {})).toBeNull();
     const commented = join(dir, 'commented.env');
     writeFileSync(commented, `AWS_CONFIG_FILE=${awsConfig} # the test store\n`);
-    expect(invocationFingerprint(['--config', commented], {})).toBeNull();
+    expect(fingerprintOf(['--config', commented], {})).toBeNull();
   });
 
   it('is kept per data directory and reused only for identical inputs', () => {
     const dataDir = mkdtempSync(join(dir, 'data-'));
     mkdirSync(join(dataDir, 'pg_wal', 'pitr'), { recursive: true });
     const [a, b] = [{ PITR_REPO: 'file:///a  ' }, { PITR_REPO: 'file:///b' }];
-    expect(shellFingerprint(['--log-level', 'warn'], a, dataDir)).toBe(invocationFingerprint(['--log-level', 'warn'], a));
+    expect(shellFingerprint(['--log-level', 'warn'], a, dataDir)).toBe(fingerprintOf(['--log-level', 'warn'], a));
     expect(readdirSync(join(dataDir, 'pg_wal', 'pitr'))).toEqual(['.fingerprint']); // renamed into place, nothing left aside
     // Without sha256sum on PATH, only the kept value can answer: for the same inputs it does...
-    expect(shellFingerprint(['--log-level', 'warn'], a, dataDir, '/nonexistent')).toBe(invocationFingerprint(['--log-level', 'warn'], a));
+    expect(shellFingerprint(['--log-level', 'warn'], a, dataDir, '/nonexistent')).toBe(fingerprintOf(['--log-level', 'warn'], a));
     // ...and for any other inputs it does not.
     expect(shellFingerprint(['--log-level', 'warn'], b, dataDir, '/nonexistent')).toBe('');
     expect(shellFingerprint([], a, dataDir, '/nonexistent')).toBe('');
   });
 
   it('differs whenever the call could store elsewhere', () => {
-    const base = invocationFingerprint([], { PITR_REPO: 'file:///a' });
-    expect(invocationFingerprint([], { PITR_REPO: 'file:///b' })).not.toBe(base);
-    expect(invocationFingerprint(['--repo', 'file:///a'], { PITR_REPO: 'file:///a' })).not.toBe(base);
-    expect(invocationFingerprint([], { PITR_REPO: 'file:///a', AWS_ENDPOINT_URL: 'http://x' })).not.toBe(base);
+    const base = fingerprintOf([], { PITR_REPO: 'file:///a' });
+    expect(fingerprintOf([], { PITR_REPO: 'file:///b' })).not.toBe(base);
+    expect(fingerprintOf(['--repo', 'file:///a'], { PITR_REPO: 'file:///a' })).not.toBe(base);
+    expect(fingerprintOf([], { PITR_REPO: 'file:///a', AWS_ENDPOINT_URL: 'http://x' })).not.toBe(base);
     // Values that would read alike if joined without lengths.
-    expect(invocationFingerprint([], { PITR_REPO: 'a\neAWS_REGION=1:b' })).not.toBe(invocationFingerprint([], { PITR_REPO: 'a', AWS_REGION: 'b' }));
-    const before = invocationFingerprint(['--config', config], {});
+    expect(fingerprintOf([], { PITR_REPO: 'a\neAWS_REGION=1:b' })).not.toBe(fingerprintOf([], { PITR_REPO: 'a', AWS_REGION: 'b' }));
+    const before = fingerprintOf(['--config', config], {});
     writeFileSync(config, 'PITR_REPO=file:///srv/b\n');
-    expect(invocationFingerprint(['--config', config], {})).not.toBe(before);
+    expect(fingerprintOf(['--config', config], {})).not.toBe(before);
   });
 
   it('takes flags only from calls of the launcher shape', () => {
