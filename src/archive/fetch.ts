@@ -6,7 +6,7 @@ import { InputError, RepositoryMismatchError, StorageUnavailableError } from '..
 import { IDENTITY_KEY } from '../repository/layout.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import type { Storage } from '../storage/storage.js';
-import { getArchivedObject, openArchivedObject } from './read.js';
+import { getArchivedObject, openArchivedObject } from '../repository/archived-file.js';
 import type { BufferPool } from '../os/buffer-pool.js';
 import { parseWalFileName } from '../wal/names.js';
 import { readSegmentHeader } from '../wal/segment-header.js';

@@ -22,7 +22,7 @@ import { VERSION } from '../version.js';
 import { parseWalFileName, type WalFileName } from '../wal/names.js';
 import { checkSegmentMatchesName, readSegmentHeader } from '../wal/segment-header.js';
 import { assertMayBind } from './archived-into.js';
-import { readArchivedFile } from './read.js';
+import { readArchivedFile } from '../repository/archived-file.js';
 
 export interface PushOptions {
   storage: Storage;

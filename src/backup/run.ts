@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { readArchivedFile } from '../archive/read.js';
+import { readArchivedFile } from '../repository/archived-file.js';
 import { Measure } from '../codec/measure.js';
 import type { Config } from '../config/config.js';
 import { InputError, PitrError, StorageError } from '../errors.js';

@@ -1,6 +1,6 @@
 // Everything a repository holds of WAL, per timeline, with the gaps in each timeline's run
 // of segments. Used by `pitr list` and by restore's check that the WAL it needs is there.
-import { readArchivedFile } from '../archive/read.js';
+import { readArchivedFile } from './archived-file.js';
 import type { Storage } from '../storage/storage.js';
 import { historyFileName, parseWalFileName } from '../wal/names.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';

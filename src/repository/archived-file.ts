@@ -6,7 +6,7 @@ import { decompress } from '../codec/compression.js';
 import { decodeHeader, sha256, type ObjectMeta } from '../codec/object-format.js';
 import { IntegrityError } from '../errors.js';
 import type { BufferPool } from '../os/buffer-pool.js';
-import { walObjectKey } from '../repository/layout.js';
+import { walObjectKey } from './layout.js';
 import type { Storage } from '../storage/storage.js';
 import { parseWalFileName } from '../wal/names.js';
 
