@@ -8,10 +8,11 @@
 // It lives in the data directory's root, not in pg_wal/pitr, on purpose: pg_basebackup copies
 // it, so a standby or a restored copy of this cluster knows it too. Written with fsync, once
 // per repository: losing it in a crash would reopen the hole it closes.
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { RepositoryMismatchError } from '../errors.js';
-import { readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
+import { replaceFile } from '../os/exclusive-temp.js';
+import { readTextQuietly } from '../os/quiet-fs.js';
 
 export const ARCHIVED_INTO_FILE = 'pitr.repositories';
 
@@ -41,26 +42,9 @@ export function rememberArchivedInto(dataDir: string, repo: ArchivedInto): void 
   if (!known.some((r) => r.id === repo.id)) {
     const header = '# pitr: repositories this cluster has archived into (docs/archiving.md). A push never binds an empty repository while this file names one.\n';
     const text = header + [...known, repo].map((r) => `${r.id} ${r.url}\n`).join('');
-    const path = join(dataDir, ARCHIVED_INTO_FILE);
-    const tmp = `${path}.${process.pid}.tmp`;
-    try {
-      const fd = openSync(tmp, 'wx', 0o600);
-      try {
-        writeSync(fd, text);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, path);
-      const dir = openSync(dataDir, 'r');
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
-    } finally {
-      unlinkQuietly(tmp);
-    }
+    // Readable by all: root may run a push by hand in the data directory, and the postgres
+    // user must still read what it wrote (ids and URLs, no secrets).
+    replaceFile(join(dataDir, ARCHIVED_INTO_FILE), text, { durable: true, mode: 0o644 });
   }
   remembered.add(key);
 }

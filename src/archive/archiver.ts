@@ -208,7 +208,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
       await wait(250);
     }
     if (changed !== null) {
-      // First of all: from now on no record answers (bin/pitr needs a fresh stamp).
+      // First of all: from now on no record answers (bin/pitr needs the stamp).
       dropStamp(o.dataDir);
       o.log.info({ why: changed }, 'the world this archiver started in has changed; stopping (the next call follows the new one)');
     }
@@ -232,6 +232,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
 function repositoryStamp(o: ArchiverOptions, repository: RepositoryIdentity | undefined, path: string | null, initial: string | null) {
   // file:// (`path`): bin/pitr compares repository.json's identity itself, so a repository
   // swapped under the same path is noticed at the next call, not at the next check.
+  const stillHere = () => path === null || fileIdentity(path) === initial;
   const write = () => writeStamp(o.dataDir, { repositoryId: repository!.id, file: path !== null && initial !== null ? { identity: initial, path } : null });
   return {
     write,
@@ -240,11 +241,11 @@ function repositoryStamp(o: ArchiverOptions, repository: RepositoryIdentity | un
      * that a volume unmounted under the archiver does not take files into its bare mount
      * point until the next check.
      */
-    stillHere: () => path === null || fileIdentity(path) === initial,
+    stillHere,
     async check(): Promise<string | null> {
       const gone = `repository.json of ${o.storage.url} changed or went away`;
       // file://: any change of repository.json is a changed repository; a stat tells (and bin/pitr makes the same one).
-      if (path !== null) return fileIdentity(path) === initial ? null : gone;
+      if (path !== null) return stillHere() ? null : gone;
       const now = await readIdentity(o.storage);
       if (now === null) return gone;
       return now.id === repository!.id ? null : `repository ${o.storage.url} was replaced (id ${repository!.id} is now ${now.id})`;

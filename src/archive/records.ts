@@ -123,7 +123,6 @@ export function dropStamp(dataDir: string): void {
   unlinkQuietly(stampPath(dataDir));
 }
 
-
 /** Notes that a record answered PostgreSQL's call (bin/pitr does the same with `: >`). */
 export async function markUsed(dataDir: string): Promise<void> {
   replaceFile(join(recordsDir(dataDir), '.used'), ''); // a new file, never through a planted link

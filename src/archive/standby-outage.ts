@@ -30,12 +30,13 @@
 // primary, during an archive outage, ends recovery with what it streamed, as any streaming
 // failover does, and may pick a timeline the unreachable archive already holds; its first
 // archived history file is then refused (exit 4), loudly. docs/archiving.md has the details.
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StorageUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
+import { replaceFile } from '../os/exclusive-temp.js';
+import { readTextQuietly } from '../os/quiet-fs.js';
 import { promotionPending, serverRun, streamsFromPrimary } from '../pg/standby.js';
 
 /** Written by `pitr promote --without-archive`: "<postmaster pid> <start time>" of the run it releases. */
@@ -72,14 +73,8 @@ export function outageVerdict(dataDir: string, name: string): OutageVerdict {
 export function releaseStandby(dataDir: string): boolean {
   const run = serverRun(dataDir);
   if (run === null) return false;
-  const path = join(dataDir, RELEASE_FILE);
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, `${run}\n`, { flag: 'wx', mode: 0o644 });
-    renameSync(tmp, path);
-  } finally {
-    unlinkQuietly(tmp);
-  }
+  // Readable by all: run as root, it must still be read by the postgres user's wal-fetch.
+  replaceFile(join(dataDir, RELEASE_FILE), `${run}\n`, { mode: 0o644 });
   return true;
 }
 

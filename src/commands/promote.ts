@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { releaseStandby } from '../archive/standby-outage.js';
+import { RELEASE_FILE, releaseStandby } from '../archive/standby-outage.js';
 import type { CommandContext } from '../cli/context.js';
 import { ConfigError, InputError } from '../errors.js';
 import { readMajorVersion } from '../pg/control-file.js';
@@ -28,7 +28,12 @@ export async function promoteCommand({ config, log }: CommandContext, withoutArc
   const pgCtl = pgProgram('pg_ctl', (await readMajorVersion(dataDir)) ?? undefined);
   const res = spawnSync(pgCtl, ['promote', '-D', dataDir, '-w', '-t', '120'], { encoding: 'utf8', ...asOwner });
   if (res.status !== 0) {
-    throw new InputError(`pg_ctl promote failed for ${dataDir}: ${(res.stderr || res.stdout || String(res.error)).trim()} (see ${join(dataDir, 'log')} or the server log)`);
+    // The release stays for this run of the server: a promotion asked for by other means
+    // proceeds without the archive too. Said, so that nobody is surprised by it.
+    throw new InputError(
+      `pg_ctl promote failed for ${dataDir}: ${(res.stderr || res.stdout || String(res.error)).trim()} (see the server log); ` +
+        `the standby stays released from waiting for its repository until it restarts (remove ${join(dataDir, RELEASE_FILE)} to undo)`,
+    );
   }
   process.stdout.write(`promoted ${dataDir} without waiting for the repository\n`);
 }

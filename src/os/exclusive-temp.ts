@@ -27,12 +27,13 @@ function createExclusiveTemp(stem: string, mode = 0o600): { path: string; fd: nu
 
 /**
  * Puts `data` at `path` through a new exclusive temporary file in the same directory (see
- * createExclusiveTemp; named from `stem`, by default `.<name>.<pid>`), renamed into place,
- * fsynced first when `durable`. Returns the file's mtime, on the file system's clock.
- * Nothing is left behind when it fails.
+ * createExclusiveTemp; named from `stem`, by default `.<name>.<pid>`; `mode` 0600 unless
+ * another process's user must read it), renamed into place. With `durable`, the file is
+ * fsynced before the rename and the directory after it, so the new content survives a crash.
+ * Returns the file's mtime, on the file system's clock. Nothing is left behind when it fails.
  */
-export function replaceFile(path: string, data: Buffer | string, options: { stem?: string; durable?: boolean } = {}): number {
-  const { path: tmp, fd } = createExclusiveTemp(options.stem ?? join(dirname(path), `.${basename(path)}.${process.pid}`));
+export function replaceFile(path: string, data: Buffer | string, options: { stem?: string; durable?: boolean; mode?: number } = {}): number {
+  const { path: tmp, fd } = createExclusiveTemp(options.stem ?? join(dirname(path), `.${basename(path)}.${process.pid}`), options.mode);
   try {
     try {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
@@ -40,6 +41,7 @@ export function replaceFile(path: string, data: Buffer | string, options: { stem
       for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
       if (options.durable) fsyncSync(fd);
       renameSync(tmp, path);
+      if (options.durable) fsyncDirectory(dirname(path));
       return fstatSync(fd).mtimeMs;
     } finally {
       closeSync(fd);
@@ -47,5 +49,14 @@ export function replaceFile(path: string, data: Buffer | string, options: { stem
   } catch (err) {
     unlinkQuietly(tmp); // a full disk must not leave the temporary file behind
     throw err;
+  }
+}
+
+function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -98,7 +98,6 @@ export class FileStorage implements Storage {
     }
   }
 
-
   async getHead(key: string, length: number): Promise<ObjectHead | null> {
     const path = this.path(key);
     // Synchronous: asked once per WAL file in the archiver's hot path (see put).
