@@ -14,7 +14,10 @@ export function createLogger(level: LogLevel, command: string): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       // Defence in depth: nothing should log these, but if an object carrying them is ever
       // logged, the values are masked.
-      redact: { paths: ['password', '*.password', 'secretAccessKey', '*.secretAccessKey', 'sessionToken', '*.sessionToken'], censor: '***' },
+      redact: {
+        paths: ['password', '*.password', 'secretAccessKey', '*.secretAccessKey', 'sessionToken', '*.sessionToken'],
+        censor: '***',
+      },
     },
     pino.destination({ dest: 2, sync: true }),
   );

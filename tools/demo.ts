@@ -17,7 +17,10 @@ const work = await makeTempRoot('demo'); // every directory below, the cluster's
 const repoDir = join(work, 'repo');
 const configFile = join(work, 'pitr.env');
 await mkdir(repoDir);
-await writeFile(configFile, `# pitr demo configuration (dotenv; also usable as a systemd EnvironmentFile)\nPITR_REPO=file://${repoDir}\nPITR_LOG_LEVEL=warn\n`);
+await writeFile(
+  configFile,
+  `# pitr demo configuration (dotenv; also usable as a systemd EnvironmentFile)\nPITR_REPO=file://${repoDir}\nPITR_LOG_LEVEL=warn\n`,
+);
 await giveToPostgres(work);
 const env = { PITR_CONFIG: configFile };
 
@@ -38,10 +41,10 @@ try {
   say(`[${elapsed()}] $ pitr backup\n${backup.stdout.trim()}`);
 
   for (let round = 1; round <= 8; round++) {
-    await primary.query(
-      "INSERT INTO orders (id, note) SELECT g, repeat('x', 200) FROM generate_series($1::bigint, $2::bigint) g",
-      [round * 100_000, round * 100_000 + 19_999],
-    );
+    await primary.query("INSERT INTO orders (id, note) SELECT g, repeat('x', 200) FROM generate_series($1::bigint, $2::bigint) g", [
+      round * 100_000,
+      round * 100_000 + 19_999,
+    ]);
     const segment = await primary.switchWal();
     await primary.waitArchived(segment);
     say(`[${elapsed()}] wrote 20,000 orders, segment ${segment} archived`);
@@ -58,12 +61,17 @@ try {
   const target = join(work, 'restored');
   const port = await freePort();
   say(`$ pitr restore --to "${beforeDrop}" --target-dir ${target} --start --port ${port}`);
-  const res = await pitr(['restore', '--to', beforeDrop, '--target-dir', target, '--start', '--port', String(port), '--archive-mode', 'off'], { env });
+  const res = await pitr(
+    ['restore', '--to', beforeDrop, '--target-dir', target, '--start', '--port', String(port), '--archive-mode', 'off'],
+    { env },
+  );
   if (res.exitCode !== 0) throw new Error(`pitr restore failed: ${res.stderr}`);
   say(res.stdout);
   restored = Cluster.existing(target, port);
   const restoredRows = await restored.one<string>('SELECT count(*)::text FROM orders');
-  say(`[${elapsed()}] orders before the DROP: ${rows}; on the restored server: ${restoredRows} -> ${rows === restoredRows ? 'identical' : 'DIFFERENT'}`);
+  say(
+    `[${elapsed()}] orders before the DROP: ${rows}; on the restored server: ${restoredRows} -> ${rows === restoredRows ? 'identical' : 'DIFFERENT'}`,
+  );
   if (rows !== restoredRows) process.exitCode = 1;
 } finally {
   await restored?.stop('immediate');

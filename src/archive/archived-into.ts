@@ -40,7 +40,8 @@ export function rememberArchivedInto(dataDir: string, repo: ArchivedInto): void 
   if (remembered.has(key) || !isDataDir(dataDir)) return;
   const known = archivedInto(dataDir);
   if (!known.some((r) => r.id === repo.id)) {
-    const header = '# pitr: repositories this cluster has archived into (docs/archiving.md). A push never binds an empty repository while this file names one.\n';
+    const header =
+      '# pitr: repositories this cluster has archived into (docs/archiving.md). A push never binds an empty repository while this file names one.\n';
     const text = header + [...known, repo].map((r) => `${r.id} ${r.url}\n`).join('');
     // Readable by all: root may run a push by hand in the data directory, and the postgres
     // user must still read what it wrote (ids and URLs, no secrets).

@@ -101,7 +101,9 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
     const before = path === null ? null : fileIdentity(path);
     const repository = (await readIdentity(o.storage)) ?? undefined;
     if (repository && path !== null && (before === null || fileIdentity(path) !== before)) {
-      throw new StorageUnavailableError(`${path} changed or went away while the archiver read it: is the repository volume being mounted or unmounted?`);
+      throw new StorageUnavailableError(
+        `${path} changed or went away while the archiver read it: is the repository volume being mounted or unmounted?`,
+      );
     }
     // Read once per run, then checked (see CHECK_EVERY_MS); each file in flight holds its read and its compressed copy.
     const opts = { ...o, repository, pool: new BufferPool(2 * o.concurrency) };
@@ -233,7 +235,8 @@ function repositoryStamp(o: ArchiverOptions, repository: RepositoryIdentity | un
   // file:// (`path`): bin/pitr compares repository.json's identity itself, so a repository
   // swapped under the same path is noticed at the next call, not at the next check.
   const stillHere = () => path === null || fileIdentity(path) === initial;
-  const write = () => writeStamp(o.dataDir, { repositoryId: repository!.id, file: path !== null && initial !== null ? { identity: initial, path } : null });
+  const write = () =>
+    writeStamp(o.dataDir, { repositoryId: repository!.id, file: path !== null && initial !== null ? { identity: initial, path } : null });
   return {
     write,
     /**
@@ -259,7 +262,12 @@ async function storeOne(name: string, o: ArchiverOptions, current: () => boolean
   if (crashBeforeRecord) crashNow(); // test hook: stored, not yet recorded
   o.log.debug({ wal: name, status: res.status }, 'archived ahead of PostgreSQL');
   if (!res.identity || !current()) return null;
-  return writeRecord(o.dataDir, name, { fingerprint: o.fingerprint, identity: res.identity, checksum: res.payloadSha256, repositoryId: res.repositoryId });
+  return writeRecord(o.dataDir, name, {
+    fingerprint: o.fingerprint,
+    identity: res.identity,
+    checksum: res.payloadSha256,
+    repositoryId: res.repositoryId,
+  });
 }
 
 /** Files PostgreSQL has marked ready, in the order it archives them: history files first, then by name. */
@@ -270,4 +278,3 @@ async function readyFiles(statusDir: string): Promise<string[]> {
     .filter((n) => parseWalFileName(n) !== null)
     .sort((a, b) => Number(b.endsWith('.history')) - Number(a.endsWith('.history')) || (a < b ? -1 : 1));
 }
-

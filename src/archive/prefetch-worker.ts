@@ -111,7 +111,13 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
       // PostgreSQL reads history files after it removes the signal file.
       if (recoveryOver(o.dataDir)) overSince ??= performance.now();
       const window =
-        overSince !== null ? [] : wanted !== null ? nextSegments(wanted, o.depth, opts.segmentSize) : first !== null ? [first, ...nextSegments(first, o.depth - 1, opts.segmentSize)] : [];
+        overSince !== null
+          ? []
+          : wanted !== null
+            ? nextSegments(wanted, o.depth, opts.segmentSize)
+            : first !== null
+              ? [first, ...nextSegments(first, o.depth - 1, opts.segmentSize)]
+              : [];
       const entries = readdirQuietly(o.dir);
       // Taken, or behind recovery: gone. What PostgreSQL took was renamed away already.
       const keep = new Set([wanted, ...window, ...asked]);
@@ -184,7 +190,13 @@ async function fetchOne(name: string, o: Connected): Promise<boolean> {
   try {
     // No fsync where the boot id vouches instead (os/boot-id.ts): it would only slow recovery.
     const boot = bootId();
-    const res = await fetchWalFile(name, staging, { storage: o.storage, dataDir: o.dataDir, durable: boot === '-', systemIdentifier: o.systemIdentifier, pool: o.pool });
+    const res = await fetchWalFile(name, staging, {
+      storage: o.storage,
+      dataDir: o.dataDir,
+      durable: boot === '-',
+      systemIdentifier: o.systemIdentifier,
+      pool: o.pool,
+    });
     if (res.status === 'not-found') return false;
     const path = join(o.dir, name);
     renameSync(staging, path);
@@ -223,7 +235,11 @@ function backupStartSegment(dataDir: string): string | null {
 
 /** The server runs and its recovery signal files are gone: recovery is over. */
 function recoveryOver(dataDir: string): boolean {
-  return existsSync(join(dataDir, 'postmaster.pid')) && !existsSync(join(dataDir, 'recovery.signal')) && !existsSync(join(dataDir, 'standby.signal'));
+  return (
+    existsSync(join(dataDir, 'postmaster.pid')) &&
+    !existsSync(join(dataDir, 'recovery.signal')) &&
+    !existsSync(join(dataDir, 'standby.signal'))
+  );
 }
 
 function nextSegments(name: string, depth: number, segmentSize: number): string[] {

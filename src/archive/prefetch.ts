@@ -56,7 +56,11 @@ export const spoolWakePipe = (dir: string) => join(dir, '.wake');
 export async function takePrefetched(dir: string, name: string, dest: string): Promise<boolean> {
   if (!existsSync(dir)) return false;
   const deadline = performance.now() + 30_000;
-  while (existsSync(join(dir, `.plan.${name}`)) && performance.now() < deadline && (await liveWorker(prefetcherPidFile(dir), PREFETCH_COMMAND))) {
+  while (
+    existsSync(join(dir, `.plan.${name}`)) &&
+    performance.now() < deadline &&
+    (await liveWorker(prefetcherPidFile(dir), PREFETCH_COMMAND))
+  ) {
     await new Promise((r) => setTimeout(r, 10));
   }
   const ok = await readFile(join(dir, `${name}.ok`), 'utf8').catch(() => null);

@@ -71,7 +71,9 @@ async function pushOne(path: string, opts: PushOptions): Promise<PushResult> {
   const name = basename(path);
   const file = parseWalFileName(name);
   if (!file) {
-    throw new InputError(`${path} is not a file PostgreSQL archives (a segment, .partial, .backup or .history file): check archive_command`);
+    throw new InputError(
+      `${path} is not a file PostgreSQL archives (a segment, .partial, .backup or .history file): check archive_command`,
+    );
   }
   const absolute = resolve(path);
   const before = opts.identity ? await stableIdentity(absolute) : undefined;
@@ -166,11 +168,23 @@ interface StoreArgs {
 }
 
 /** Writes the object under `key`, or finds the same file already there (steps 3 and 4 above). */
-async function storeObject(key: string, payload: Payload, { name, data, existingHead, boundRepository, before, repositoryId }: StoreArgs, opts: PushOptions): Promise<PushResult> {
+async function storeObject(
+  key: string,
+  payload: Payload,
+  { name, data, existingHead, boundRepository, before, repositoryId }: StoreArgs,
+  opts: PushOptions,
+): Promise<PushResult> {
   const { storage } = opts;
   // Only the payload is hashed: reads check it and the decompressed size (ObjectMeta.sha256).
   const payloadSha256 = sha256(payload.bytes);
-  const meta: ObjectMeta = { v: 1, name, size: data.length, compression: opts.compression, payloadSize: payload.bytes.length, payloadSha256 };
+  const meta: ObjectMeta = {
+    v: 1,
+    name,
+    size: data.length,
+    compression: opts.compression,
+    payloadSize: payload.bytes.length,
+    payloadSha256,
+  };
   if (payload.bytes === data) meta.sha256 = payloadSha256;
   const object = encodeObject(meta, payload.bytes, payload.room);
   const pushed = { data, meta };

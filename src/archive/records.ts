@@ -88,7 +88,12 @@ export async function readRecord(dataDir: string, name: string): Promise<Archive
  */
 export async function recordVouches(dataDir: string, name: string, path: string, fingerprint: string): Promise<boolean> {
   const record = await readRecord(dataDir, name);
-  return record !== null && record.fingerprint === fingerprint && record.identity === fileIdentity(path) && stampVouches(readStamp(dataDir), record.repositoryId);
+  return (
+    record !== null &&
+    record.fingerprint === fingerprint &&
+    record.identity === fileIdentity(path) &&
+    stampVouches(readStamp(dataDir), record.repositoryId)
+  );
 }
 
 /** Whether the stamp is this boot's, its archiver still runs, it names `repositoryId`, and its repository.json is unchanged. */

@@ -53,8 +53,10 @@ export interface OutageVerdict {
 export function outageVerdict(dataDir: string, name: string): OutageVerdict {
   // A call by hand, or one whose server has gone meanwhile: no recovery waits on the answer.
   if (serverRun(dataDir) === null) return { wait: false, why: 'no server runs in this data directory' };
-  if (released(dataDir)) return { wait: false, why: 'released by "pitr promote --without-archive": recovery ends with the WAL the standby has' };
-  if (promotionPending(dataDir)) return { wait: true, why: 'a promotion is pending, and "not found" now would end recovery without the WAL the repository holds' };
+  if (released(dataDir))
+    return { wait: false, why: 'released by "pitr promote --without-archive": recovery ends with the WAL the standby has' };
+  if (promotionPending(dataDir))
+    return { wait: true, why: 'a promotion is pending, and "not found" now would end recovery without the WAL the repository holds' };
   // PostgreSQL reads pg_wal right after a "not found" from the archive, before anything else:
   // a standby restarted during an outage reaches consistency from the segments it kept there.
   // Not with a promotion pending: a streamed segment there may be partial, or a recycled file
@@ -66,7 +68,11 @@ export function outageVerdict(dataDir: string, name: string): OutageVerdict {
   if (name.endsWith('.history')) return { wait: false, why: 'PostgreSQL looks for newer timelines again later' };
   const streams = streamsFromPrimary(dataDir);
   if (streams === true) return { wait: false, why: 'the standby streams from its primary, which PostgreSQL tries next' };
-  return { wait: true, why: streams === false ? 'the repository is this standby\'s only source of WAL' : 'cannot tell whether this standby streams from a primary' };
+  return {
+    wait: true,
+    why:
+      streams === false ? "the repository is this standby's only source of WAL" : 'cannot tell whether this standby streams from a primary',
+  };
 }
 
 /** Releases the standby's current run from waiting (see RELEASE_FILE); false when no server runs. */
@@ -92,7 +98,13 @@ export function released(dataDir: string): boolean {
  * Called with the store's first unavailability: retries `attempt` (1 s, doubling to 5 s) while
  * the verdict says wait (a server that stops ends it); 'not-found' once it says not to.
  */
-export async function rideOutOutage<T>(attempt: () => Promise<T>, first: StorageUnavailableError, dataDir: string, name: string, log: Logger): Promise<T | 'not-found'> {
+export async function rideOutOutage<T>(
+  attempt: () => Promise<T>,
+  first: StorageUnavailableError,
+  dataDir: string,
+  name: string,
+  log: Logger,
+): Promise<T | 'not-found'> {
   let error = first;
   let delay = 1000;
   let remindAt = 0;

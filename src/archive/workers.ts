@@ -14,7 +14,12 @@ import { takePidFile } from '../os/pid-file.js';
 import { processAlive } from '../os/process.js';
 
 export function startWorker(command: string, args: string[], flags: string[], cwd: string): void {
-  const child = spawn(process.execPath, [process.argv[1]!, ...flags, command, ...args], { detached: true, stdio: 'ignore', cwd, env: START_ENV });
+  const child = spawn(process.execPath, [process.argv[1]!, ...flags, command, ...args], {
+    detached: true,
+    stdio: 'ignore',
+    cwd,
+    env: START_ENV,
+  });
   // A failed spawn (no processes left, say) is reported as an event: without a listener it
   // would crash the command that has already done its own work.
   child.on('error', () => undefined);

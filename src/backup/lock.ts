@@ -66,5 +66,7 @@ function isStale(holder: LockBody, now: Date): boolean {
 
 function busy(storage: Storage, holder: LockBody | null): BusyError {
   const who = holder ? `backup ${holder.id} (pid ${holder.pid} on ${holder.host}, started ${holder.startedAt})` : 'another backup';
-  return new BusyError(`${who} is running in ${storage.url}: one backup at a time; wait for it, or remove ${LOCK_KEY} if that process is gone`);
+  return new BusyError(
+    `${who} is running in ${storage.url}: one backup at a time; wait for it, or remove ${LOCK_KEY} if that process is gone`,
+  );
 }

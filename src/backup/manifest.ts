@@ -75,7 +75,9 @@ async function readManifest(storage: Storage, prefix: string): Promise<BackupMan
   try {
     return JSON.parse(raw.toString('utf8')) as BackupManifest;
   } catch {
-    throw new IntegrityError(`${storage.url}${prefix}manifest.json is damaged (not valid JSON): restore it from another copy of the repository, or take a new backup`);
+    throw new IntegrityError(
+      `${storage.url}${prefix}manifest.json is damaged (not valid JSON): restore it from another copy of the repository, or take a new backup`,
+    );
   }
 }
 

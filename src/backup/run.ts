@@ -49,7 +49,10 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
   else await bindIdentity(storage, server, VERSION, 'the database server');
 
   const started = new Date();
-  const id = `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
+  const id = `${started
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
   const label = `pitr ${id}`;
   const lock = await acquireBackupLock(storage, id);
   try {
@@ -58,7 +61,14 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
     const dataKey = `${backupDir(id)}base.tar${config.compress === 'lz4' ? '.lz4' : ''}`;
     log.info({ backup: id, estimateBytes: server.estimateBytes }, 'backup started');
     return await completeOrRemove(storage, dataKey, log, async () => {
-      const stream = await streamBaseBackup({ storage, config, dataKey, label, pgMajor: server.pgVersion, onProgress: (b, total) => onProgress?.(b, total) });
+      const stream = await streamBaseBackup({
+        storage,
+        config,
+        dataKey,
+        label,
+        pgMajor: server.pgVersion,
+        onProgress: (b, total) => onProgress?.(b, total),
+      });
 
       const xminAfterStop = await oldestRunningXid(config.dbUrl, log);
       const { start, stop, timeline, startTime, stopTime } = await waitForBackupWal(storage, {
@@ -68,41 +78,41 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
         segmentSize: server.walSegmentSize,
         timeoutMs: config.backupWalTimeoutMs,
         log,
-    });
-    const finished = new Date();
+      });
+      const finished = new Date();
 
-    const manifest: BackupManifest = {
-      format: 1,
-      id,
-      label,
-      pitrVersion: VERSION,
-      systemIdentifier: server.systemIdentifier,
-      pgVersion: server.pgVersion,
-      timeline,
-      startLsn: formatLsn(start.lsn),
-      stopLsn: formatLsn(stop.lsn),
-      startWal: start.wal,
-      stopWal: stop.wal,
-      startTime: (startTime ?? started).toISOString(),
-      // Never earlier than the real stop: a restore target is checked against it. The label's
-      // STOP TIME is cut to whole seconds, so the real stop lies within the second after it;
-      // our own clock after the WAL wait is late too; the earlier of the two is the tightest.
-      stopTime: new Date(Math.min(stopTime ? stopTime.getTime() + 999 : Infinity, finished.getTime())).toISOString(),
-      durationMs: finished.getTime() - started.getTime(),
-      ...(xminAfterStop ? { xminAfterStop } : {}),
-      files: [
-        {
-          key: dataKey,
-          name: 'base.tar',
-          compression: config.compress,
-          size: stream.tarBytes,
-          storedSize: stream.stored.bytes,
-          storedSha256: stream.stored.digest(),
-        },
-      ],
-    };
-    await writeManifest(storage, manifest);
-    return manifest;
+      const manifest: BackupManifest = {
+        format: 1,
+        id,
+        label,
+        pitrVersion: VERSION,
+        systemIdentifier: server.systemIdentifier,
+        pgVersion: server.pgVersion,
+        timeline,
+        startLsn: formatLsn(start.lsn),
+        stopLsn: formatLsn(stop.lsn),
+        startWal: start.wal,
+        stopWal: stop.wal,
+        startTime: (startTime ?? started).toISOString(),
+        // Never earlier than the real stop: a restore target is checked against it. The label's
+        // STOP TIME is cut to whole seconds, so the real stop lies within the second after it;
+        // our own clock after the WAL wait is late too; the earlier of the two is the tightest.
+        stopTime: new Date(Math.min(stopTime ? stopTime.getTime() + 999 : Infinity, finished.getTime())).toISOString(),
+        durationMs: finished.getTime() - started.getTime(),
+        ...(xminAfterStop ? { xminAfterStop } : {}),
+        files: [
+          {
+            key: dataKey,
+            name: 'base.tar',
+            compression: config.compress,
+            size: stream.tarBytes,
+            storedSize: stream.stored.bytes,
+            storedSha256: stream.stored.digest(),
+          },
+        ],
+      };
+      await writeManifest(storage, manifest);
+      return manifest;
     });
   } finally {
     await lock.release().catch((err) => log.warn({ err }, 'could not release the backup lock; the next backup will take it over'));
@@ -118,7 +128,9 @@ async function completeOrRemove<T>(storage: Storage, dataKey: string, log: Logge
   try {
     return await steps();
   } catch (err) {
-    await storage.delete(dataKey).catch((e: Error) => log.warn({ key: dataKey, err: e.message }, 'could not remove the data of the failed backup; remove it by hand'));
+    await storage
+      .delete(dataKey)
+      .catch((e: Error) => log.warn({ key: dataKey, err: e.message }, 'could not remove the data of the failed backup; remove it by hand'));
     throw err;
   }
 }
@@ -136,7 +148,10 @@ async function oldestRunningXid(dbUrl: string | undefined, log: Logger): Promise
     const { rows } = await client.query<{ xmin: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin');
     return rows[0]?.xmin;
   } catch (err) {
-    log.warn({ err: (err as Error).message }, 'could not read the oldest running transaction; --xid restores will start from the newest backup');
+    log.warn(
+      { err: (err as Error).message },
+      'could not read the oldest running transaction; --xid restores will start from the newest backup',
+    );
     return undefined;
   } finally {
     await client.end().catch(() => undefined);
@@ -163,13 +178,19 @@ async function inspectServer(dbUrl: string | undefined): Promise<ServerFacts> {
              CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS lsn`);
     const row = rows[0]!;
     if (row.archive_mode === 'off') {
-      throw new InputError('archive_mode is off: a backup without archived WAL can never be restored; set archive_mode = on and archive_command = \'pitr wal-push %p\'');
+      throw new InputError(
+        "archive_mode is off: a backup without archived WAL can never be restored; set archive_mode = on and archive_command = 'pitr wal-push %p'",
+      );
     }
     if (row.standby === 'true') {
-      throw new InputError('the server is a standby: take backups from the primary (pitr finds each backup by the history file the primary archives)');
+      throw new InputError(
+        'the server is a standby: take backups from the primary (pitr finds each backup by the history file the primary archives)',
+      );
     }
     if (row.tablespaces) {
-      throw new InputError(`tablespaces ${row.tablespaces} are not supported yet: pitr backs up clusters with only the default tablespaces`);
+      throw new InputError(
+        `tablespaces ${row.tablespaces} are not supported yet: pitr backs up clusters with only the default tablespaces`,
+      );
     }
     return {
       systemIdentifier: row.sysid!,
@@ -200,13 +221,17 @@ async function streamBaseBackup(args: {
   // (lz4-napi has no streaming codec, and its buffers are not released on long streams).
   // -P: progress on stderr, the only count of uncompressed bytes this process sees.
   const compress = args.config.compress === 'lz4' ? ['--compress=client-lz4'] : [];
-  const child = execa(program, ['-D', '-', '-F', 't', '-X', 'none', '-c', 'fast', '-P', '-l', args.label, '--no-password', ...compress, ...conn.args], {
-    env: { ...conn.env, LC_ALL: 'C' }, // untranslated messages: the progress and errors are parsed
-    stdout: 'pipe',
-    stderr: 'pipe',
-    reject: false,
-    buffer: { stdout: false, stderr: false },
-  });
+  const child = execa(
+    program,
+    ['-D', '-', '-F', 't', '-X', 'none', '-c', 'fast', '-P', '-l', args.label, '--no-password', ...compress, ...conn.args],
+    {
+      env: { ...conn.env, LC_ALL: 'C' }, // untranslated messages: the progress and errors are parsed
+      stdout: 'pipe',
+      stderr: 'pipe',
+      reject: false,
+      buffer: { stdout: false, stderr: false },
+    },
+  );
   const progress = new BasebackupProgress(args.onProgress);
   child.stderr!.setEncoding('utf8').on('data', (text: string) => progress.feed(text));
   const stored = new Measure();
@@ -226,7 +251,10 @@ async function streamBaseBackup(args: {
   if (uploadResult.status === 'rejected') throw asPitrError(uploadResult.reason, 'upload of the backup');
   if (flowResult.status === 'rejected') throw asPitrError(flowResult.reason, 'backup stream');
   if (!exit || exit.exitCode !== 0) {
-    const why = exit?.failed && exit.code === 'ENOENT' ? `${program} not found: install the PostgreSQL client or set PITR_PG_BINDIR` : progress.lastError() || `exit ${exit?.exitCode}`;
+    const why =
+      exit?.failed && exit.code === 'ENOENT'
+        ? `${program} not found: install the PostgreSQL client or set PITR_PG_BINDIR`
+        : progress.lastError() || `exit ${exit?.exitCode}`;
     throw new InputError(`pg_basebackup failed: ${why}`);
   }
   return { tarBytes: progress.doneBytes, stored };
@@ -248,7 +276,10 @@ class BasebackupProgress {
   }
 
   lastError(): string {
-    const lines = this.tail.split(/[\r\n]+/).map((l) => l.trim()).filter((l) => l && !/ kB \(\d+%\)/.test(l));
+    const lines = this.tail
+      .split(/[\r\n]+/)
+      .map((l) => l.trim())
+      .filter((l) => l && !/ kB \(\d+%\)/.test(l));
     return (lines.at(-1) ?? '').replace(/^pg_basebackup: (error: )?/, '');
   }
 }
@@ -266,15 +297,23 @@ function asPitrError(err: unknown, what: string): PitrError {
 async function waitForBackupWal(
   storage: Storage,
   args: { label: string; timeline: number; from: bigint; segmentSize: number; timeoutMs: number; log: Logger },
-): Promise<{ start: { lsn: bigint; wal: string }; stop: { lsn: bigint; wal: string }; timeline: number; startTime: Date | null; stopTime: Date | null }> {
+): Promise<{
+  start: { lsn: bigint; wal: string };
+  stop: { lsn: bigint; wal: string };
+  timeline: number;
+  startTime: Date | null;
+  stopTime: Date | null;
+}> {
   const { label, segmentSize, timeoutMs, log } = args;
   const deadline = Date.now() + timeoutMs;
   const poll = async <T>(what: string, check: () => Promise<T | null>): Promise<T> => {
-    for (let logged = false; ; ) {
+    for (let logged = false; ;) {
       const value = await check();
       if (value !== null) return value;
       if (Date.now() > deadline) {
-        throw new InputError(`${what} was not archived within ${timeoutMs / 1000} s: check archive_command and "pitr status"; this backup is not usable until it is`);
+        throw new InputError(
+          `${what} was not archived within ${timeoutMs / 1000} s: check archive_command and "pitr status"; this backup is not usable until it is`,
+        );
       }
       if (!logged) log.info(`waiting for ${what} to be archived`);
       logged = true;

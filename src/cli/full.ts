@@ -12,7 +12,8 @@ function globalOptions(): Record<string, Options> {
   const options: Record<string, Options> = {};
   // default: undefined keeps an absent flag absent, so the environment and file still apply.
   for (const s of SETTINGS) options[s.flag] = { type: s.type, describe: `${s.describe} [${s.key}]`, default: undefined, global: true };
-  for (const [flag, def] of Object.entries(PLAIN_FLAGS)) options[flag] = { type: def.type, describe: def.describe, default: undefined, global: true };
+  for (const [flag, def] of Object.entries(PLAIN_FLAGS))
+    options[flag] = { type: def.type, describe: def.describe, default: undefined, global: true };
   return options;
 }
 
@@ -78,14 +79,20 @@ export async function runCli(args: string[]): Promise<void> {
           .option('action', { choices: ['promote', 'pause', 'shutdown'], describe: 'at the target (default promote)' })
           .option('exclusive', { type: 'boolean', describe: 'stop just before the target instead of just after' })
           .option('start', { type: 'boolean', describe: 'start the server and wait until recovery ends' })
-          .option('force', { type: 'boolean', describe: 'replace the contents of a non-empty target directory (never one with a running server)' })
+          .option('force', {
+            type: 'boolean',
+            describe: 'replace the contents of a non-empty target directory (never one with a running server)',
+          })
           .option('port', { type: 'number', describe: 'port for the restored server (written to postgresql.auto.conf)' })
-          .option('archive-mode', { choices: ['preserve', 'off'], describe: 'off: the restored server does not archive (a test copy next to production)' }),
+          .option('archive-mode', {
+            choices: ['preserve', 'off'],
+            describe: 'off: the restored server does not archive (a test copy next to production)',
+          }),
       lazy('restore', async () => (await import('../commands/restore.js')).restoreCommand),
     )
     .command(
       'promote',
-      "promote a standby whose repository cannot be reached, with the WAL it has (--without-archive)",
+      'promote a standby whose repository cannot be reached, with the WAL it has (--without-archive)',
       (y) => y.option('without-archive', { type: 'boolean', describe: 'end recovery without the WAL the unreachable repository holds' }),
       lazy('promote', async () => {
         const { promoteCommand } = await import('../commands/promote.js');

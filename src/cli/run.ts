@@ -24,14 +24,17 @@ export async function runCommand(command: string, flags: Flags, handler: Command
   }
   // bin/pitr tells "not found" apart from a Node that failed before pitr ran (see there).
   const notFound = Number(process.env.PITR_NOT_FOUND_EXIT);
-  if (command === 'wal-fetch' && code === ExitCode.notFound && Number.isInteger(notFound) && notFound > 1 && notFound < 126) code = notFound;
+  if (command === 'wal-fetch' && code === ExitCode.notFound && Number.isInteger(notFound) && notFound > 1 && notFound < 126)
+    code = notFound;
   process.exit(code);
 }
 
 /** One line that says what failed and what to do; the stack only at debug level. */
 export function reportError(err: unknown, command: string, log: Logger | undefined): number {
   const known = err instanceof PitrError;
-  const message = known ? err.message : `unexpected error: ${(err as Error)?.message ?? String(err)} (run with --log-level debug for details)`;
+  const message = known
+    ? err.message
+    : `unexpected error: ${(err as Error)?.message ?? String(err)} (run with --log-level debug for details)`;
   let code: number = known ? err.exitCode : ExitCode.internal;
   // restore_command: anything but "not found" must stop recovery (see FETCH_FATAL_OFFSET).
   if (command === 'wal-fetch' && code !== ExitCode.notFound) code += FETCH_FATAL_OFFSET;

@@ -56,7 +56,8 @@ const MAX_ORIGINAL = 1 << 30;
 export function decompress(method: string, payload: Buffer, size: number, what: string, pool?: BufferPool): Buffer {
   if (method === 'none') return payload;
   if (method !== 'lz4') throw new IntegrityError(`${what} uses unknown compression "${method}": upgrade pitr`);
-  if (!Number.isSafeInteger(size) || size < 0 || size > MAX_ORIGINAL) throw new IntegrityError(`${what} is corrupted: its header gives size ${size}`);
+  if (!Number.isSafeInteger(size) || size < 0 || size > MAX_ORIGINAL)
+    throw new IntegrityError(`${what} is corrupted: its header gives size ${size}`);
   const out = pool !== undefined ? pool.take(size) : Buffer.allocUnsafeSlow(size);
   try {
     const written = decodeLz4Frames(payload, out, what);

@@ -52,12 +52,22 @@ async function load(): Promise<FrameCompressor | null> {
   });
   if (koffi.sizeof(preferences) !== 56) return null;
   const boundFn = lib.func('size_t LZ4F_compressFrameBound(size_t srcSize, const pitr_LZ4F_preferences_t *prefs)');
-  const compressFn = lib.func('size_t LZ4F_compressFrame(void *dst, size_t dstCapacity, const void *src, size_t srcSize, const pitr_LZ4F_preferences_t *prefs)');
+  const compressFn = lib.func(
+    'size_t LZ4F_compressFrame(void *dst, size_t dstCapacity, const void *src, size_t srcSize, const pitr_LZ4F_preferences_t *prefs)',
+  );
   const errorName = lib.func('const char *LZ4F_getErrorName(size_t code)');
   // The content size goes in the frame for `lz4 -d`, which checks it; pitr's own reads check
   // the decoded size against the object's header, and the payload's SHA-256, so no xxHash.
   const prefs = (contentSize: number) => ({
-    frameInfo: { blockSizeID: BLOCK_4MB, blockMode: INDEPENDENT, contentChecksumFlag: 0, frameType: 0, contentSize, dictID: 0, blockChecksumFlag: 0 },
+    frameInfo: {
+      blockSizeID: BLOCK_4MB,
+      blockMode: INDEPENDENT,
+      contentChecksumFlag: 0,
+      frameType: 0,
+      contentSize,
+      dictID: 0,
+      blockChecksumFlag: 0,
+    },
     compressionLevel: 0,
     autoFlush: 0,
     favorDecSpeed: 0,
@@ -67,10 +77,12 @@ async function load(): Promise<FrameCompressor | null> {
   return {
     bound,
     compressInto(src, dst) {
-      if (dst.length < bound(src.length)) throw new RangeError(`LZ4 destination of ${dst.length} bytes is below the bound for ${src.length}`);
+      if (dst.length < bound(src.length))
+        throw new RangeError(`LZ4 destination of ${dst.length} bytes is below the bound for ${src.length}`);
       const n: unknown = compressFn(dst, dst.length, src, src.length, prefs(src.length));
       // An error is a size_t near 2^64, which koffi returns as a bigint.
-      if (typeof n !== 'number' || n > dst.length) throw new Error(`liblz4 could not compress ${src.length} bytes: ${String(errorName(n))}`);
+      if (typeof n !== 'number' || n > dst.length)
+        throw new Error(`liblz4 could not compress ${src.length} bytes: ${String(errorName(n))}`);
       return n;
     },
   };

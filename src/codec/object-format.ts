@@ -58,7 +58,10 @@ export function encodeObject(meta: ObjectMeta, payload: Buffer, room = 0): Buffe
   const json = Buffer.from(JSON.stringify(meta), 'utf8');
   const headerLength = PREFIX + json.length;
   if (headerLength > MAX_HEADER_BYTES) throw new RangeError(`object header of ${headerLength} bytes exceeds ${MAX_HEADER_BYTES}`);
-  const object = room >= headerLength ? Buffer.from(payload.buffer, payload.byteOffset - headerLength, headerLength + payload.length) : Buffer.allocUnsafe(headerLength + payload.length);
+  const object =
+    room >= headerLength
+      ? Buffer.from(payload.buffer, payload.byteOffset - headerLength, headerLength + payload.length)
+      : Buffer.allocUnsafe(headerLength + payload.length);
   object.writeUInt32LE(SKIPPABLE_MAGIC, 0);
   object.writeUInt32LE(json.length, 4);
   json.copy(object, PREFIX);
@@ -94,7 +97,17 @@ export function decodeHeader(head: Buffer, what: string): { meta: ObjectMeta; he
  * shows a cut-off write without reading the object.
  */
 export const MIN_OBJECT_BYTES =
-  PREFIX + Buffer.byteLength(JSON.stringify({ v: 1, name: '00000002.history', size: 0, compression: 'lz4', payloadSize: 0, sha256: '0'.repeat(64) } satisfies ObjectMeta));
+  PREFIX +
+  Buffer.byteLength(
+    JSON.stringify({
+      v: 1,
+      name: '00000002.history',
+      size: 0,
+      compression: 'lz4',
+      payloadSize: 0,
+      sha256: '0'.repeat(64),
+    } satisfies ObjectMeta),
+  );
 
 /** `expected`: the whole object's size, when the header is there to tell it. */
 export type StoredState = { state: 'complete'; meta: ObjectMeta } | { state: 'incomplete'; meta?: ObjectMeta; expected?: number };

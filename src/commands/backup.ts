@@ -11,7 +11,10 @@ export async function backupCommand({ config, log }: CommandContext): Promise<vo
   progress.done();
   const file = m.files[0]!;
   const seconds = m.durationMs / 1000;
-  log.info({ backup: m.id, bytes: file.size, storedBytes: file.storedSize, ms: m.durationMs, startLsn: m.startLsn, stopLsn: m.stopLsn }, 'backup complete');
+  log.info(
+    { backup: m.id, bytes: file.size, storedBytes: file.storedSize, ms: m.durationMs, startLsn: m.startLsn, stopLsn: m.stopLsn },
+    'backup complete',
+  );
   process.stdout.write(
     config.json
       ? `${JSON.stringify(m)}\n`

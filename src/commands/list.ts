@@ -20,10 +20,17 @@ export async function listCommand({ config }: CommandContext): Promise<void> {
   const [backups, inventory] = await Promise.all([listBackups(storage), walInventory(storage, segmentSize, { verify: true })]);
   const histories = await readHistories(storage, inventory.histories);
   const rows = backups.map((b) => ({ ...b, walComplete: backupWalPresent(b, inventory, segmentSize) }));
-  const window = restorableWindow(rows.filter((b) => b.walComplete), inventory, histories, segmentSize);
+  const window = restorableWindow(
+    rows.filter((b) => b.walComplete),
+    inventory,
+    histories,
+    segmentSize,
+  );
 
   if (config.json) {
-    process.stdout.write(`${JSON.stringify({ repository: storage.url, identity, backups: rows, wal: inventory.timelines, restorableWindow: window })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ repository: storage.url, identity, backups: rows, wal: inventory.timelines, restorableWindow: window })}\n`,
+    );
     return;
   }
   const lines = [`repository  ${storage.url}`, 'backups'];
@@ -38,7 +45,9 @@ export async function listCommand({ config }: CommandContext): Promise<void> {
   lines.push('WAL');
   if (inventory.timelines.length === 0) lines.push('  none archived');
   for (const t of inventory.timelines) lines.push(...formatTimeline(t));
-  lines.push(`restorable window  ${window ? `${window.from} .. ${window.to} (WAL through ${window.lastWal})` : 'none (no backup with its WAL archived)'}`);
+  lines.push(
+    `restorable window  ${window ? `${window.from} .. ${window.to} (WAL through ${window.lastWal})` : 'none (no backup with its WAL archived)'}`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -53,7 +62,12 @@ function backupWalPresent(b: BackupManifest, inventory: WalInventory, segmentSiz
  * that reaches furthest, when gaps split the archive. A segment that is missing or not whole
  * ends it: recovery stops there.
  */
-function restorableWindow(usable: BackupManifest[], wal: WalInventory, histories: Map<number, TimelineSpan[]>, segmentSize: number): { from: string; to: string; lastWal: string } | null {
+function restorableWindow(
+  usable: BackupManifest[],
+  wal: WalInventory,
+  histories: Map<number, TimelineSpan[]>,
+  segmentSize: number,
+): { from: string; to: string; lastWal: string } | null {
   let best: { from: string; at: Date; lastWal: string } | null = null;
   for (const backup of usable) {
     // Oldest first: a later backup reaching no further adds nothing.
@@ -71,7 +85,11 @@ function formatTimeline(t: TimelineWal): string[] {
   const out = [head + (t.history ? ', history file' : '')];
   for (const g of t.gaps) out.push(`    missing ${g.from} .. ${g.to} (${g.missing} segment(s)): recovery cannot pass this point`);
   for (const p of t.partials) out.push(`    partial ${p}`);
-  for (const name of t.incomplete) out.push(`    incomplete ${name}: cut off by an interrupted upload, not archived; push it again from pg_wal if it is still there`);
-  for (const name of t.damaged) out.push(`    damaged ${name}: not what pitr stored under this name (header or size), not archived; restore it from another copy of the repository`);
+  for (const name of t.incomplete)
+    out.push(`    incomplete ${name}: cut off by an interrupted upload, not archived; push it again from pg_wal if it is still there`);
+  for (const name of t.damaged)
+    out.push(
+      `    damaged ${name}: not what pitr stored under this name (header or size), not archived; restore it from another copy of the repository`,
+    );
   return out;
 }

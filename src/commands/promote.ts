@@ -15,11 +15,17 @@ import { isStandby } from '../pg/standby.js';
 
 export async function promoteCommand({ config, log }: CommandContext, withoutArchive: boolean): Promise<void> {
   if (!withoutArchive) {
-    throw new ConfigError('pitr promote only promotes without the archive, and says so: pass --without-archive (to promote normally, use pg_ctl promote)');
+    throw new ConfigError(
+      'pitr promote only promotes without the archive, and says so: pass --without-archive (to promote normally, use pg_ctl promote)',
+    );
   }
   const dataDir = config.pgdata ?? process.cwd();
-  if (!isStandby(dataDir)) throw new InputError(`${dataDir} is not a standby (no standby.signal): set PGDATA (--pgdata) to the standby's data directory`);
-  if (!releaseStandby(dataDir)) throw new InputError(`no server runs in ${dataDir}: start the standby first, or promote it by removing standby.signal before it starts`);
+  if (!isStandby(dataDir))
+    throw new InputError(`${dataDir} is not a standby (no standby.signal): set PGDATA (--pgdata) to the standby's data directory`);
+  if (!releaseStandby(dataDir))
+    throw new InputError(
+      `no server runs in ${dataDir}: start the standby first, or promote it by removing standby.signal before it starts`,
+    );
   log.warn({ dataDir }, 'released the standby from waiting for its repository: it promotes with the WAL it already has');
 
   // pg_ctl refuses to run as root: run it as the data directory's owner.

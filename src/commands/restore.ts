@@ -11,9 +11,17 @@ import { openStorage } from '../storage/open.js';
 
 export async function restoreCommand({ config, log }: CommandContext, argv: Flags): Promise<void> {
   const str = (k: string) => (typeof argv[k] === 'string' ? (argv[k] as string) : undefined);
-  const target = parseRecoveryTarget({ to: str('to'), latest: argv.latest === true, lsn: str('lsn'), xid: str('xid'), name: str('name'), immediate: argv.immediate === true });
+  const target = parseRecoveryTarget({
+    to: str('to'),
+    latest: argv.latest === true,
+    lsn: str('lsn'),
+    xid: str('xid'),
+    name: str('name'),
+    immediate: argv.immediate === true,
+  });
   const port = argv.port === undefined ? undefined : Number(argv.port);
-  if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new ConfigError(`--port "${argv.port}" is not a TCP port`);
+  if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535))
+    throw new ConfigError(`--port "${argv.port}" is not a TCP port`);
   const storage = await openStorage(config);
   const progress = progressReporter('restore', log);
   const report = await restore({
@@ -35,8 +43,15 @@ export async function restoreCommand({ config, log }: CommandContext, argv: Flag
     onProgress: (bytes, total) => progress.update(bytes, total),
   });
   progress.done();
-  log.info({ backup: report.plan.backup.id, dir: report.dir, bytes: report.bytes, restoreMs: report.restoreMs, recovery: report.recovery }, 'restore complete');
-  process.stdout.write(config.json ? `${JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}\n` : summary(report, describeTarget(target)));
+  log.info(
+    { backup: report.plan.backup.id, dir: report.dir, bytes: report.bytes, restoreMs: report.restoreMs, recovery: report.recovery },
+    'restore complete',
+  );
+  process.stdout.write(
+    config.json
+      ? `${JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}\n`
+      : summary(report, describeTarget(target)),
+  );
 }
 
 function summary(r: RestoreReport, target: string): string {
@@ -49,8 +64,15 @@ function summary(r: RestoreReport, target: string): string {
   if (!rec) {
     lines.push(`start it: ${r.startCommand}`);
   } else {
-    const how = rec.state === 'promoted' ? `promoted${rec.newTimeline ? ` to timeline ${rec.newTimeline}` : ''}, accepting writes` : rec.state === 'paused' ? 'paused at the target, read-only (SELECT pg_wal_replay_resume() to promote)' : 'shut down at the target';
-    lines.push(`server ${how}: recovery took ${(rec.elapsedMs / 1000).toFixed(1)} s, ${((r.restoreMs + rec.elapsedMs) / 1000).toFixed(1)} s in all`);
+    const how =
+      rec.state === 'promoted'
+        ? `promoted${rec.newTimeline ? ` to timeline ${rec.newTimeline}` : ''}, accepting writes`
+        : rec.state === 'paused'
+          ? 'paused at the target, read-only (SELECT pg_wal_replay_resume() to promote)'
+          : 'shut down at the target';
+    lines.push(
+      `server ${how}: recovery took ${(rec.elapsedMs / 1000).toFixed(1)} s, ${((r.restoreMs + rec.elapsedMs) / 1000).toFixed(1)} s in all`,
+    );
     if (rec.stopLine) lines.push(`stopped: ${rec.stopLine}`);
     lines.push(`last replayed transaction: ${rec.lastTransaction ?? 'unknown (see the server log)'}; log ${rec.logFile}`);
   }

@@ -71,4 +71,3 @@ export async function walPushCommand({ config, log }: CommandContext, path: stri
     if (!(await bestEffort(running(), true, 'looking for the archiver', log))) startWorker(ARCHIVER_COMMAND, [], call!.flags, dataDir);
   }
 }
-

@@ -32,13 +32,17 @@ function createExclusiveTemp(stem: string, mode = 0o600): { path: string; fd: nu
  * fsynced before the rename and the directory after it, so the new content survives a crash.
  * Returns the file's mtime, on the file system's clock. Nothing is left behind when it fails.
  */
-export function replaceFile(path: string, data: Buffer | string, options: { stem?: string; durable?: boolean; mode?: number } = {}): number {
+export function replaceFile(
+  path: string,
+  data: Buffer | string,
+  options: { stem?: string; durable?: boolean; mode?: number } = {},
+): number {
   const { path: tmp, fd } = createExclusiveTemp(options.stem ?? join(dirname(path), `.${basename(path)}.${process.pid}`), options.mode);
   try {
     try {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
       // Synchronous: one write(2) instead of thread-pool round trips (see storage/file.ts).
-      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+      for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, bytes.length - off);
       if (options.durable) fsyncSync(fd);
       renameSync(tmp, path);
       if (options.durable) fsyncDirectory(dirname(path));

@@ -47,7 +47,9 @@ export async function getArchivedObject(storage: Storage, name: string): Promise
   const { meta, headerLength } = decodeHeader(object, what);
   if (meta.name !== name) throw new IntegrityError(`${what} holds ${meta.name}: the object was copied or renamed by hand`);
   if (object.length !== headerLength + meta.payloadSize) {
-    throw new IntegrityError(`${what} is incomplete or damaged: ${object.length} bytes stored, ${headerLength + meta.payloadSize} expected; push it again from pg_wal if it is still there`);
+    throw new IntegrityError(
+      `${what} is incomplete or damaged: ${object.length} bytes stored, ${headerLength + meta.payloadSize} expected; push it again from pg_wal if it is still there`,
+    );
   }
   return { what, meta, payload: object.subarray(headerLength) };
 }

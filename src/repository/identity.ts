@@ -49,7 +49,9 @@ function parseIdentity(raw: Buffer, storage: Storage): RepositoryIdentity | null
   }
   // Records and pitr.repositories hold the id in space-separated lines: nothing but a plain token.
   if (identity.id !== undefined && !/^[A-Za-z0-9-]{8,64}$/.test(String(identity.id))) {
-    throw new RepositoryMismatchError(`${storage.url}${IDENTITY_KEY} has an invalid id ${JSON.stringify(identity.id)}: it is damaged; restore it from a copy`);
+    throw new RepositoryMismatchError(
+      `${storage.url}${IDENTITY_KEY} has an invalid id ${JSON.stringify(identity.id)}: it is damaged; restore it from a copy`,
+    );
   }
   identity.id ||= createHash('sha256').update(raw).digest('hex').slice(0, 32);
   if (identity.format !== REPOSITORY_FORMAT) {
@@ -70,7 +72,7 @@ export function assertSameCluster(repo: RepositoryIdentity, cluster: Partial<Clu
     throw new RepositoryMismatchError(
       `repository ${storage.url} belongs to cluster ${repo.systemIdentifier} (PostgreSQL ${repo.pgVersion}, ${repo.walSegmentSize}-byte segments) ` +
         `but ${source} is from cluster ${cluster.systemIdentifier ?? '?'} (PostgreSQL ${cluster.pgVersion ?? '?'}, ${cluster.walSegmentSize ?? '?'}-byte segments): ` +
-        'point PITR_REPO at this cluster\'s own repository',
+        "point PITR_REPO at this cluster's own repository",
     );
   }
 }

@@ -15,7 +15,8 @@ import { walObjectKey } from './layout.js';
  * listed); 'incomplete': cut off, `stored` of `expected` bytes (unknown when the object ends
  * inside its header); 'damaged': not what pitr wrote under that name (`message` says how).
  */
-export type WalProblem = { state: 'missing' } | { state: 'incomplete'; stored: number; expected?: number } | { state: 'damaged'; message: string };
+export type WalProblem =
+  { state: 'missing' } | { state: 'incomplete'; stored: number; expected?: number } | { state: 'damaged'; message: string };
 
 /** Ranged reads in flight at once: enough to hide a store's latency, few enough not to flood it. */
 export const HEAD_READS_AT_ONCE = 16;
@@ -28,11 +29,18 @@ export const HEAD_READS_AT_ONCE = 16;
  * memory holds the reads in flight and the names of the problems, nothing more. With
  * `readHeads: false`, only the size rule applies (for stores whose writes are atomic).
  */
-export async function findUnusableWal(storage: Storage, objects: Iterable<string | ObjectInfo>, options: { readHeads?: boolean } = {}): Promise<Map<string, WalProblem>> {
+export async function findUnusableWal(
+  storage: Storage,
+  objects: Iterable<string | ObjectInfo>,
+  options: { readHeads?: boolean } = {},
+): Promise<Map<string, WalProblem>> {
   const problems = new Map<string, WalProblem>();
   const toRead: { name: string; key: string }[] = [];
   for (const o of objects) {
-    const { name, key, size } = typeof o === 'string' ? { name: o, key: keyOf(o), size: undefined } : { name: o.key.slice(o.key.lastIndexOf('/') + 1), key: o.key, size: o.size };
+    const { name, key, size } =
+      typeof o === 'string'
+        ? { name: o, key: keyOf(o), size: undefined }
+        : { name: o.key.slice(o.key.lastIndexOf('/') + 1), key: o.key, size: o.size };
     if (size !== undefined && size < MIN_OBJECT_BYTES) problems.set(name, { state: 'incomplete', stored: size });
     else if (options.readHeads !== false) toRead.push({ name, key });
   }
@@ -76,7 +84,8 @@ function classify(head: ObjectHead | null, name: string, what: string): WalProbl
   try {
     const stored = inspectStoredObject(head, what);
     if (stored.state === 'incomplete') return { state: 'incomplete', stored: head.size, expected: stored.expected };
-    if (stored.meta.name !== name) return { state: 'damaged', message: `${what} holds ${stored.meta.name}: the object was copied or renamed by hand` };
+    if (stored.meta.name !== name)
+      return { state: 'damaged', message: `${what} holds ${stored.meta.name}: the object was copied or renamed by hand` };
     return null;
   } catch (err) {
     if (err instanceof IntegrityError) return { state: 'damaged', message: err.message };

@@ -46,12 +46,20 @@ export interface WalInventory {
  */
 export async function walInventory(storage: Storage, segmentSize: number, options: { verify?: boolean } = {}): Promise<WalInventory> {
   const { objects } = await storage.list(WAL_PREFIX);
-  const named = objects.map((o) => ({ ...o, name: o.key.slice(o.key.lastIndexOf('/') + 1) })).filter((o) => parseWalFileName(o.name) !== null);
+  const named = objects
+    .map((o) => ({ ...o, name: o.key.slice(o.key.lastIndexOf('/') + 1) }))
+    .filter((o) => parseWalFileName(o.name) !== null);
   // A listed size too small for any whole object is free to check. Reading every header is
   // not: on file:// it is not needed either, because an object under its final name was
   // written under a temporary one and linked into place whole (storage/file.ts).
-  const problems = options.verify ? await findUnusableWal(storage, named, { readHeads: !storage.atomicWrites }) : new Map<string, WalProblem>();
-  const inventory = summariseWal(named.map((o) => o.name), segmentSize, problems);
+  const problems = options.verify
+    ? await findUnusableWal(storage, named, { readHeads: !storage.atomicWrites })
+    : new Map<string, WalProblem>();
+  const inventory = summariseWal(
+    named.map((o) => o.name),
+    segmentSize,
+    problems,
+  );
   for (const o of named) if (!problems.has(o.name)) inventory.archivedAt.set(o.name, o.modified);
   return inventory;
 }

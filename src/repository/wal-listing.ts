@@ -23,7 +23,12 @@ export async function timelineTips(storage: Storage): Promise<TimelineTip[]> {
     const timeline = dir.slice(0, 8);
     logsByTimeline.set(timeline, [...(logsByTimeline.get(timeline) ?? []), prefix]);
   }
-  const histories = new Set(top.objects.map((o) => o.key.slice(WAL_PREFIX.length)).filter((n) => n.endsWith('.history')).map((n) => n.slice(0, 8)));
+  const histories = new Set(
+    top.objects
+      .map((o) => o.key.slice(WAL_PREFIX.length))
+      .filter((n) => n.endsWith('.history'))
+      .map((n) => n.slice(0, 8)),
+  );
   const timelines = [...new Set([...logsByTimeline.keys(), ...histories])].sort();
   return Promise.all(
     timelines.map(async (timeline) => {

@@ -39,7 +39,9 @@ export async function extractBackup(args: {
     throw classify(err, what, dir);
   }
   if (stored.bytes !== file.storedSize || stored.digest() !== file.storedSha256) {
-    throw new IntegrityError(`${what} does not match its manifest (${stored.bytes} bytes read, ${file.storedSize} recorded, or the SHA-256 differs): the stored backup is damaged`);
+    throw new IntegrityError(
+      `${what} does not match its manifest (${stored.bytes} bytes read, ${file.storedSize} recorded, or the SHA-256 differs): the stored backup is damaged`,
+    );
   }
   await verifyFiles(dir, args.pgVersion, args.log);
   await syncTree(dir);
@@ -47,7 +49,15 @@ export async function extractBackup(args: {
 
 /** A program as a stream stage (stdin -> stdout); its non-zero exit fails the pipeline. */
 function child(program: string, args: string[], ids: { uid?: number; gid?: number }): Duplex {
-  const proc = execa(program, args, { ...ids, cwd: '/', stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false }, env: { LC_ALL: 'C' } });
+  const proc = execa(program, args, {
+    ...ids,
+    cwd: '/',
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: { stdout: false },
+    env: { LC_ALL: 'C' },
+  });
   proc.catch(() => undefined); // reported through the duplex
   return proc.duplex();
 }
@@ -58,11 +68,14 @@ function classify(err: unknown, what: string, dir: string): PitrError {
   const e = err as NodeJS.ErrnoException & { command?: string; stderr?: string; shortMessage?: string };
   const program = e.command?.split(' ')[0];
   const detail = `${e.stderr ?? ''}`.trim().split('\n')[0] || e.shortMessage || e.message;
-  if (e.code === 'ENOENT' && program) return new InputError(`the ${program} program is not installed: apt-get install ${program} (or your system's package)`, err);
+  if (e.code === 'ENOENT' && program)
+    return new InputError(`the ${program} program is not installed: apt-get install ${program} (or your system's package)`, err);
   // GNU tar reports a short write (a full disk) as "Wrote only N of M bytes".
-  if (e.code === 'ENOSPC' || /No space left|Wrote only \d+ of \d+ bytes/.test(detail)) return new StorageError(`no space left while restoring into ${dir}: free space or restore elsewhere`, err);
+  if (e.code === 'ENOSPC' || /No space left|Wrote only \d+ of \d+ bytes/.test(detail))
+    return new StorageError(`no space left while restoring into ${dir}: free space or restore elsewhere`, err);
   if (program === 'lz4') return new IntegrityError(`${what} does not decompress (${detail}): the backup is damaged`, err);
-  if (program === 'tar' && /Permission denied|Read-only/.test(detail)) return new InputError(`cannot write into ${dir} (${detail}): check its owner and permissions`, err);
+  if (program === 'tar' && /Permission denied|Read-only/.test(detail))
+    return new InputError(`cannot write into ${dir} (${detail}): check its owner and permissions`, err);
   if (program === 'tar') return new IntegrityError(`${what} is not a valid tar stream (${detail}): the backup is damaged`, err);
   return new StorageError(`restoring ${what} into ${dir} failed: ${detail}`, err);
 }
@@ -76,11 +89,16 @@ async function verifyFiles(dir: string, pgVersion: number, log: Logger): Promise
   const program = pgProgram('pg_verifybackup', pgVersion);
   const res = await execa(program, ['-n', '-q', dir], { reject: false, env: { LC_ALL: 'C' } });
   if (res.failed && res.code === 'ENOENT') {
-    log.warn(`${program} not found: the restored files were not checked against backup_manifest (install the PostgreSQL ${pgVersion} client)`);
+    log.warn(
+      `${program} not found: the restored files were not checked against backup_manifest (install the PostgreSQL ${pgVersion} client)`,
+    );
     return;
   }
   if (res.exitCode !== 0) {
-    const first = `${res.stderr}`.trim().split('\n')[0]?.replace(/^pg_verifybackup: (error: )?/, '');
+    const first = `${res.stderr}`
+      .trim()
+      .split('\n')[0]
+      ?.replace(/^pg_verifybackup: (error: )?/, '');
     throw new IntegrityError(`restored files do not match the backup's backup_manifest: ${first}; the stored backup is damaged`);
   }
 }

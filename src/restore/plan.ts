@@ -57,7 +57,11 @@ export function planRestore(input: PlanInput): RestorePlan {
 /** The segments replay reads, in order (the chain planRestore checked by name). */
 export function replaySegments(plan: RestorePlan, segmentSize: number): string[] {
   const names: string[] = [];
-  for (let segno = segmentNumberOfName(plan.firstSegment, segmentSize); segno <= segmentNumberOfName(plan.lastSegment, segmentSize); segno++) {
+  for (
+    let segno = segmentNumberOfName(plan.firstSegment, segmentSize);
+    segno <= segmentNumberOfName(plan.lastSegment, segmentSize);
+    segno++
+  ) {
     names.push(segmentOnHistory(plan.history, segno, segmentSize));
   }
   return names;
@@ -71,7 +75,8 @@ export function replaySegments(plan: RestorePlan, segmentSize: number): string[]
 export function replayReach(input: Pick<PlanInput, 'wal' | 'histories' | 'segmentSize'>, backup: BackupManifest): string | null {
   const newest = resolveTimeline(input.histories, 'latest', backup);
   let history = input.histories.get(newest) ?? rootHistory(newest);
-  if (!isOnHistory(history, backup.timeline, parseLsn(backup.stopLsn)!)) history = input.histories.get(backup.timeline) ?? rootHistory(backup.timeline);
+  if (!isOnHistory(history, backup.timeline, parseLsn(backup.stopLsn)!))
+    history = input.histories.get(backup.timeline) ?? rootHistory(backup.timeline);
   const first = segmentNumber(parseLsn(backup.startLsn)!, input.segmentSize);
   const last = runEnd(input.wal, history, first, input.segmentSize);
   return last < first ? null : segmentOnHistory(history, last, input.segmentSize);
@@ -94,7 +99,9 @@ function notWhole(input: PlanInput, name: string, why: string, instead: string):
   const problem = input.unusable?.get(name);
   if (!problem || problem.state === 'missing') return null;
   if (problem.state === 'damaged') {
-    return new IntegrityError(`${problem.message}; recovery would stop at it (${why}): restore it from another copy of the repository, or ${instead}`);
+    return new IntegrityError(
+      `${problem.message}; recovery would stop at it (${why}): restore it from another copy of the repository, or ${instead}`,
+    );
   }
   return new NotFoundError(
     `archived ${name} in ${input.repo} is ${describeProblem(problem)} (an interrupted upload), so recovery would stop at it (${why}): ` +
@@ -109,7 +116,12 @@ function notWhole(input: PlanInput, name: string, why: string, instead: string):
  */
 function checkHistoryProbe(input: PlanInput, timeline: number): void {
   for (let tli = timeline + 1; ; tli++) {
-    const refusal = notWhole(input, historyFileName(tli), `recovery reads it at its end to choose a new timeline`, `remove it if timeline ${tli} is of no use`);
+    const refusal = notWhole(
+      input,
+      historyFileName(tli),
+      `recovery reads it at its end to choose a new timeline`,
+      `remove it if timeline ${tli} is of no use`,
+    );
     if (refusal) throw refusal;
     if (!input.histories.has(tli)) return;
   }
@@ -120,7 +132,8 @@ function chooseBackup(input: PlanInput): { backup: BackupManifest; timeline: num
   if (backups.length === 0) throw new NotFoundError(`no complete backup in ${repo}: take one with "pitr backup"`);
   const newestFirst = [...backups].sort((a, b) => (a.id < b.id ? 1 : -1));
   const candidates = input.backupId ? newestFirst.filter((b) => b.id === input.backupId) : newestFirst;
-  if (candidates.length === 0) throw new NotFoundError(`backup ${input.backupId} is not in ${repo}: "pitr list" shows the complete backups`);
+  if (candidates.length === 0)
+    throw new NotFoundError(`backup ${input.backupId} is not in ${repo}: "pitr list" shows the complete backups`);
 
   const offTimeline: string[] = [];
   for (const backup of candidates) {
@@ -140,7 +153,9 @@ function chooseBackup(input: PlanInput): { backup: BackupManifest; timeline: num
   }
   if (offTimeline.length > 0) {
     const choice = input.timeline === 'latest' ? 'the latest timeline' : `timeline ${input.timeline}`;
-    throw new InputError(`no backup before the target lies on the history of ${choice}; candidates ${offTimeline.join(', ')} branch off it: choose --timeline`);
+    throw new InputError(
+      `no backup before the target lies on the history of ${choice}; candidates ${offTimeline.join(', ')} branch off it: choose --timeline`,
+    );
   }
   const oldest = newestFirst.at(-1)!;
   throw new InputError(
@@ -160,10 +175,17 @@ function resolveTimeline(histories: PlanInput['histories'], choice: TimelineChoi
 function historyOf(input: PlanInput, timeline: number, backup: BackupManifest): TimelineSpan[] {
   const history = input.histories.get(timeline);
   if (history) return history;
-  const refusal = notWhole(input, historyFileName(timeline), `it says which WAL timeline ${timeline} is made of`, 'choose another --timeline');
+  const refusal = notWhole(
+    input,
+    historyFileName(timeline),
+    `it says which WAL timeline ${timeline} is made of`,
+    'choose another --timeline',
+  );
   if (refusal) throw refusal;
   if (timeline === backup.timeline || timeline === 1) return rootHistory(timeline);
-  throw new NotFoundError(`timeline ${timeline} has no history file (${historyFileName(timeline)}) in ${input.repo}: "pitr list" shows the timelines`);
+  throw new NotFoundError(
+    `timeline ${timeline} has no history file (${historyFileName(timeline)}) in ${input.repo}: "pitr list" shows the timelines`,
+  );
 }
 
 function endsBeforeTarget(backup: BackupManifest, target: RecoveryTarget): boolean {
@@ -199,13 +221,16 @@ function checkWal(input: PlanInput, backup: BackupManifest, history: TimelineSpa
   const next = name(last + 1n);
   const result = (end: bigint) => ({ firstSegment: name(first), lastSegment: name(end), segmentCount: Number(end - first + 1n) });
   /** Every refusal below is at `next`: one that is there but not whole is named as such. */
-  const refuse = (why: string, otherwise: () => PitrError) => notWhole(input, next, why, 'choose an earlier target (--to, --lsn)') ?? otherwise();
+  const refuse = (why: string, otherwise: () => PitrError) =>
+    notWhole(input, next, why, 'choose an earlier target (--to, --lsn)') ?? otherwise();
 
   const stop = segmentNumber(parseLsn(backup.stopLsn)!, segmentSize);
   if (last < stop) {
     throw (
       notWhole(input, next, `needed to make backup ${backup.id} consistent`, 'choose another backup (--backup)') ??
-      new NotFoundError(`the WAL of backup ${backup.id} is incomplete in ${input.repo}: ${next} is missing, so the backup cannot be made consistent; choose another backup`)
+      new NotFoundError(
+        `the WAL of backup ${backup.id} is incomplete in ${input.repo}: ${next} is missing, so the backup cannot be made consistent; choose another backup`,
+      )
     );
   }
   // An archived segment on this history after the first missing one means a gap.
@@ -216,7 +241,13 @@ function checkWal(input: PlanInput, backup: BackupManifest, history: TimelineSpa
   }
   const gap = beyond === null ? '' : `${next} .. ${name(beyond - 1n)}`;
   const gapError = (why: string) =>
-    refuse(why, () => new NotFoundError(`WAL ${gap} is missing from ${input.repo} (${why}): recovery would stop at ${next}; restore to a point before it (--to, --lsn) or put the missing segments back`));
+    refuse(
+      why,
+      () =>
+        new NotFoundError(
+          `WAL ${gap} is missing from ${input.repo} (${why}): recovery would stop at ${next}; restore to a point before it (--to, --lsn) or put the missing segments back`,
+        ),
+    );
 
   switch (target.kind) {
     case 'immediate':
@@ -226,7 +257,13 @@ function checkWal(input: PlanInput, backup: BackupManifest, history: TimelineSpa
       if (last >= need) return result(need);
       const why = `needed to reach LSN ${formatLsn(target.lsn)}`;
       if (beyond !== null) throw gapError(why);
-      throw refuse(why, () => new NotFoundError(`the WAL up to LSN ${formatLsn(target.lsn)} is not archived in ${input.repo} yet (the newest reachable segment is ${name(last)}): wait for archiving ("pitr status") or choose an earlier target`));
+      throw refuse(
+        why,
+        () =>
+          new NotFoundError(
+            `the WAL up to LSN ${formatLsn(target.lsn)} is not archived in ${input.repo} yet (the newest reachable segment is ${name(last)}): wait for archiving ("pitr status") or choose an earlier target`,
+          ),
+      );
     }
     case 'time': {
       // A segment archived after the target holds WAL written up to then; without one, the
@@ -240,10 +277,14 @@ function checkWal(input: PlanInput, backup: BackupManifest, history: TimelineSpa
       const why = `needed to reach ${target.time.text}`;
       if (beyond !== null) throw gapError(why);
       const newest = wal.archivedAt.get(name(last));
-      throw refuse(why, () => new NotFoundError(
-        `the newest archived WAL on this timeline (${name(last)}${newest ? `, archived ${newest.toISOString()}` : ''}) is older than ${target.time.text}: ` +
-          'the WAL that reaches the target is not archived yet; if the server is up run SELECT pg_switch_wal() there and retry once "pitr status" shows it archived, or restore --latest',
-      ));
+      throw refuse(
+        why,
+        () =>
+          new NotFoundError(
+            `the newest archived WAL on this timeline (${name(last)}${newest ? `, archived ${newest.toISOString()}` : ''}) is older than ${target.time.text}: ` +
+              'the WAL that reaches the target is not archived yet; if the server is up run SELECT pg_switch_wal() there and retry once "pitr status" shows it archived, or restore --latest',
+          ),
+      );
     }
     default: {
       // latest, xid, name: replay runs to the end of the archived WAL, and asks for the next

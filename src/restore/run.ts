@@ -58,12 +58,21 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
   const dir = await inspectTargetDir(o.targetDir, o.force);
   const plan = await planFromRepository(o);
   o.log.info(
-    { backup: plan.backup.id, timeline: plan.timeline, firstWal: plan.firstSegment, lastWal: plan.lastSegment, segments: plan.segmentCount, target: describeTarget(o.target) },
+    {
+      backup: plan.backup.id,
+      timeline: plan.timeline,
+      firstWal: plan.firstSegment,
+      lastWal: plan.lastSegment,
+      segments: plan.segmentCount,
+      target: describeTarget(o.target),
+    },
     'restore planned',
   );
   const restoreCommand = restoreCommandFor(o.config, o.pitrPath);
   if (o.config.configFile && !(await readableBy(resolve(o.config.configFile), dir.owner))) {
-    throw new InputError(`the restored server runs restore_command as ${dir.owner?.name ?? 'its owner'}, who cannot read ${o.config.configFile}: chgrp it to that user's group and chmod 640`);
+    throw new InputError(
+      `the restored server runs restore_command as ${dir.owner?.name ?? 'its owner'}, who cannot read ${o.config.configFile}: chgrp it to that user's group and chmod 640`,
+    );
   }
 
   await prepareTargetDir(dir);
@@ -87,14 +96,35 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
       port: o.port,
       archiveMode: o.archiveMode,
     });
-    await writeRecoveryConfig(dir.path, settings, `pitr restore ${new Date().toISOString()}: backup ${plan.backup.id}, target ${describeTarget(o.target)}`, dir.owner);
+    await writeRecoveryConfig(
+      dir.path,
+      settings,
+      `pitr restore ${new Date().toISOString()}: backup ${plan.backup.id}, target ${describeTarget(o.target)}`,
+      dir.owner,
+    );
   } catch (err) {
-    await discardTargetDir(dir).catch((e) => o.log.error({ err: e }, `could not clean ${dir.path} after the failed restore: remove it by hand`));
+    await discardTargetDir(dir).catch((e) =>
+      o.log.error({ err: e }, `could not clean ${dir.path} after the failed restore: remove it by hand`),
+    );
     throw err;
   }
   const restoreMs = Date.now() - started;
-  const report: RestoreReport = { dir: dir.path, plan, restoreCommand, bytes: file.size, restoreMs, startCommand: startCommandFor(dir.path, plan.backup.pgVersion, dir.owner) };
-  if (o.start) report.recovery = await startAndFollowRecovery({ dir: dir.path, pgVersion: plan.backup.pgVersion, owner: dir.owner, action: o.action, log: o.log });
+  const report: RestoreReport = {
+    dir: dir.path,
+    plan,
+    restoreCommand,
+    bytes: file.size,
+    restoreMs,
+    startCommand: startCommandFor(dir.path, plan.backup.pgVersion, dir.owner),
+  };
+  if (o.start)
+    report.recovery = await startAndFollowRecovery({
+      dir: dir.path,
+      pgVersion: plan.backup.pgVersion,
+      owner: dir.owner,
+      action: o.action,
+      log: o.log,
+    });
   return report;
 }
 
@@ -108,10 +138,23 @@ async function planFromRepository(o: RestoreOptions): Promise<RestorePlan> {
   // before they are read; one that is not whole counts as absent, and the plan refuses it if
   // recovery would read it.
   const unusable = await findUnusableWal(o.storage, [...wal.histories].map(historyFileName));
-  const histories = await readHistories(o.storage, [...wal.histories].filter((tli) => !unusable.has(historyFileName(tli))));
+  const histories = await readHistories(
+    o.storage,
+    [...wal.histories].filter((tli) => !unusable.has(historyFileName(tli))),
+  );
   const whole = new Set<string>();
   for (;;) {
-    const plan = planRestore({ backups, wal, histories, segmentSize, target: o.target, timeline: o.timeline, backupId: o.backupId, repo: o.storage.url, unusable });
+    const plan = planRestore({
+      backups,
+      wal,
+      histories,
+      segmentSize,
+      target: o.target,
+      timeline: o.timeline,
+      backupId: o.backupId,
+      repo: o.storage.url,
+      unusable,
+    });
     // Then every segment replay will read, before anything is written. One that is not whole
     // counts as missing and the plan is made again: it then ends before that segment or
     // refuses, naming it. The new chain is part of the one checked: nothing is read twice.

@@ -37,7 +37,13 @@ export function startCommandFor(dir: string, pgVersion: number, owner: Owner | n
   return owner?.name ? `runuser -u ${owner.name} -- ${cmd}` : cmd;
 }
 
-export async function startAndFollowRecovery(args: { dir: string; pgVersion: number; owner: Owner | null; action: RecoveryAction; log: Logger }): Promise<RecoveryOutcome> {
+export async function startAndFollowRecovery(args: {
+  dir: string;
+  pgVersion: number;
+  owner: Owner | null;
+  action: RecoveryAction;
+  log: Logger;
+}): Promise<RecoveryOutcome> {
   const { dir, owner, log } = args;
   const started = Date.now();
   const startupLog = join(dir, 'log', 'startup.log');
@@ -45,8 +51,13 @@ export async function startAndFollowRecovery(args: { dir: string; pgVersion: num
   await mkdir(join(dir, 'log'), { recursive: true, mode: 0o700 });
   if (owner) await chown(join(dir, 'log'), owner.uid, owner.gid);
   // -W: do not wait for connections; recovery to a far target can take hours.
-  const res = await execa(pgProgram('pg_ctl', args.pgVersion), ['-D', dir, '-l', startupLog, '-W', 'start'], { ...as, reject: false, cwd: dir });
-  if (res.exitCode !== 0) throw new InputError(`pg_ctl could not start the restored server: ${lastLine(res.stderr || res.stdout)}; see ${startupLog}`);
+  const res = await execa(pgProgram('pg_ctl', args.pgVersion), ['-D', dir, '-l', startupLog, '-W', 'start'], {
+    ...as,
+    reject: false,
+    cwd: dir,
+  });
+  if (res.exitCode !== 0)
+    throw new InputError(`pg_ctl could not start the restored server: ${lastLine(res.stderr || res.stdout)}; see ${startupLog}`);
 
   let seenPid = false;
   let lastProgress = Date.now();
@@ -64,8 +75,13 @@ export async function startAndFollowRecovery(args: { dir: string; pgVersion: num
     seenPid ||= alive;
     if (!alive && (seenPid || /(FATAL|PANIC):/.test(text))) {
       if (args.action === 'shutdown' && /shutdown at recovery target/.test(text)) return { state: 'shutdown', ...facts };
-      const fatal = text.split('\n').filter((l) => /(FATAL|PANIC):/.test(l)).at(-1);
-      throw new InputError(`the restored server stopped during recovery: ${fatal?.replace(/^.*?(FATAL|PANIC):\s*/, '') ?? 'no error logged'}; see ${logFile}`);
+      const fatal = text
+        .split('\n')
+        .filter((l) => /(FATAL|PANIC):/.test(l))
+        .at(-1);
+      throw new InputError(
+        `the restored server stopped during recovery: ${fatal?.replace(/^.*?(FATAL|PANIC):\s*/, '') ?? 'no error logged'}; see ${logFile}`,
+      );
     }
     if (Date.now() - lastProgress > PROGRESS_EVERY_MS) {
       lastProgress = Date.now();

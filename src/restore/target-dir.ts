@@ -31,12 +31,16 @@ export async function inspectTargetDir(input: string, force: boolean): Promise<T
   if (st) {
     const pid = await runningPostmaster(path);
     if (pid !== null) {
-      throw new BusyError(`a PostgreSQL server (pid ${pid}) is running in ${path}: stop it (pg_ctl -D ${path} stop) or restore into another directory`);
+      throw new BusyError(
+        `a PostgreSQL server (pid ${pid}) is running in ${path}: stop it (pg_ctl -D ${path} stop) or restore into another directory`,
+      );
     }
     const entries = await readdir(path);
     if (entries.length > 0 && !force) {
       const sample = entries.slice(0, 3).join(', ');
-      throw new InputError(`target directory ${path} is not empty (${entries.length} entries: ${sample}${entries.length > 3 ? ', ...' : ''}): restore into a new or empty directory, or pass --force to replace its contents`);
+      throw new InputError(
+        `target directory ${path} is not empty (${entries.length} entries: ${sample}${entries.length > 3 ? ', ...' : ''}): restore into a new or empty directory, or pass --force to replace its contents`,
+      );
     }
   } else {
     const parent = await stat(dirname(path)).catch(() => null);
@@ -70,10 +74,13 @@ async function ownerFor(path: string, existingUid: number | undefined): Promise<
   if (process.getuid?.() !== 0) return null;
   const candidates = [existingUid !== undefined ? await stat(path) : null, await stat(dirname(path)).catch(() => null)];
   // The user's own primary group, not the directory's: tar and the server run with it.
-  for (const st of candidates) if (st && st.uid !== 0) return (await passwdEntry((fields) => Number(fields[2]) === st.uid)) ?? { uid: st.uid, gid: st.gid };
+  for (const st of candidates)
+    if (st && st.uid !== 0) return (await passwdEntry((fields) => Number(fields[2]) === st.uid)) ?? { uid: st.uid, gid: st.gid };
   const postgres = await passwdEntry((fields) => fields[0] === 'postgres');
   if (postgres) return postgres;
-  throw new InputError(`running as root, pitr cannot tell who will own ${path}: chown the directory (or its parent) to the database user first`);
+  throw new InputError(
+    `running as root, pitr cannot tell who will own ${path}: chown the directory (or its parent) to the database user first`,
+  );
 }
 
 async function passwdEntry(match: (fields: string[]) => boolean): Promise<Owner | null> {
@@ -87,7 +94,11 @@ async function passwdEntry(match: (fields: string[]) => boolean): Promise<Owner 
 
 /** True when `owner` (or, without one, this process) can read `file`: restore_command runs as the server's user. */
 export async function readableBy(file: string, owner: Owner | null): Promise<boolean> {
-  if (!owner) return access(file, fsc.R_OK).then(() => true, () => false);
+  if (!owner)
+    return access(file, fsc.R_OK).then(
+      () => true,
+      () => false,
+    );
   const st = await stat(file).catch(() => null);
   if (!st) return false;
   if (st.uid === owner.uid) return (st.mode & 0o400) !== 0;

@@ -33,7 +33,8 @@ export function parseTargetTime(input: string): TargetTime {
     const digits = zone.replace(':', '');
     offset = `${digits.slice(0, 3)}:${digits.slice(3, 5) || '00'}`;
   }
-  const valid = Number(mo) >= 1 && Number(mo) <= 12 && Number(d) >= 1 && Number(d) <= 31 && Number(h) <= 23 && Number(mi) <= 59 && Number(s) <= 59;
+  const valid =
+    Number(mo) >= 1 && Number(mo) <= 12 && Number(d) >= 1 && Number(d) <= 31 && Number(h) <= 23 && Number(mi) <= 59 && Number(s) <= 59;
   const iso = `${y}-${mo}-${d}T${h}:${mi}:${s}${frac ? `.${frac.padEnd(3, '0').slice(0, 3)}` : ''}${offset}`;
   const date = new Date(iso);
   // Date rolls 2026-02-31 over into March: a round trip of the day catches it.
@@ -45,7 +46,8 @@ export function parseTargetTime(input: string): TargetTime {
 
 export function parseTargetXid(input: string): string {
   const trimmed = input.trim();
-  if (!/^\d+$/.test(trimmed) || BigInt(trimmed) < 3n) throw new ConfigError(`--xid "${input}" is not a transaction id (a whole number >= 3)`);
+  if (!/^\d+$/.test(trimmed) || BigInt(trimmed) < 3n)
+    throw new ConfigError(`--xid "${input}" is not a transaction id (a whole number >= 3)`);
   return trimmed;
 }
 
@@ -57,7 +59,8 @@ export function parseTargetLsn(input: string): bigint {
 
 export function parseTargetName(input: string): string {
   // pg_create_restore_point accepts up to 63 bytes (MAXFNAMELEN - 1).
-  if (input.length === 0 || Buffer.byteLength(input) > 63) throw new ConfigError(`--name "${input}" is not a restore point name (1 to 63 bytes)`);
+  if (input.length === 0 || Buffer.byteLength(input) > 63)
+    throw new ConfigError(`--name "${input}" is not a restore point name (1 to 63 bytes)`);
   return input;
 }
 
@@ -120,6 +123,7 @@ export function parseTimelineChoice(input: string | undefined): TimelineChoice {
   if (input === undefined || input === 'latest') return 'latest';
   if (input === 'current') return 'current';
   const n = /^\d+$/.test(input) ? Number(input) : /^0x[0-9a-f]+$/i.test(input) ? parseInt(input, 16) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > 0xffffffff) throw new ConfigError(`--timeline "${input}" must be latest, current or a timeline number`);
+  if (!Number.isInteger(n) || n < 1 || n > 0xffffffff)
+    throw new ConfigError(`--timeline "${input}" must be latest, current or a timeline number`);
   return n;
 }

@@ -27,7 +27,8 @@ export async function collectStatus(storage: Storage, now = new Date()): Promise
   }));
   const problems: string[] = [];
   if (!identity) problems.push('repository is not initialised: run "pitr init" or let archive_command push the first WAL');
-  if (!timelines.some((t) => t.lastWal)) problems.push('no WAL archived yet: check archive_mode and archive_command, and the PostgreSQL log');
+  if (!timelines.some((t) => t.lastWal))
+    problems.push('no WAL archived yet: check archive_mode and archive_command, and the PostgreSQL log');
   return { repository: storage.url, identity, timelines, lastBackup, healthy: problems.length === 0, problems };
 }
 

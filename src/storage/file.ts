@@ -2,7 +2,22 @@
 // the target directory, is fsynced, then linked (no-overwrite) or renamed into place, and the
 // directory is fsynced, so a crash at any point leaves either no object or the whole object.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, existsSync, statSync, type Dirent, fchownSync, fstatSync, fsync, fsyncSync, linkSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsc,
+  existsSync,
+  statSync,
+  type Dirent,
+  fchownSync,
+  fstatSync,
+  fsync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import { chown, lstat, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
@@ -38,7 +53,9 @@ export class FileStorage implements Storage {
     const st = await stat(root).catch((err: NodeJS.ErrnoException) => {
       // Unavailable rather than refused: most often a volume that is not mounted (yet).
       if (err.code === 'ENOENT') {
-        throw new StorageUnavailableError(`repository directory ${root} does not exist: mount its volume, create it (or run "pitr init"), or fix PITR_REPO`);
+        throw new StorageUnavailableError(
+          `repository directory ${root} does not exist: mount its volume, create it (or run "pitr init"), or fix PITR_REPO`,
+        );
       }
       return fail(err, 'open', root);
     });
@@ -94,7 +111,9 @@ export class FileStorage implements Storage {
       // gone: below
     }
     if (id !== this.rootId) {
-      throw new StorageUnavailableError(`repository directory ${this.root} has gone or is another directory now: mount its volume again, or fix PITR_REPO`);
+      throw new StorageUnavailableError(
+        `repository directory ${this.root} has gone or is another directory now: mount its volume again, or fix PITR_REPO`,
+      );
     }
   }
 
@@ -141,7 +160,7 @@ export class FileStorage implements Storage {
           fsyncSync(fd);
           crashNow();
         }
-        for (let off = 0; off < body.length; ) off += writeSync(fd, body, off, body.length - off);
+        for (let off = 0; off < body.length;) off += writeSync(fd, body, off, body.length - off);
         await fsyncAsync(fd);
       } finally {
         closeSync(fd);
@@ -371,7 +390,10 @@ function fail(err: unknown, action: string, path: string): never {
     case 'EHOSTDOWN':
     case 'ETIMEDOUT':
       // A network file system that went away (NFS, a FUSE mount whose daemon died).
-      throw new StorageUnavailableError(`cannot ${action} ${path}: the repository's file system is not reachable (${code}); check its mount`, err);
+      throw new StorageUnavailableError(
+        `cannot ${action} ${path}: the repository's file system is not reachable (${code}); check its mount`,
+        err,
+      );
     default:
       throw new StorageError(`cannot ${action} ${path}: ${code ?? (err as Error).message}`, err);
   }
@@ -392,7 +414,7 @@ function handleSink(fh: FileHandle): Writable {
 
 /** write(2) may write less than asked (a full disk, a signal): loop until all is written. */
 async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
-  for (let off = 0; off < data.length; ) {
+  for (let off = 0; off < data.length;) {
     const { bytesWritten } = await fh.write(data, off, data.length - off);
     off += bytesWritten;
   }

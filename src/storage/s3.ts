@@ -237,7 +237,9 @@ function isUnreachable(e: SdkError): boolean {
  * `default`; accept both shapes so neither the bundle nor the test runner breaks.
  */
 async function loadUpload(): Promise<typeof import('@aws-sdk/lib-storage').Upload> {
-  const mod = (await import('@aws-sdk/lib-storage')) as typeof import('@aws-sdk/lib-storage') & { default?: typeof import('@aws-sdk/lib-storage') };
+  const mod = (await import('@aws-sdk/lib-storage')) as typeof import('@aws-sdk/lib-storage') & {
+    default?: typeof import('@aws-sdk/lib-storage');
+  };
   const Upload = mod.Upload ?? mod.default?.Upload;
   if (!Upload) throw new Error('@aws-sdk/lib-storage has no Upload export: reinstall dependencies (npm ci)');
   return Upload;

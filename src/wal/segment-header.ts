@@ -43,7 +43,9 @@ export function readSegmentHeader(data: Buffer, what: string): SegmentHeader {
 /** Checks that the segment's content matches its name and size: catches renamed or truncated files. */
 export function checkSegmentMatchesName(header: SegmentHeader, file: WalFileName, size: number, what: string): void {
   if (size !== header.segmentSize) {
-    throw new InputError(`${what} is ${size} bytes but its header says segments are ${header.segmentSize} bytes: the file is truncated or damaged`);
+    throw new InputError(
+      `${what} is ${size} bytes but its header says segments are ${header.segmentSize} bytes: the file is truncated or damaged`,
+    );
   }
   const expected = segmentStartLsn(file, header.segmentSize);
   if (header.pageAddress !== expected) {

@@ -3,7 +3,6 @@
 import { hex8 } from './names.js';
 import type { TimelineSpan } from './timeline-history.js';
 
-
 export function segmentNumber(lsn: bigint, segmentSize: number): bigint {
   return lsn / BigInt(segmentSize);
 }

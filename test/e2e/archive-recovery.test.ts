@@ -29,7 +29,7 @@ describe.each(['file', 's3'] as const)('archive and recover through a %s reposit
     const backupDir = await primary.baseBackup();
 
     // Real WAL volume (about 3 segments of row data) ...
-    await primary.query("CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 8) AS pad FROM generate_series(1, 150000) g");
+    await primary.query('CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 8) AS pad FROM generate_series(1, 150000) g');
     // ... and many switched segments, each holding one marker row.
     for (let i = 101; i <= 130; i++) {
       await primary.query("INSERT INTO marker VALUES ($1, 'after backup')", [i]);
@@ -59,7 +59,7 @@ describe.each(['file', 's3'] as const)('archive and recover through a %s reposit
     const cluster = restored;
     await waitForPromotion(cluster);
     expect(await cluster.one<string>('SELECT count(*)::text FROM marker')).toBe('131');
-    expect(await cluster.one<string>("SELECT note FROM marker WHERE id = 131")).toBe('last');
+    expect(await cluster.one<string>('SELECT note FROM marker WHERE id = 131')).toBe('last');
     expect(await cluster.one<string>('SELECT count(*)::text FROM bulk')).toBe('150000');
     // Recovery ended on a new timeline, after restoring every segment through pitr.
     expect(await cluster.one<number>('SELECT timeline_id FROM pg_control_checkpoint()')).toBe(2);
@@ -69,5 +69,9 @@ describe.each(['file', 's3'] as const)('archive and recover through a %s reposit
 
 async function waitForPromotion(cluster: Cluster): Promise<void> {
   const { waitFor } = await import('../../tools/harness/env.js');
-  await waitFor('recovery to end and the server to promote', async () => (await cluster.one<boolean>('SELECT pg_is_in_recovery()')) === false, 120_000);
+  await waitFor(
+    'recovery to end and the server to promote',
+    async () => (await cluster.one<boolean>('SELECT pg_is_in_recovery()')) === false,
+    120_000,
+  );
 }

@@ -14,7 +14,6 @@ import { useS3Store } from '../support/s3.js';
 
 const s3 = useS3Store();
 
-
 /** The stored object is a standard LZ4 stream: the lz4 command line reads it, as an operator would. */
 async function decompress(stored: Buffer): Promise<Buffer> {
   return (await execa('lz4', ['-d', '-c'], { input: stored, encoding: 'buffer' })).stdout as unknown as Buffer;
@@ -32,7 +31,7 @@ describe.each(['file', 's3'] as const)('pitr backup into a %s repository', (kind
     cluster = await Cluster.create({ conf: archivingInto(repo) });
     await cluster.start();
     env = { ...repo.env, ...cluster.libpqEnv, PITR_BACKUP_WAL_TIMEOUT: '60' };
-    await cluster.query("CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g");
+    await cluster.query('CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g');
   });
   afterAll(async () => {
     await cluster?.stop('immediate');
@@ -64,9 +63,15 @@ describe.each(['file', 's3'] as const)('pitr backup into a %s repository', (kind
     expect(members).toEqual(expect.arrayContaining(['PG_VERSION', 'global/pg_control', 'backup_manifest']));
   });
 
-  it('refuses a second backup while one holds the lock, and takes over a dead holder\'s lock', async () => {
+  it("refuses a second backup while one holds the lock, and takes over a dead holder's lock", async () => {
     const before = (await list()).backups.length;
-    const lock = { id: 'other', pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), heartbeatAt: new Date().toISOString() };
+    const lock = {
+      id: 'other',
+      pid: process.pid,
+      host: hostname(),
+      startedAt: new Date().toISOString(),
+      heartbeatAt: new Date().toISOString(),
+    };
     await writeStored(repo, s3(), 'locks/backup.json', Buffer.from(JSON.stringify(lock)));
     const refused = await backup();
     expect(refused.exitCode).toBe(7);

@@ -58,51 +58,65 @@ describe('the AWS config file changes under a running archiver', () => {
 
   const storedIn = async (store: S3Server, name: string) => {
     const res = await pitr(['wal-fetch', name, join(await tempDir('fetched'), name)], {
-      env: { PITR_REPO: 's3://pitr-world/main', PITR_S3_ENDPOINT: store.endpoint, PITR_S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' },
+      env: {
+        PITR_REPO: 's3://pitr-world/main',
+        PITR_S3_ENDPOINT: store.endpoint,
+        PITR_S3_FORCE_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      },
     });
     return res.exitCode === 0;
   };
 
-  it.each(['the environment', "pitr's config file"])('names it in %s: every file PostgreSQL calls for after the change goes to the new endpoint', async (where) => {
-    const dir = await fakeDataDir(source, { serverRuns: true });
-    const awsConfig = join(await tempDir('aws'), 'config');
-    const point = async (store: S3Server) => {
-      await writeFile(awsConfig, `[default]\nendpoint_url = ${store.endpoint}\n`);
-      await giveToPostgres(awsConfig);
-    };
-    await point(storeA);
-    const settings = { PITR_REPO: 's3://pitr-world/main', PITR_S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
-    const configFile = join(await tempDir('conf'), 'pitr.env');
-    const fileText = Object.entries(where === 'the environment' ? settings : { ...settings, AWS_CONFIG_FILE: awsConfig });
-    await writeFile(configFile, fileText.map(([k, v]) => `${k}=${v}\n`).join(''));
-    await giveToPostgres(configFile);
-    const env: Record<string, string> = where === 'the environment' ? { AWS_CONFIG_FILE: awsConfig } : {};
-    const args = ['--config', configFile];
-    // Both repositories belong to this cluster (B bound by hand, as a new repository is).
-    for (const store of [storeB, storeA]) {
-      await point(store);
-      const init = await pitr([...args, 'init', '--pgdata', source.cluster.dataDir], { env });
-      expect(init.exitCode, init.stderr).toBe(0);
-    }
+  it.each(['the environment', "pitr's config file"])(
+    'names it in %s: every file PostgreSQL calls for after the change goes to the new endpoint',
+    async (where) => {
+      const dir = await fakeDataDir(source, { serverRuns: true });
+      const awsConfig = join(await tempDir('aws'), 'config');
+      const point = async (store: S3Server) => {
+        await writeFile(awsConfig, `[default]\nendpoint_url = ${store.endpoint}\n`);
+        await giveToPostgres(awsConfig);
+      };
+      await point(storeA);
+      const settings = {
+        PITR_REPO: 's3://pitr-world/main',
+        PITR_S3_FORCE_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      };
+      const configFile = join(await tempDir('conf'), 'pitr.env');
+      const fileText = Object.entries(where === 'the environment' ? settings : { ...settings, AWS_CONFIG_FILE: awsConfig });
+      await writeFile(configFile, fileText.map(([k, v]) => `${k}=${v}\n`).join(''));
+      await giveToPostgres(configFile);
+      const env: Record<string, string> = where === 'the environment' ? { AWS_CONFIG_FILE: awsConfig } : {};
+      const args = ['--config', configFile];
+      // Both repositories belong to this cluster (B bound by hand, as a new repository is).
+      for (const store of [storeB, storeA]) {
+        await point(store);
+        const init = await pitr([...args, 'init', '--pgdata', source.cluster.dataDir], { env });
+        expect(init.exitCode, init.stderr).toBe(0);
+      }
 
-    const archiver = await archiveAhead(dir, args, env);
-    expect(await storedIn(storeA, names()[5]!)).toBe(true); // stored ahead, in A
-    // The control: with nothing changed, the launcher answers from a record.
-    const taken = await pgPush(dir, names()[1]!, args, env);
-    expect(taken.stderr).toContain('"via":"bin/pitr"');
-    await point(storeB);
-    for (const name of names().slice(2)) {
-      const res = await pgPush(dir, name, args, env);
-      expect(res.exitCode, res.stderr).toBe(0);
-      // The old records are not taken (later ones may be the new archiver's, made for B).
-      if (name === names()[2]) expect(res.stderr).not.toContain('"via":"bin/pitr"');
-      expect(await storedIn(storeB, name), `${name} in the store PostgreSQL's call was configured for`).toBe(true);
-    }
-    // The archiver noticed too, and stopped rather than store into A.
-    await waitFor('the old archiver to stop', async () => !processAlive(archiver));
-    await rm(join(dir, 'postmaster.pid'));
-    await archiverGone(dir);
-  });
+      const archiver = await archiveAhead(dir, args, env);
+      expect(await storedIn(storeA, names()[5]!)).toBe(true); // stored ahead, in A
+      // The control: with nothing changed, the launcher answers from a record.
+      const taken = await pgPush(dir, names()[1]!, args, env);
+      expect(taken.stderr).toContain('"via":"bin/pitr"');
+      await point(storeB);
+      for (const name of names().slice(2)) {
+        const res = await pgPush(dir, name, args, env);
+        expect(res.exitCode, res.stderr).toBe(0);
+        // The old records are not taken (later ones may be the new archiver's, made for B).
+        if (name === names()[2]) expect(res.stderr).not.toContain('"via":"bin/pitr"');
+        expect(await storedIn(storeB, name), `${name} in the store PostgreSQL's call was configured for`).toBe(true);
+      }
+      // The archiver noticed too, and stopped rather than store into A.
+      await waitFor('the old archiver to stop', async () => !processAlive(archiver));
+      await rm(join(dir, 'postmaster.pid'));
+      await archiverGone(dir);
+    },
+  );
 });
 
 describe('the repository at the same URL is replaced', () => {
@@ -206,7 +220,9 @@ describe('the repository volume is unmounted in the middle of a push', () => {
       },
     });
     // Before: 'stored', into the mount point.
-    await expect(pushWalFile(join(dir, 'pg_wal', names()[1]!), { storage, compression: 'lz4', dataDir: dir })).rejects.toBeInstanceOf(StorageUnavailableError);
+    await expect(pushWalFile(join(dir, 'pg_wal', names()[1]!), { storage, compression: 'lz4', dataDir: dir })).rejects.toBeInstanceOf(
+      StorageUnavailableError,
+    );
     expect(await readdir(repo.dir!)).toEqual([]);
   });
 });

@@ -57,7 +57,9 @@ describe('a cut-off object in an S3 repository', () => {
     expect(wal[0].last).toBe(after[2]);
     expect(backups[0].walComplete).toBe(true); // its own WAL is before the cut
     expect(restorableWindow.lastWal).toBe(after[0]);
-    const head = await s3().client().send(new HeadObjectCommand({ Bucket: repo.bucket, Key: `main/${segKey(after[0]!)}` }));
+    const head = await s3()
+      .client()
+      .send(new HeadObjectCommand({ Bucket: repo.bucket, Key: `main/${segKey(after[0]!)}` }));
     expect(restorableWindow.to).toBe(head.LastModified!.toISOString());
 
     const text = await pitr(['list'], { env: repo.env });
@@ -91,17 +93,28 @@ describe('a cut-off object in an S3 repository', () => {
     // are pushed normally. The repository is bound first: a killed push must not cut that.
     const cutting = `PITR_TEST_CRASH=mid-write ${other.archiveCommand}; true`;
     const cluster = await Cluster.create({
-      conf: { archive_mode: 'on', archive_command: `'case %f in *.backup|*.history) PITR_ARCHIVE_LOOKAHEAD=0 ${other.archiveCommand} ;; *) ${cutting} ;; esac'` },
+      conf: {
+        archive_mode: 'on',
+        archive_command: `'case %f in *.backup|*.history) PITR_ARCHIVE_LOOKAHEAD=0 ${other.archiveCommand} ;; *) ${cutting} ;; esac'`,
+      },
     });
     try {
       expect((await pitr(['init', '--pgdata', cluster.dataDir], { env: other.env })).exitCode).toBe(0);
       await cluster.start();
-      const backup = execa(PITR_BIN, ['backup', '--json'], { env: { ...other.env, ...cluster.libpqEnv, PITR_BACKUP_WAL_TIMEOUT: '120' }, reject: false });
+      const backup = execa(PITR_BIN, ['backup', '--json'], {
+        env: { ...other.env, ...cluster.libpqEnv, PITR_BACKUP_WAL_TIMEOUT: '120' },
+        reject: false,
+      });
       let stderr = '';
       backup.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const ended = backup.then((r) => Promise.reject(new Error(`the backup ended (exit ${r.exitCode}) without waiting for its WAL: ${r.stdout}`)));
+      const ended = backup.then((r) =>
+        Promise.reject(new Error(`the backup ended (exit ${r.exitCode}) without waiting for its WAL: ${r.stdout}`)),
+      );
       ended.catch(() => undefined); // read by the race only: once the backup waits, its end is expected
-      const waiting = await Promise.race([waitFor('the backup to wait for its WAL', async () => /waiting for WAL up to ([0-9A-F]{24}) to be archived/.exec(stderr)?.[1]), ended]);
+      const waiting = await Promise.race([
+        waitFor('the backup to wait for its WAL', async () => /waiting for WAL up to ([0-9A-F]{24}) to be archived/.exec(stderr)?.[1]),
+        ended,
+      ]);
       expect(backup.exitCode).toBeNull(); // still waiting: the cut-off segment does not count
       const { wal } = await list(other);
       expect(wal[0].incomplete).toContain(waiting);

@@ -28,7 +28,15 @@ describe('the launcher when Node fails before pitr runs', () => {
     const run = (args: string[], env: Record<string, string>) => execa('/bin/sh', [PITR_BIN, ...args], { reject: false, env, cwd: dir });
     // A repository (its identity object) that does not hold the file: "not found" is then the store's own answer.
     const repo = await tempDir('repo');
-    const identity = { id: 'launcher-test', format: 1, systemIdentifier: '1', pgVersion: 15, walSegmentSize: 16777216, createdAt: '2026-12-01T00:00:00Z', createdBy: 'test' };
+    const identity = {
+      id: 'launcher-test',
+      format: 1,
+      systemIdentifier: '1',
+      pgVersion: 15,
+      walSegmentSize: 16777216,
+      createdAt: '2026-12-01T00:00:00Z',
+      createdBy: 'test',
+    };
     await writeFile(join(repo, 'repository.json'), JSON.stringify(identity));
     const args = ['--repo', `file://${repo}`, 'wal-fetch', '000000010000000000000001', join(dir, 'RECOVERYXLOG')];
     // A NODE_OPTIONS that Node refuses: it exits 9, which PostgreSQL would read as "not found".

@@ -47,7 +47,10 @@ describe.each([
     // 1 MiB segments: hundreds of real segments without gigabytes of disk. Every file
     // PostgreSQL archives is also copied aside, as the reference for the byte comparison.
     const conf = archivingInto(repo);
-    server = await Cluster.create({ initdbArgs: ['--wal-segsize=1'], conf: { ...conf, archive_command: `'cp %p ${copies}/%f && ${repo.archiveCommand}'` } });
+    server = await Cluster.create({
+      initdbArgs: ['--wal-segsize=1'],
+      conf: { ...conf, archive_command: `'cp %p ${copies}/%f && ${repo.archiveCommand}'` },
+    });
     await server.start();
   });
   afterAll(async () => {

@@ -96,7 +96,8 @@ describe('the prefetch spool hands over only what it vouches for', () => {
   });
   // Prefetch off (not part of the fingerprint): no prefetcher tidies or refills the spool
   // behind the test's back, so what each call finds there is exactly what the test planted.
-  const fetch = (name: string) => pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env: { ...repo.env, PITR_FETCH_PREFETCH: '0' }, cwd: dir });
+  const fetch = (name: string) =>
+    pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env: { ...repo.env, PITR_FETCH_PREFETCH: '0' }, cwd: dir });
   const fetched = async () => digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')));
   // As the prefetcher does: the identity of a file that has been still for a clock tick.
   const vouch = async (name: string, boot = bootId()) =>
@@ -169,16 +170,21 @@ describe('the live prefetcher answers what the spool does not hold', () => {
   afterAll(async () => {
     await source?.cluster.stop('immediate');
   });
-  const fetch = (name: string) => pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env: { ...repo.env, PITR_LOG_LEVEL: 'debug' }, cwd: dir });
+  const fetch = (name: string) =>
+    pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env: { ...repo.env, PITR_LOG_LEVEL: 'debug' }, cwd: dir });
   const viaLauncher = (res: { stderr: string }) => res.stderr.includes('"via":"bin/pitr"');
   /** Whether the last restored file holds segment `i`, byte for byte. */
-  const restoredIs = async (i: number) => digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG'))) === digest(await readFile(source.segments[i]!));
+  const restoredIs = async (i: number) =>
+    digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG'))) === digest(await readFile(source.segments[i]!));
 
   it('is started by the first call, and looks a file up when asked: "not archived" at once, found once archived', async () => {
     const [first, second, third] = names();
     // Recovery's first call, for a history file: bin/pitr starts the prefetcher itself and
     // asks it, so no Node process of its own answers.
-    const history = await pitr(['wal-fetch', '00000002.history', join('pg_wal', 'RECOVERYHISTORY')], { env: { ...repo.env, PITR_LOG_LEVEL: 'debug' }, cwd: dir });
+    const history = await pitr(['wal-fetch', '00000002.history', join('pg_wal', 'RECOVERYHISTORY')], {
+      env: { ...repo.env, PITR_LOG_LEVEL: 'debug' },
+      cwd: dir,
+    });
     expect(history.exitCode, history.stderr).toBe(1);
     expect(history.stderr).toMatch(/"via":"bin\/pitr".*not in the repository/);
     // The prefetcher plans from backup_label on: the first segment is on its way already.

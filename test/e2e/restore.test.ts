@@ -216,7 +216,7 @@ describe('restore refusals leave the target untouched', () => {
     expect(existsSync(join(target, 'recovery.signal'))).toBe(true);
   });
 
-  it('checks every restored file against PostgreSQL\'s backup_manifest, beyond the stored checksum', async () => {
+  it("checks every restored file against PostgreSQL's backup_manifest, beyond the stored checksum", async () => {
     // An uncompressed backup whose tar is altered inside a file, with pitr's checksums
     // updated to match: only the per-file checksums PostgreSQL recorded can tell.
     const res = await pitr(['backup', '--json'], { env: { ...repo.env, ...primary.libpqEnv, PITR_COMPRESS: 'none' } });

@@ -30,7 +30,10 @@ async function primaryAndStandby(repo: RepoFixture): Promise<{ primary: Cluster;
   await writeFile(join(backup, 'standby.signal'), '');
   await giveToPostgres(backup);
   await standby.start();
-  await waitFor('the standby to replay the first 1,000 rows', async () => (await standby.one<string>('SELECT count(*)::text FROM t')) === '1000');
+  await waitFor(
+    'the standby to replay the first 1,000 rows',
+    async () => (await standby.one<string>('SELECT count(*)::text FROM t')) === '1000',
+  );
   return { primary, standby };
 }
 
@@ -72,7 +75,10 @@ describe('an archive-only standby promoted while its S3 repository is down', () 
       // The promotion is asked for; recovery may end only once the store answers. Waited for
       // until either happens: the standby promoted, or its restore_command says it waits with
       // the promotion pending.
-      await waitFor('the promotion or the wait for it', async () => !(await inRecovery(standby)) || /a promotion is pending/.test(await standby.log()));
+      await waitFor(
+        'the promotion or the wait for it',
+        async () => !(await inRecovery(standby)) || /a promotion is pending/.test(await standby.log()),
+      );
       expect(await inRecovery(standby), 'promoted while the repository was down').toBe(true);
       expect(await standby.one<string>('SELECT count(*)::text FROM t')).toBe('1000');
 
@@ -111,13 +117,19 @@ describe('an archive-only standby whose file:// repository volume goes away', ()
       await rename(repo.dir!, `${repo.dir}.away`);
       await metOutage(standby, /repository directory .* does not exist/);
       // (Before: exit 209, and PostgreSQL shut the standby down.)
-      await waitFor('the standby to wait for it', async () => /this standby waits for the repository/.test(await standby.log()) || (await pid().catch(() => 0)) !== before);
+      await waitFor(
+        'the standby to wait for it',
+        async () => /this standby waits for the repository/.test(await standby.log()) || (await pid().catch(() => 0)) !== before,
+      );
       expect(await inRecovery(standby)).toBe(true);
       expect(await pid()).toBe(before);
       await rename(`${repo.dir}.away`, repo.dir!);
       await primary.query('INSERT INTO t SELECT generate_series(1, 1000)');
       await primary.waitArchived(await primary.switchWal());
-      await waitFor('the standby to replay the new rows', async () => (await standby.one<string>('SELECT count(*)::text FROM t')) === '2000');
+      await waitFor(
+        'the standby to replay the new rows',
+        async () => (await standby.one<string>('SELECT count(*)::text FROM t')) === '2000',
+      );
       expect(await pid()).toBe(before);
     } finally {
       await Promise.all([primary.stop('immediate'), standby.stop('immediate')]);

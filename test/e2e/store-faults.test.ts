@@ -38,7 +38,10 @@ async function archiveThroughOutage(
       await cluster.query('INSERT INTO t VALUES ($1)', [i]);
       during.push(await cluster.switchWal());
     }
-    await waitFor('archive_command failures', async () => Number(await cluster.one<string>('SELECT failed_count::text FROM pg_stat_archiver')) >= 2);
+    await waitFor(
+      'archive_command failures',
+      async () => Number(await cluster.one<string>('SELECT failed_count::text FROM pg_stat_archiver')) >= 2,
+    );
     // Nothing was reported archived while the store was away.
     expect(await cluster.one<string>('SELECT last_archived_wal FROM pg_stat_archiver')).toBe(first);
     expect(await cluster.log()).toMatch(/archive command failed with exit code [359]/);
@@ -64,7 +67,11 @@ describe('the store goes away while PostgreSQL archives', () => {
     const s3 = await S3Server.start();
     try {
       const repo = await s3Repo(s3);
-      await archiveThroughOutage(repo, () => s3.stop(), () => s3.restart());
+      await archiveThroughOutage(
+        repo,
+        () => s3.stop(),
+        () => s3.restart(),
+      );
     } finally {
       await s3.stop();
     }
@@ -74,7 +81,11 @@ describe('the store goes away while PostgreSQL archives', () => {
     const repo = await fileRepo();
     // Renaming the directory away is what an unmounted volume looks like: pitr must not
     // recreate it and archive into the mount point.
-    await archiveThroughOutage(repo, () => rename(repo.dir!, `${repo.dir}.away`), () => rename(`${repo.dir}.away`, repo.dir!));
+    await archiveThroughOutage(
+      repo,
+      () => rename(repo.dir!, `${repo.dir}.away`),
+      () => rename(`${repo.dir}.away`, repo.dir!),
+    );
   });
 
   it('file://: a bare mount point left by an unmounted volume is never bound nor written to', async () => {

@@ -31,7 +31,8 @@ const segKey = (name: string) => `wal/${name.slice(0, 16)}/${name}`;
 describe.each(['file', 's3'] as const)('%s repository', (kind) => {
   let repo: RepoFixture;
   let work: string;
-  const push = (path: string, env: Record<string, string> = {}) => pitr(['wal-push', path], { env: { ...repo.env, ...env }, cwd: source.cluster.dataDir });
+  const push = (path: string, env: Record<string, string> = {}) =>
+    pitr(['wal-push', path], { env: { ...repo.env, ...env }, cwd: source.cluster.dataDir });
   const fetch = (name: string, dest: string) => pitr(['wal-fetch', name, dest], { env: repo.env, cwd: source.cluster.dataDir });
 
   beforeEach(async () => {
@@ -97,7 +98,10 @@ describe.each(['file', 's3'] as const)('%s repository', (kind) => {
     // Written before payloads had a checksum: compared by the original's SHA-256.
     const { payloadSha256: _, ...rest } = meta;
     const older: ObjectMeta = { ...rest, sha256: sha256(bytes) };
-    for (const object of [encodeObject(other, payload), encodeObject(older, (await readStored(repo, s3, key))!.subarray(-meta.payloadSize))]) {
+    for (const object of [
+      encodeObject(other, payload),
+      encodeObject(older, (await readStored(repo, s3, key))!.subarray(-meta.payloadSize)),
+    ]) {
       await writeStored(repo, s3, key, object);
       const same = await push(seg);
       expect(same.exitCode, same.stderr).toBe(0);
@@ -184,7 +188,7 @@ describe.each(['file', 's3'] as const)('%s repository', (kind) => {
     expect(await readdir(work)).toEqual([]);
   });
 
-  it('reads an object written without a payload checksum by checking the original\'s SHA-256', async () => {
+  it("reads an object written without a payload checksum by checking the original's SHA-256", async () => {
     const seg = source.segments[1]!;
     expect((await push(seg)).exitCode).toBe(0);
     const key = segKey(basename(seg));

@@ -25,7 +25,8 @@ export async function fakeDataDir(source: SegmentSource, options: { serverRuns?:
   return dir;
 }
 
-export const archiverPid = async (dir: string) => Number((await readFile(join(dir, 'pg_wal', 'pitr', 'archiver.pid'), 'utf8').catch(() => '0')).split(' ')[0]);
+export const archiverPid = async (dir: string) =>
+  Number((await readFile(join(dir, 'pg_wal', 'pitr', 'archiver.pid'), 'utf8').catch(() => '0')).split(' ')[0]);
 
 /** Waits for the archiver started in `dir`, if it has started, to have exited: done and idle, or killed. */
 export async function archiverGone(dir: string): Promise<void> {
@@ -36,4 +37,5 @@ export async function archiverGone(dir: string): Promise<void> {
 }
 
 /** Names the archiver holds records for. */
-export const records = async (dir: string) => (await readdir(join(dir, 'pg_wal', 'pitr', 'archived')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
+export const records = async (dir: string) =>
+  (await readdir(join(dir, 'pg_wal', 'pitr', 'archived')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();

@@ -32,7 +32,9 @@ export async function s3Repo(server: S3Store): Promise<RepoFixture> {
 async function finish(kind: 'file' | 's3', env: Record<string, string>, extra: Partial<RepoFixture>): Promise<RepoFixture> {
   const configDir = await tempDir('conf');
   const configFile = join(configDir, 'pitr.env');
-  const text = Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n');
+  const text = Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n');
   await writeFile(configFile, `# written by the test harness\n${text}\n`);
   await chmod(configFile, 0o640);
   if (AS_ROOT) await chown(configFile, 0, Number((await import('node:child_process')).execSync('id -g postgres').toString()));

@@ -24,6 +24,9 @@ export async function makeSegments(count: number): Promise<SegmentSource> {
     last = await cluster.switchWal();
   }
   await cluster.waitArchived(last);
-  const segments = (await readdir(dir)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort().map((n) => join(dir, n));
+  const segments = (await readdir(dir))
+    .filter((n) => /^[0-9A-F]{24}$/.test(n))
+    .sort()
+    .map((n) => join(dir, n));
   return { cluster, dir, segments };
 }

@@ -64,7 +64,8 @@ describe('repository URLs', () => {
     expect(parseRepoUrl('s3://my-bucket/a/b/')).toEqual({ kind: 's3', bucket: 'my-bucket', prefix: 'a/b' });
   });
   it('rejects what it cannot use', () => {
-    for (const bad of [undefined, '', 'file://rel', 'http://x', 's3://UPPER/x', '/srv/pitr']) expect(() => parseRepoUrl(bad)).toThrow(ConfigError);
+    for (const bad of [undefined, '', 'file://rel', 'http://x', 's3://UPPER/x', '/srv/pitr'])
+      expect(() => parseRepoUrl(bad)).toThrow(ConfigError);
   });
 });
 

@@ -47,7 +47,11 @@ describe('invocation fingerprint', () => {
     // must be looked at: either it changes where objects go (fingerprint it) or it does not.
     // The SDK names the variables it reads as string literals ("AWS_REGION", `AWS_ENDPOINT_URL_${id}`) or env.AWS_X.
     const pattern = '"AWS_[A-Z0-9_]+"|\'AWS_[A-Z0-9_]+\'|env\\.AWS_[A-Z0-9_]+|`AWS_[A-Z0-9_]+';
-    const sources = execFileSync('grep', ['-rhoE', pattern, 'node_modules/@aws-sdk', 'node_modules/@smithy'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const sources = execFileSync('grep', ['-rhoE', pattern, 'node_modules/@aws-sdk', 'node_modules/@smithy'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
     const read = new Set(sources.match(/AWS_[A-Z0-9_]+/g));
     expect(read.size).toBeGreaterThan(20); // the scan found the SDK's variables
     const known = new Set<string>([...AWS_ENV_KEYS, ...Object.keys(AWS_ENV_EXEMPT)]);
@@ -60,13 +64,17 @@ describe('invocation fingerprint', () => {
     ['flags and a config file', ['--config', config, '--log-level=warn'], { PITR_REPO: 'file:///x' }],
     ['--config=FILE', [`--config=${config}`], {}],
     ['PITR_CONFIG', [], { PITR_CONFIG: config }],
-    ['every variable, odd values', ['--repo', 's3://b/p q'], Object.fromEntries(FINGERPRINT_KEYS.map((k, i) => [k, `v${i} 'x' "y" \\z é`]))],
+    [
+      'every variable, odd values',
+      ['--repo', 's3://b/p q'],
+      Object.fromEntries(FINGERPRINT_KEYS.map((k, i) => [k, `v${i} 'x' "y" \\z é`])),
+    ],
     ['an empty value', [], { PITR_REPO: '' }],
     ['AWS files from the environment', [], { AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'missing') }],
     ['AWS files under $HOME', [], { HOME: dir }],
     ['AWS files named in the config file', ['--config', namingConfig], { HOME: dir }],
     ['AWS files named in the config file, quoted, with ~/', ['--config', quotedConfig], { HOME: dir }],
-    ['the environment over the config file', ['--config', namingConfig], { AWS_CONFIG_FILE: '' , HOME: dir }],
+    ['the environment over the config file', ['--config', namingConfig], { AWS_CONFIG_FILE: '', HOME: dir }],
     ['a symlinked config file', ['--config', linkedConfig], {}],
   ] as [string, string[], Record<string, string>][])('agrees with the launcher: %s', (_what, flags, env) => {
     expect(fingerprintOf(flags, env)).not.toBeNull();
@@ -97,9 +105,11 @@ describe('invocation fingerprint', () => {
     expect(fingerprintOf(['--config', linkedConfig], {})).not.toBe(linked);
   });
 
-  it('gives no fast path without HOME: the AWS SDK would read files under the account\'s home the launcher cannot see', () => {
+  it("gives no fast path without HOME: the AWS SDK would read files under the account's home the launcher cannot see", () => {
     expect(invocationFingerprint(['--config', config], {})).toBeNull();
-    expect(invocationFingerprint(['--config', config], { AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: awsConfig })).not.toBeNull();
+    expect(
+      invocationFingerprint(['--config', config], { AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: awsConfig }),
+    ).not.toBeNull();
   });
 
   it('gives no fast path to a config file that names an AWS file in a form the launcher does not read', () => {

@@ -55,7 +55,14 @@ describe('liblz4', () => {
 
 describe('compressLz4 and encodeObject', () => {
   const data = walLike(1 << 20);
-  const meta = (payload: Buffer): ObjectMeta => ({ v: 1, name: '000000010000000000000001', size: data.length, compression: 'lz4', payloadSize: payload.length, payloadSha256: sha256(payload) });
+  const meta = (payload: Buffer): ObjectMeta => ({
+    v: 1,
+    name: '000000010000000000000001',
+    size: data.length,
+    compression: 'lz4',
+    payloadSize: payload.length,
+    payloadSha256: sha256(payload),
+  });
   const readBack = (object: Buffer) => {
     const { meta: m, headerLength } = decodeHeader(object, 'test');
     const payload = object.subarray(headerLength);

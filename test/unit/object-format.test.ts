@@ -7,7 +7,14 @@ const data = Buffer.from('WAL bytes '.repeat(1000));
 
 async function object(): Promise<{ bytes: Buffer; meta: ObjectMeta }> {
   const payload = (await compress('lz4', data)).bytes;
-  const meta: ObjectMeta = { v: 1, name: '000000010000000000000001', size: data.length, sha256: sha256(data), compression: 'lz4', payloadSize: payload.length };
+  const meta: ObjectMeta = {
+    v: 1,
+    name: '000000010000000000000001',
+    size: data.length,
+    sha256: sha256(data),
+    compression: 'lz4',
+    payloadSize: payload.length,
+  };
   return { bytes: encodeObject(meta, payload), meta };
 }
 

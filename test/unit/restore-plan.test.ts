@@ -10,7 +10,8 @@ import { loadConfig } from '../../src/config/config.js';
 import { parseTimelineHistory } from '../../src/wal/timeline-history.js';
 
 const SEG = 16 * 1024 * 1024;
-const seg = (tli: number, n: number) => `${tli.toString(16).padStart(8, '0').toUpperCase()}00000000${n.toString(16).padStart(8, '0').toUpperCase()}`;
+const seg = (tli: number, n: number) =>
+  `${tli.toString(16).padStart(8, '0').toUpperCase()}00000000${n.toString(16).padStart(8, '0').toUpperCase()}`;
 
 function backup(id: string, startSeg: number, stopSeg: number, stopTime: string, extra: Partial<BackupManifest> = {}): BackupManifest {
   return {
@@ -62,7 +63,9 @@ describe('restore planner', () => {
   it('refuses a time the archive does not reach yet, and a gap before the target', () => {
     expect(() => planRestore(input(tl1(2, 9), time('2026-11-21 13:00:00Z')))).toThrow(/not archived yet/);
     const gapped = [...tl1(2, 6), ...tl1(8, 9)];
-    expect(() => planRestore(input(gapped, time('2026-11-21 13:00:00Z')))).toThrow(new RegExp(`WAL ${seg(1, 7)} .. ${seg(1, 7)} is missing`));
+    expect(() => planRestore(input(gapped, time('2026-11-21 13:00:00Z')))).toThrow(
+      new RegExp(`WAL ${seg(1, 7)} .. ${seg(1, 7)} is missing`),
+    );
     expect(() => planRestore(input(gapped, { kind: 'latest' }))).toThrow(NotFoundError);
     // Before the gap, the same archive serves the target.
     expect(planRestore(input(gapped, time('2026-11-21 12:11:00Z'))).lastSegment).toBe(seg(1, 6));
@@ -73,18 +76,30 @@ describe('restore planner', () => {
     // Segment 7 is cut off: the caller leaves it out of the inventory and says why.
     const withCut = (target: RecoveryTarget, problem: WalProblem = { state: 'incomplete', stored: 42304, expected: 84601 }) =>
       input([...tl1(2, 6), ...tl1(8, 9)], target, { unusable: new Map([[seg(1, 7), problem]]) });
-    const cutOff = new RegExp(`archived ${seg(1, 7)} in file:///repo/ is cut off: 42304 of 84601 bytes stored .*push it again from pg_wal.*or choose an earlier target`);
+    const cutOff = new RegExp(
+      `archived ${seg(1, 7)} in file:///repo/ is cut off: 42304 of 84601 bytes stored .*push it again from pg_wal.*or choose an earlier target`,
+    );
     expect(() => planRestore(withCut({ kind: 'latest' }))).toThrow(cutOff);
     expect(() => planRestore(withCut(time('2026-11-21 13:00:00Z')))).toThrow(NotFoundError);
     expect(() => planRestore(withCut({ kind: 'lsn', lsn: BigInt(8 * SEG) }))).toThrow(cutOff);
-    expect(() => planRestore(withCut({ kind: 'latest' }, { state: 'damaged', message: 'archived x is corrupted: bad header magic' }))).toThrow(IntegrityError);
+    expect(() =>
+      planRestore(withCut({ kind: 'latest' }, { state: 'damaged', message: 'archived x is corrupted: bad header magic' })),
+    ).toThrow(IntegrityError);
     // An earlier target, reached before it, is not refused.
     expect(planRestore(withCut(time('2026-11-21 12:11:00Z'))).lastSegment).toBe(seg(1, 6));
     // The newest segment cut off: --latest would ask for it at the end of the archive and stop there.
-    const last = input(tl1(2, 8), { kind: 'latest' }, { unusable: new Map([[seg(1, 9), { state: 'incomplete', stored: 100 } as WalProblem]]) });
+    const last = input(
+      tl1(2, 8),
+      { kind: 'latest' },
+      { unusable: new Map([[seg(1, 9), { state: 'incomplete', stored: 100 } as WalProblem]]) },
+    );
     expect(() => planRestore(last)).toThrow(new RegExp(`${seg(1, 9)} .* is cut off: 100 bytes stored, less than its header`));
     // In the backup's own WAL: another backup, not another target.
-    const own = input(tl1(2, 4), { kind: 'latest' }, { unusable: new Map([[seg(1, 5), { state: 'incomplete', stored: 100 } as WalProblem]]) });
+    const own = input(
+      tl1(2, 4),
+      { kind: 'latest' },
+      { unusable: new Map([[seg(1, 5), { state: 'incomplete', stored: 100 } as WalProblem]]) },
+    );
     expect(() => planRestore(own)).toThrow(/needed to make backup 20261121T121000Z-bbbb consistent.*choose another backup/);
   });
 
@@ -93,13 +108,21 @@ describe('restore planner', () => {
     const names = [...tl1(2, 8), seg(2, 7), seg(2, 8), '00000002.history', '00000003.history'];
     const cut = new Map<string, WalProblem>([['00000003.history', { state: 'incomplete', stored: 60 }]]);
     // Timeline 3's history is cut off: PostgreSQL would fetch it at the end of recovery to choose a new timeline.
-    expect(() => planRestore(input(names, { kind: 'latest' }, { histories: new Map([[2, history2]]), unusable: cut }))).toThrow(/00000003.history .* is cut off.*to choose a new timeline/);
-    expect(() => planRestore(input(names, { kind: 'latest' }, { histories: new Map([[2, history2]]), unusable: cut, timeline: 3 }))).toThrow(/00000003.history .* is cut off.*choose another --timeline/);
+    expect(() => planRestore(input(names, { kind: 'latest' }, { histories: new Map([[2, history2]]), unusable: cut }))).toThrow(
+      /00000003.history .* is cut off.*to choose a new timeline/,
+    );
+    expect(() =>
+      planRestore(input(names, { kind: 'latest' }, { histories: new Map([[2, history2]]), unusable: cut, timeline: 3 })),
+    ).toThrow(/00000003.history .* is cut off.*choose another --timeline/);
   });
 
   it('tells how far replay from a backup reaches, along the newest timeline', () => {
     const history2 = parseTimelineHistory(2, `1\t0/${(7 * SEG + 0x500).toString(16)}\tno recovery target specified\n`);
-    const { backups, ...rest } = input([...tl1(2, 8), seg(2, 7), seg(2, 8), seg(2, 10)], { kind: 'latest' }, { histories: new Map([[2, history2]]) });
+    const { backups, ...rest } = input(
+      [...tl1(2, 8), seg(2, 7), seg(2, 8), seg(2, 10)],
+      { kind: 'latest' },
+      { histories: new Map([[2, history2]]) },
+    );
     expect(replayReach(rest, backups[0]!)).toBe(seg(2, 8));
     expect(replayReach({ ...rest, histories: new Map() }, backups[0]!)).toBe(seg(1, 8));
     expect(replayReach(input(tl1(6, 9), { kind: 'latest' }), backups[0]!)).toBeNull();
@@ -174,7 +197,16 @@ describe('recovery targets and settings', () => {
       ['port', '5433'],
       ['archive_mode', 'off'],
     ]);
-    expect(recoverySettings({ restoreCommand: 'x', target: { kind: 'latest' }, timeline: 1, action: 'promote', inclusive: true, archiveMode: 'preserve' })).toEqual([
+    expect(
+      recoverySettings({
+        restoreCommand: 'x',
+        target: { kind: 'latest' },
+        timeline: 1,
+        action: 'promote',
+        inclusive: true,
+        archiveMode: 'preserve',
+      }),
+    ).toEqual([
       ['restore_command', 'x'],
       ['recovery_target_timeline', '1'],
     ]);
@@ -182,7 +214,10 @@ describe('recovery targets and settings', () => {
   });
 
   it('points restore_command at this pitr and config with the effective settings, never a secret', () => {
-    const config = loadConfig({ repo: 's3://bucket/main', 's3-endpoint': 'http://127.0.0.1:9000', 's3-force-path-style': true }, { AWS_SECRET_ACCESS_KEY: 'hush' });
+    const config = loadConfig(
+      { repo: 's3://bucket/main', 's3-endpoint': 'http://127.0.0.1:9000', 's3-force-path-style': true },
+      { AWS_SECRET_ACCESS_KEY: 'hush' },
+    );
     const cmd = restoreCommandFor({ ...config, configFile: '/etc/pitr/pitr.env' }, '/opt/pitr/bin/pitr');
     expect(cmd).toBe(
       '/opt/pitr/bin/pitr --config /etc/pitr/pitr.env --repo s3://bucket/main --s3-endpoint http://127.0.0.1:9000 --s3-force-path-style --s3-region us-east-1 wal-fetch %f %p',

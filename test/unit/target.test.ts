@@ -4,7 +4,10 @@ import { parseTargetTime, parseTargetXid } from '../../src/restore/target.js';
 
 describe('recovery target time', () => {
   it('accepts ISO 8601 and PostgreSQL text with a zone, keeping the precision', () => {
-    expect(parseTargetTime('2026-11-21 14:02:59+00')).toEqual({ text: '2026-11-21 14:02:59+00:00', date: new Date('2026-11-21T14:02:59Z') });
+    expect(parseTargetTime('2026-11-21 14:02:59+00')).toEqual({
+      text: '2026-11-21 14:02:59+00:00',
+      date: new Date('2026-11-21T14:02:59Z'),
+    });
     expect(parseTargetTime('2026-11-21T14:02:59.123456Z').text).toBe('2026-11-21 14:02:59.123456+00:00');
     expect(parseTargetTime('2026-11-21 16:02:59+0200').date).toEqual(new Date('2026-11-21T14:02:59Z'));
     expect(parseTargetTime('2026-11-21 09:02:59-05:00').date).toEqual(new Date('2026-11-21T14:02:59Z'));

@@ -30,7 +30,7 @@ function waitingCaller(pipe: string, path: string, opened: () => void): Promise<
 }
 
 describe('the wake pipe between a worker and bin/pitr', () => {
-  it('a waiting caller returns on the worker\'s line, with no sleep process', async () => {
+  it("a waiting caller returns on the worker's line, with no sleep process", async () => {
     const pipe = join(dir, 'line');
     const worker = openWakePipe(pipe);
     try {

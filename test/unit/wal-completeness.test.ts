@@ -14,7 +14,18 @@ const key = (name: string) => (name.endsWith('.history') ? `wal/${name}` : `wal/
 const seg = (n: number) => `0000000100000000${n.toString(16).toUpperCase().padStart(8, '0')}`;
 
 function object(name: string, payload = Buffer.alloc(5000, 3)): Buffer {
-  return encodeObject({ v: 1, name, size: payload.length, compression: 'none', payloadSize: payload.length, payloadSha256: sha256(payload), sha256: sha256(payload) }, payload);
+  return encodeObject(
+    {
+      v: 1,
+      name,
+      size: payload.length,
+      compression: 'none',
+      payloadSize: payload.length,
+      payloadSha256: sha256(payload),
+      sha256: sha256(payload),
+    },
+    payload,
+  );
 }
 
 describe('completeness of stored WAL objects', () => {
@@ -57,7 +68,9 @@ describe('completeness of stored WAL objects', () => {
     const problems = await findUnusableWal(counting, listed);
     expect(problems.get(seg(7))).toEqual({ state: 'incomplete', stored: MIN_OBJECT_BYTES - 1 });
     expect(reads).toEqual([key(seg(1))]);
-    expect(await findUnusableWal(counting, listed, { readHeads: false })).toEqual(new Map([[seg(7), { state: 'incomplete', stored: MIN_OBJECT_BYTES - 1 }]]));
+    expect(await findUnusableWal(counting, listed, { readHeads: false })).toEqual(
+      new Map([[seg(7), { state: 'incomplete', stored: MIN_OBJECT_BYTES - 1 }]]),
+    );
     expect(reads).toHaveLength(1);
   });
 

@@ -36,20 +36,41 @@ describe('WAL inventory', () => {
         incomplete: [],
         damaged: [],
       },
-      { timeline: 2, first: '000000020000000000000006', last: '000000020000000000000006', segments: 1, gaps: [], history: true, partials: [], incomplete: [], damaged: [] },
+      {
+        timeline: 2,
+        first: '000000020000000000000006',
+        last: '000000020000000000000006',
+        segments: 1,
+        gaps: [],
+        history: true,
+        partials: [],
+        incomplete: [],
+        damaged: [],
+      },
     ]);
     expect(inv.segments.has('000000010000000000000005')).toBe(true);
     expect(inv.histories).toEqual(new Set([2]));
   });
 
   it('counts objects that are not whole as not archived: gaps, named per timeline', () => {
-    const names = ['000000010000000000000001', '000000010000000000000002', '000000010000000000000003', '000000010000000000000004', '00000002.history', '000000020000000000000004'];
-    const inv = summariseWal(names, SEG, new Map<string, WalProblem>([
-      ['000000010000000000000002', { state: 'incomplete', stored: 42304, expected: 84601 }],
-      ['000000010000000000000004', { state: 'damaged', message: 'bad header magic' }],
-      ['00000002.history', { state: 'incomplete', stored: 10 }],
-      ['000000020000000000000004', { state: 'missing' }],
-    ]));
+    const names = [
+      '000000010000000000000001',
+      '000000010000000000000002',
+      '000000010000000000000003',
+      '000000010000000000000004',
+      '00000002.history',
+      '000000020000000000000004',
+    ];
+    const inv = summariseWal(
+      names,
+      SEG,
+      new Map<string, WalProblem>([
+        ['000000010000000000000002', { state: 'incomplete', stored: 42304, expected: 84601 }],
+        ['000000010000000000000004', { state: 'damaged', message: 'bad header magic' }],
+        ['00000002.history', { state: 'incomplete', stored: 10 }],
+        ['000000020000000000000004', { state: 'missing' }],
+      ]),
+    );
     expect(inv.timelines[0]).toMatchObject({
       first: '000000010000000000000001',
       last: '000000010000000000000003',

@@ -4,18 +4,31 @@ import { formatLsn, parseLsn, parseWalFileName, segmentStartLsn } from '../../sr
 
 describe('WAL file names', () => {
   it('classifies every archivable kind and rejects the rest', () => {
-    expect(parseWalFileName('000000010000000A000000FF')).toMatchObject({ kind: 'segment', timeline: '00000001', log: '0000000A', seg: '000000FF' });
+    expect(parseWalFileName('000000010000000A000000FF')).toMatchObject({
+      kind: 'segment',
+      timeline: '00000001',
+      log: '0000000A',
+      seg: '000000FF',
+    });
     expect(parseWalFileName('000000020000000000000003.partial')?.kind).toBe('partial');
     expect(parseWalFileName('000000010000000000000002.00000028.backup')?.kind).toBe('backup');
     expect(parseWalFileName('0000000A.history')).toMatchObject({ kind: 'history', timeline: '0000000A' });
-    for (const bad of ['00000001000000000000000g', '000000010000000000000001.tmp', 'archive_status', '../etc/passwd', '0000000100000000000000011']) {
+    for (const bad of [
+      '00000001000000000000000g',
+      '000000010000000000000001.tmp',
+      'archive_status',
+      '../etc/passwd',
+      '0000000100000000000000011',
+    ]) {
       expect(parseWalFileName(bad)).toBeNull();
     }
   });
 
   it('computes object keys from the name alone, grouped by timeline and log', () => {
     expect(walObjectKey(parseWalFileName('000000010000000A000000FF')!)).toBe('wal/000000010000000A/000000010000000A000000FF');
-    expect(walObjectKey(parseWalFileName('000000010000000A000000FF.partial')!)).toBe('wal/000000010000000A/000000010000000A000000FF.partial');
+    expect(walObjectKey(parseWalFileName('000000010000000A000000FF.partial')!)).toBe(
+      'wal/000000010000000A/000000010000000A000000FF.partial',
+    );
     expect(walObjectKey(parseWalFileName('00000002.history')!)).toBe('wal/00000002.history');
   });
 });

@@ -19,7 +19,9 @@ export async function benchBackup(scale: number): Promise<void> {
   for (const d of [sockDir, fileRepo]) await mkdir(d);
   await giveToPostgres(work);
 
-  const cluster = await Cluster.create({ conf: { archive_mode: 'on', archive_command: "'true'", unix_socket_directories: `'${sockDir}'`, max_wal_size: "'4GB'" } });
+  const cluster = await Cluster.create({
+    conf: { archive_mode: 'on', archive_command: "'true'", unix_socket_directories: `'${sockDir}'`, max_wal_size: "'4GB'" },
+  });
   const s3 = await S3Server.start();
   const started: Cluster[] = [];
   try {
@@ -28,13 +30,22 @@ export async function benchBackup(scale: number): Promise<void> {
     const pitrFileConf = join(work, 'pitr-file.env');
     const pitrS3Conf = join(work, 'pitr-s3.env');
     await writeFile(pitrFileConf, `PITR_REPO=file://${fileRepo}\nPITR_LOG_LEVEL=warn\n`);
-    await writeFile(pitrS3Conf, `${Object.entries(s3Env).map(([k, v]) => `${k}=${v}`).join('\n')}\nPITR_LOG_LEVEL=warn\n`);
+    await writeFile(
+      pitrS3Conf,
+      `${Object.entries(s3Env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n')}\nPITR_LOG_LEVEL=warn\n`,
+    );
     const pgbrConf = await writePgbackrestConf(work, cluster, sockDir, ['start-fast=y']);
     await giveToPostgres(work);
     await chmod(pitrS3Conf, 0o640);
 
     say(`pgbench -i -s ${scale} (archiving off while loading) ...`);
-    const init = runAsPg(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', String(scale), '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'postgres'], {});
+    const init = runAsPg(
+      join(PG_BIN, 'pgbench'),
+      ['-i', '-q', '-s', String(scale), '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'postgres'],
+      {},
+    );
     if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
     // Every tool archives the WAL from here on, so each backup can wait for its own WAL.
     const archive = `${PITR_BIN} --config ${pitrFileConf} wal-push %p && ${PITR_BIN} --config ${pitrS3Conf} wal-push %p && pgbackrest --config ${pgbrConf} --stanza=bench archive-push %p`;
@@ -50,8 +61,18 @@ export async function benchBackup(scale: number): Promise<void> {
     const backups: [string, Sample][] = [
       ['pitr backup, file://', runAsPg(PITR_BIN, ['--config', pitrFileConf, 'backup'], db)],
       ['pitr backup, s3 (s3rver)', runAsPg(PITR_BIN, ['--config', pitrS3Conf, 'backup'], db)],
-      ['pgBackRest backup --type=full, posix lz4', runAsPg('pgbackrest', ['--config', pgbrConf, '--stanza=bench', '--type=full', 'backup'], {})],
-      ['pg_basebackup -Fp -X none to a local dir', runAsPg(join(PG_BIN, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', '-D', basebackupDir, '-X', 'none', '-c', 'fast'], {})],
+      [
+        'pgBackRest backup --type=full, posix lz4',
+        runAsPg('pgbackrest', ['--config', pgbrConf, '--stanza=bench', '--type=full', 'backup'], {}),
+      ],
+      [
+        'pg_basebackup -Fp -X none to a local dir',
+        runAsPg(
+          join(PG_BIN, 'pg_basebackup'),
+          ['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', '-D', basebackupDir, '-X', 'none', '-c', 'fast'],
+          {},
+        ),
+      ],
     ];
     for (const [label, s] of backups) if (s.code !== 0) throw new Error(`${label} failed: ${s.stderr.slice(-500)}`);
 
@@ -72,9 +93,22 @@ export async function benchBackup(scale: number): Promise<void> {
       return dir;
     };
     const restores: [string, Sample][] = [
-      ['pitr restore --immediate, file://', runAsPg(PITR_BIN, ['--config', pitrFileConf, 'restore', '--immediate', '--target-dir', await target()], {})],
-      ['pitr restore --immediate, s3', runAsPg(PITR_BIN, ['--config', pitrS3Conf, 'restore', '--immediate', '--target-dir', await target()], {})],
-      ['pgBackRest restore --type=immediate', runAsPg('pgbackrest', ['--config', pgbrConf, '--stanza=bench', '--type=immediate', `--pg1-path=${await emptyDir()}`, 'restore'], {})],
+      [
+        'pitr restore --immediate, file://',
+        runAsPg(PITR_BIN, ['--config', pitrFileConf, 'restore', '--immediate', '--target-dir', await target()], {}),
+      ],
+      [
+        'pitr restore --immediate, s3',
+        runAsPg(PITR_BIN, ['--config', pitrS3Conf, 'restore', '--immediate', '--target-dir', await target()], {}),
+      ],
+      [
+        'pgBackRest restore --type=immediate',
+        runAsPg(
+          'pgbackrest',
+          ['--config', pgbrConf, '--stanza=bench', '--type=immediate', `--pg1-path=${await emptyDir()}`, 'restore'],
+          {},
+        ),
+      ],
     ];
     for (const [label, s] of restores) if (s.code !== 0) throw new Error(`${label} failed: ${s.stderr.slice(-500)}`);
 
@@ -86,7 +120,11 @@ export async function benchBackup(scale: number): Promise<void> {
     ] as const) {
       const port = await freePort();
       const dir = await target();
-      const s = runAsPg(PITR_BIN, ['--config', conf, 'restore', '--latest', '--start', '--archive-mode', 'off', '--port', String(port), '--target-dir', dir], {});
+      const s = runAsPg(
+        PITR_BIN,
+        ['--config', conf, 'restore', '--latest', '--start', '--archive-mode', 'off', '--port', String(port), '--target-dir', dir],
+        {},
+      );
       if (s.code !== 0) throw new Error(`${label} failed: ${s.stderr.slice(-500)}`);
       started.push(Cluster.existing(dir, port));
       promoted.push([label, s, s.ms]);
@@ -100,10 +138,18 @@ export async function benchBackup(scale: number): Promise<void> {
       const s = runAsPg('pgbackrest', ['--config', pgbrConf, '--stanza=bench', '--archive-mode=off', `--pg1-path=${dir}`, 'restore'], {});
       if (s.code !== 0) throw new Error(`pgBackRest restore failed: ${s.stderr.slice(-500)}`);
       const server = Cluster.existing(dir, port);
-      const start = runAsPg(join(PG_BIN, 'pg_ctl'), ['-D', dir, '-l', join(dir, 'startup.log'), '-o', `-p ${port} -c unix_socket_directories=''`, '-W', 'start'], {});
+      const start = runAsPg(
+        join(PG_BIN, 'pg_ctl'),
+        ['-D', dir, '-l', join(dir, 'startup.log'), '-o', `-p ${port} -c unix_socket_directories=''`, '-W', 'start'],
+        {},
+      );
       if (start.code !== 0) throw new Error(`starting the pgBackRest restore failed: ${start.stderr}`);
       started.push(server);
-      await waitFor('pgBackRest restore promoted', async () => (await server.one<boolean>('SELECT NOT pg_is_in_recovery()')) === true, 1_800_000);
+      await waitFor(
+        'pgBackRest restore promoted',
+        async () => (await server.one<boolean>('SELECT NOT pg_is_in_recovery()')) === true,
+        1_800_000,
+      );
       promoted.push(['pgBackRest restore + pg_ctl start', s, Date.now() - t0]);
     }
 
@@ -130,15 +176,25 @@ export async function benchBackup(scale: number): Promise<void> {
     table(
       ['ratio of times (below 1 = pitr faster)', 'vs pgBackRest', 'vs pg_basebackup'],
       [
-        ['backup, file://', ratio(find(backups, 'pitr backup, file')[1].ms, find(backups, 'pgBackRest')[1].ms), ratio(find(backups, 'pitr backup, file')[1].ms, find(backups, 'pg_basebackup')[1].ms)],
-        ['backup, s3', ratio(find(backups, 'pitr backup, s3')[1].ms, find(backups, 'pgBackRest')[1].ms), ratio(find(backups, 'pitr backup, s3')[1].ms, find(backups, 'pg_basebackup')[1].ms)],
+        [
+          'backup, file://',
+          ratio(find(backups, 'pitr backup, file')[1].ms, find(backups, 'pgBackRest')[1].ms),
+          ratio(find(backups, 'pitr backup, file')[1].ms, find(backups, 'pg_basebackup')[1].ms),
+        ],
+        [
+          'backup, s3',
+          ratio(find(backups, 'pitr backup, s3')[1].ms, find(backups, 'pgBackRest')[1].ms),
+          ratio(find(backups, 'pitr backup, s3')[1].ms, find(backups, 'pg_basebackup')[1].ms),
+        ],
         ['restore, file://', ratio(find(restores, 'pitr restore --immediate, file')[1].ms, find(restores, 'pgBackRest')[1].ms), '-'],
         ['restore, s3', ratio(find(restores, 'pitr restore --immediate, s3')[1].ms, find(restores, 'pgBackRest')[1].ms), '-'],
         ['to promoted, file://', ratio(find(promoted, 'pitr restore --latest --start, file')[2], find(promoted, 'pgBackRest')[2]), '-'],
         ['to promoted, s3', ratio(find(promoted, 'pitr restore --latest --start, s3')[2], find(promoted, 'pgBackRest')[2]), '-'],
       ],
     );
-    const stored = spawnSync('du', ['-sb', join(fileRepo, 'backups'), join(work, 'pgbr-repo', 'backup'), basebackupDir], { encoding: 'utf8' }).stdout.trim();
+    const stored = spawnSync('du', ['-sb', join(fileRepo, 'backups'), join(work, 'pgbr-repo', 'backup'), basebackupDir], {
+      encoding: 'utf8',
+    }).stdout.trim();
     say();
     say(`backup bytes (du -sb; pitr, pgBackRest, pg_basebackup):\n${stored}`);
   } finally {

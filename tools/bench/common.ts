@@ -16,7 +16,12 @@ export interface Sample {
 /** Runs one command as a whole process; wall time measured here, peak RSS by GNU time. */
 export function timed(cmd: string, args: string[], env: Record<string, string>, cwd: string): Sample {
   const start = process.hrtime.bigint();
-  const res = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { env: { ...process.env, ...env }, cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const res = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], {
+    env: { ...process.env, ...env },
+    cwd,
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   const rssLine = res.stderr.trim().split('\n').at(-1) ?? '0';
   return { ms, rssKiB: Number(rssLine) || 0, code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
@@ -38,7 +43,12 @@ export function table(header: string[], rows: (string | number)[][]): void {
 }
 
 /** pgBackRest's config for a posix repository under `work`, lz4, as its documentation sets it up. */
-export async function writePgbackrestConf(work: string, pg: { dataDir: string; port: number }, sockDir: string, extraGlobal: string[] = []): Promise<string> {
+export async function writePgbackrestConf(
+  work: string,
+  pg: { dataDir: string; port: number },
+  sockDir: string,
+  extraGlobal: string[] = [],
+): Promise<string> {
   const path = join(work, 'pgbackrest.conf');
   const lines = [
     '[global]',

@@ -22,7 +22,12 @@ export async function benchRecovery(scale: number): Promise<void> {
   const fileConf = join(work, 'pitr-file.env');
   const s3Conf = join(work, 'pitr-s3.env');
   await writeFile(fileConf, `PITR_REPO=file://${fileRepo}\nPITR_LOG_LEVEL=warn\n`);
-  await writeFile(s3Conf, `${Object.entries(s3Env).map(([k, v]) => `${k}=${v}`).join('\n')}\nPITR_LOG_LEVEL=warn\n`);
+  await writeFile(
+    s3Conf,
+    `${Object.entries(s3Env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n')}\nPITR_LOG_LEVEL=warn\n`,
+  );
   await giveToPostgres(work);
   const archive = `cp %p ${arch}/%f && ${PITR_BIN} --config ${fileConf} wal-push %p && ${PITR_BIN} --config ${s3Conf} wal-push %p`;
   const primary = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${archive}'`, max_wal_size: "'4GB'" } });
@@ -32,7 +37,19 @@ export async function benchRecovery(scale: number): Promise<void> {
     const base = await primary.baseBackup();
     const lsn0 = await primary.one<string>('SELECT pg_current_wal_lsn()::text');
     say(`pgbench -i -s ${scale} after the base backup, archived three ways (cp, pitr file://, pitr s3) ...`);
-    const [c, a] = asPostgresArgs(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', String(scale), '-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', 'postgres']);
+    const [c, a] = asPostgresArgs(join(PG_BIN, 'pgbench'), [
+      '-i',
+      '-q',
+      '-s',
+      String(scale),
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(primary.port),
+      '-U',
+      'postgres',
+      'postgres',
+    ]);
     const init = timed(c, a, {}, '/tmp');
     if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
     const walBytes = Number(await primary.one<string>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${lsn0}')::text`));
@@ -74,10 +91,20 @@ export async function benchRecovery(scale: number): Promise<void> {
     const floor = mean(times.get(ways[0]![0])!);
     say();
     table(
-      [`archive recovery of ${(walBytes / 1048576).toFixed(0)} MiB of WAL to promotion, ${rounds} round(s)`, 's (each round)', 'MiB/s (mean)', 'ratio to cp (means)'],
+      [
+        `archive recovery of ${(walBytes / 1048576).toFixed(0)} MiB of WAL to promotion, ${rounds} round(s)`,
+        's (each round)',
+        'MiB/s (mean)',
+        'ratio to cp (means)',
+      ],
       ways.map(([label]) => {
         const ms = times.get(label)!;
-        return [label, ms.map((t) => (t / 1000).toFixed(1)).join(' / '), (walBytes / 1048576 / (mean(ms) / 1000)).toFixed(0), (mean(ms) / floor).toFixed(2)];
+        return [
+          label,
+          ms.map((t) => (t / 1000).toFixed(1)).join(' / '),
+          (walBytes / 1048576 / (mean(ms) / 1000)).toFixed(0),
+          (mean(ms) / floor).toFixed(2),
+        ];
       }),
     );
   } finally {

@@ -51,11 +51,29 @@ export async function benchSustained(seconds: number): Promise<void> {
   // self-signed certificate, and pitr is measured against it too, so that both pay for TLS.
   const tlsDir = await tempDir('s3tls');
   const tls = { keyFile: join(tlsDir, 'key.pem'), certFile: join(tlsDir, 'cert.pem') };
-  await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2', '-keyout', tls.keyFile, '-out', tls.certFile]);
+  await execa('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-days',
+    '2',
+    '-keyout',
+    tls.keyFile,
+    '-out',
+    tls.certFile,
+  ]);
   await chmod(tls.certFile, 0o644); // read by archive_command (NODE_EXTRA_CA_CERTS)
   const s3tls = await S3Server.start(undefined, 0, tls);
   const s3tlsRepo = async (dir: string) => {
-    const bucket = `bench-${basename(dir).toLowerCase().replace(/[^a-z0-9]/g, '')}`;
+    const bucket = `bench-${basename(dir)
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')}`;
     await createBucketInsecure(s3tls.endpoint, bucket);
     return bucket;
   };
@@ -73,7 +91,13 @@ export async function benchSustained(seconds: number): Promise<void> {
       label: `${prefix}pitr s3 (s3rver)`,
       setup: async (dir) => {
         const { env } = await s3.newRepo();
-        await writeFile(join(dir, 'pitr.env'), `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n')}\nPITR_LOG_LEVEL=warn\n`, { mode: 0o640 });
+        await writeFile(
+          join(dir, 'pitr.env'),
+          `${Object.entries(env)
+            .map(([k, v]) => `${k}=${v}`)
+            .join('\n')}\nPITR_LOG_LEVEL=warn\n`,
+          { mode: 0o640 },
+        );
         return `${bin} --config ${dir}/pitr.env wal-push %p`;
       },
     },
@@ -81,8 +105,20 @@ export async function benchSustained(seconds: number): Promise<void> {
       label: `${prefix}pitr s3 TLS (s3rver)`,
       setup: async (dir) => {
         const bucket = await s3tlsRepo(dir);
-        const env = { PITR_REPO: `s3://${bucket}/main`, PITR_S3_ENDPOINT: s3tls.endpoint, PITR_S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
-        await writeFile(join(dir, 'pitr.env'), `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n')}\nPITR_LOG_LEVEL=warn\n`, { mode: 0o640 });
+        const env = {
+          PITR_REPO: `s3://${bucket}/main`,
+          PITR_S3_ENDPOINT: s3tls.endpoint,
+          PITR_S3_FORCE_PATH_STYLE: 'true',
+          AWS_ACCESS_KEY_ID: 'S3RVER',
+          AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        };
+        await writeFile(
+          join(dir, 'pitr.env'),
+          `${Object.entries(env)
+            .map(([k, v]) => `${k}=${v}`)
+            .join('\n')}\nPITR_LOG_LEVEL=warn\n`,
+          { mode: 0o640 },
+        );
         return `env NODE_EXTRA_CA_CERTS=${tls.certFile} ${bin} --config ${dir}/pitr.env wal-push %p`;
       },
     },
@@ -119,7 +155,11 @@ export async function benchSustained(seconds: number): Promise<void> {
     {
       label: 'pgBackRest async s3 TLS (s3rver), process-max=2',
       setup: async (dir, cluster, sock) => {
-        await writePgbackrestConf(dir, cluster, sock, [...pgbackrestS3(await s3tlsRepo(dir), s3tls.port), 'archive-async=y', 'process-max=2']);
+        await writePgbackrestConf(dir, cluster, sock, [
+          ...pgbackrestS3(await s3tlsRepo(dir), s3tls.port),
+          'archive-async=y',
+          'process-max=2',
+        ]);
         return `pgbackrest --config ${dir}/pgbackrest.conf --stanza=bench archive-push %p`;
       },
       after: (dir) => stanzaCreate(dir),
@@ -129,7 +169,8 @@ export async function benchSustained(seconds: number): Promise<void> {
   const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
   // BENCH_WAYS / BENCH_LOADS (comma-separated label prefixes, or whole labels ending in '$')
   // narrow a run, for quick comparisons.
-  const pick = (label: string, env?: string) => !env || env.split(',').some((p) => (p.endsWith('$') ? label === p.slice(0, -1) : label.startsWith(p)));
+  const pick = (label: string, env?: string) =>
+    !env || env.split(',').some((p) => (p.endsWith('$') ? label === p.slice(0, -1) : label.startsWith(p)));
   const chosen = ways.filter((w) => w.label === 'archiving off' || pick(w.label, process.env.BENCH_WAYS));
   const loads = (['bulk insert', 'pgbench TPC-B'] as const).filter((l) => pick(l, process.env.BENCH_LOADS));
   try {
@@ -196,12 +237,23 @@ async function runOne(way: Way, load: 'bulk insert' | 'pgbench TPC-B', seconds: 
   await giveToPostgres(dir);
   // configure() rewrites the socket setting too: keep pgBackRest's socket directory.
   const sockets = { unix_socket_directories: `'${sockDir}'` };
-  await cluster.configure(command === null ? { ...sockets, archive_mode: 'off' } : { ...sockets, archive_mode: 'on', archive_command: `'${command}'` });
+  await cluster.configure(
+    command === null ? { ...sockets, archive_mode: 'off' } : { ...sockets, archive_mode: 'on', archive_command: `'${command}'` },
+  );
   try {
     await cluster.start();
     await way.after?.(dir);
     const bench = (args: string[]) => {
-      const [c, a] = asPostgresArgs(join(PG_BIN, 'pgbench'), [...args, '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'postgres']);
+      const [c, a] = asPostgresArgs(join(PG_BIN, 'pgbench'), [
+        ...args,
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(cluster.port),
+        '-U',
+        'postgres',
+        'postgres',
+      ]);
       return execa(c, a, { reject: false });
     };
     let script: string[];
@@ -313,7 +365,12 @@ async function archiverProcess(dataDir: string): Promise<number | null> {
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const f = await statFields(Number(entry));
-    if (f && Number(f[1]) === postmaster && (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).startsWith('postgres: archiver')) return Number(entry);
+    if (
+      f &&
+      Number(f[1]) === postmaster &&
+      (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).startsWith('postgres: archiver')
+    )
+      return Number(entry);
   }
   return null;
 }
@@ -322,7 +379,8 @@ async function sampleWorkers(seen: Map<number, number>): Promise<void> {
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes('wal-archive-ahead') || cmdline.includes('archive-push:async')) seen.set(Number(entry), await cpuMs(Number(entry), 'self'));
+    if (cmdline.includes('wal-archive-ahead') || cmdline.includes('archive-push:async'))
+      seen.set(Number(entry), await cpuMs(Number(entry), 'self'));
   }
 }
 

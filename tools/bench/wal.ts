@@ -49,10 +49,33 @@ export async function benchWal(segments: number): Promise<void> {
   try {
     await cluster.start();
     const scale = Math.ceil(SEGMENTS * 1.4) + 2; // pgbench -i writes ~0.8 segments of WAL per scale unit
-    const init = spawnSync('runuser', ['-u', 'postgres', '--', join(PG_BIN, 'pgbench'), '-i', '-q', '-s', String(scale), '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'postgres'], { encoding: 'utf8' });
+    const init = spawnSync(
+      'runuser',
+      [
+        '-u',
+        'postgres',
+        '--',
+        join(PG_BIN, 'pgbench'),
+        '-i',
+        '-q',
+        '-s',
+        String(scale),
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(cluster.port),
+        '-U',
+        'postgres',
+        'postgres',
+      ],
+      { encoding: 'utf8' },
+    );
     if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
     await cluster.waitArchived(await cluster.switchWal());
-    const names = (await readdir(walDir)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort().slice(1, SEGMENTS + 1);
+    const names = (await readdir(walDir))
+      .filter((n) => /^[0-9A-F]{24}$/.test(n))
+      .sort()
+      .slice(1, SEGMENTS + 1);
     const segBytes = (await stat(join(walDir, names[0]!))).size;
     say(`${names.length} segments of ${segBytes / 1048576} MiB`);
 
@@ -86,8 +109,16 @@ export async function benchWal(segments: number): Promise<void> {
     }
 
     const tools = [
-      { label: 'pitr file://', push: (p: string) => run(PITR_BIN, ['wal-push', p], pitrFile), get: (n: string, d: string) => run(PITR_BIN, ['wal-fetch', n, d], pitrFile) },
-      { label: 'pitr s3 (s3rver)', push: (p: string) => run(PITR_BIN, ['wal-push', p], pitrS3), get: (n: string, d: string) => run(PITR_BIN, ['wal-fetch', n, d], pitrS3) },
+      {
+        label: 'pitr file://',
+        push: (p: string) => run(PITR_BIN, ['wal-push', p], pitrFile),
+        get: (n: string, d: string) => run(PITR_BIN, ['wal-fetch', n, d], pitrFile),
+      },
+      {
+        label: 'pitr s3 (s3rver)',
+        push: (p: string) => run(PITR_BIN, ['wal-push', p], pitrS3),
+        get: (n: string, d: string) => run(PITR_BIN, ['wal-fetch', n, d], pitrS3),
+      },
       {
         label: 'pgBackRest posix',
         push: (p: string) => run('pgbackrest', pgbr(['archive-push', p]), {}),
@@ -106,16 +137,27 @@ export async function benchWal(segments: number): Promise<void> {
         return s;
       });
       rows.push(summarise(`${tool.label} fetch`, gets, segBytes));
-      const misses = Array.from({ length: 10 }, (_, i) => tool.get(`0000000900000000000000${(i + 16).toString(16).toUpperCase()}`, join(fetchDir, 'MISS')));
+      const misses = Array.from({ length: 10 }, (_, i) =>
+        tool.get(`0000000900000000000000${(i + 16).toString(16).toUpperCase()}`, join(fetchDir, 'MISS')),
+      );
       rows.push(summarise(`${tool.label} fetch, not found`, misses, 0));
     }
 
     // The start-up of each path on its own: a bare Node process, and the wal-push call that
     // bin/pitr answers from a record (no Node at all). The records are real: a first push of
     // each file from a data directory's pg_wal leaves one.
-    rows.push(summarise('node -e 0 (floor of any Node process)', names.map(() => run(process.execPath, ['-e', '0'], {})), 0));
+    rows.push(
+      summarise(
+        'node -e 0 (floor of any Node process)',
+        names.map(() => run(process.execPath, ['-e', '0'], {})),
+        0,
+      ),
+    );
     // BENCH_BASELINE_PITR: another checkout's bin/pitr, measured beside this one (before/after a change).
-    const bins: [string, string][] = [['', PITR_BIN], ...(process.env.BENCH_BASELINE_PITR ? [['baseline ', process.env.BENCH_BASELINE_PITR] as [string, string]] : [])];
+    const bins: [string, string][] = [
+      ['', PITR_BIN],
+      ...(process.env.BENCH_BASELINE_PITR ? [['baseline ', process.env.BENCH_BASELINE_PITR] as [string, string]] : []),
+    ];
     for (const [prefix, bin] of bins) {
       const noAhead = { ...pitrFile, PITR_REPO: `file://${await freshDir(work, `${prefix}pitr-repo-hits`)}`, PITR_ARCHIVE_LOOKAHEAD: '0' };
       const hitsDir = await fakeDataDir(work, `${prefix}hits`, cluster.dataDir, walDir, names, false);
@@ -125,10 +167,20 @@ export async function benchWal(segments: number): Promise<void> {
       // it stays, and its records answer while it lives); each call is then PostgreSQL's.
       const aheadDir = await fakeDataDir(work, `${prefix}ahead`, cluster.dataDir, walDir, names, true);
       await writeFile(join(aheadDir, 'postmaster.pid'), `${process.pid}\n${aheadDir}\n0\n`);
-      const ahead = { ...pitrFile, PITR_REPO: `file://${await freshDir(work, `${prefix}pitr-repo-ahead`)}`, PITR_LOG_LEVEL: 'info', PITR_ARCHIVE_LOOKAHEAD: String(names.length) }; // info: the launcher says it answered
+      const ahead = {
+        ...pitrFile,
+        PITR_REPO: `file://${await freshDir(work, `${prefix}pitr-repo-ahead`)}`,
+        PITR_LOG_LEVEL: 'info',
+        PITR_ARCHIVE_LOOKAHEAD: String(names.length),
+      }; // info: the launcher says it answered
       timed(...asPostgresArgs(bin, ['wal-push', join('pg_wal', names[0]!)]), ahead, aheadDir);
       const recorded = join(aheadDir, 'pg_wal', 'pitr', 'archived');
-      for (let waited = 0; waited < 60_000 && (await readdir(recorded).catch(() => [] as string[])).filter((e) => !e.startsWith('.')).length < names.length - 1; waited += 50) {
+      for (
+        let waited = 0;
+        waited < 60_000 &&
+        (await readdir(recorded).catch(() => [] as string[])).filter((e) => !e.startsWith('.')).length < names.length - 1;
+        waited += 50
+      ) {
         await new Promise((r) => setTimeout(r, 50));
       }
       const hits = names.slice(1).map((n) => timed(...asPostgresArgs(bin, ['wal-push', join('pg_wal', n)]), ahead, aheadDir));
@@ -158,19 +210,38 @@ export async function benchWal(segments: number): Promise<void> {
         });
         const total = Number(process.hrtime.bigint() - started) / 1e6;
         await rm(join(dir, 'postmaster.pid'));
-        const later = calls.slice(1).map((c) => c.ms).sort((a, b) => a - b);
+        const later = calls
+          .slice(1)
+          .map((c) => c.ms)
+          .sort((a, b) => a - b);
         const failed = calls.filter((c) => c.code !== 0).length;
-        backlog.push([`${prefix}${label}`, calls[0]!.ms.toFixed(0), quantile(later, 0.5).toFixed(0), (total / names.length).toFixed(0), (names.length / (total / 1000)).toFixed(1), String(failed)]);
+        backlog.push([
+          `${prefix}${label}`,
+          calls[0]!.ms.toFixed(0),
+          quantile(later, 0.5).toFixed(0),
+          (total / names.length).toFixed(0),
+          (names.length / (total / 1000)).toFixed(1),
+          String(failed),
+        ]);
       }
     }
     const pgbrPush = rows.find((r) => r.label === 'pgBackRest posix push')!;
-    backlog.push(['pgBackRest posix (synchronous: every call does its own push)', pgbrPush.median.toFixed(0), pgbrPush.median.toFixed(0), pgbrPush.median.toFixed(0), (1000 / pgbrPush.median).toFixed(1), String(pgbrPush.failures)]);
+    backlog.push([
+      'pgBackRest posix (synchronous: every call does its own push)',
+      pgbrPush.median.toFixed(0),
+      pgbrPush.median.toFixed(0),
+      pgbrPush.median.toFixed(0),
+      (1000 / pgbrPush.median).toFixed(1),
+      String(pgbrPush.failures),
+    ]);
 
     say();
     say(`| per call (${names.length} segments, whole processes) | median ms | p95 ms | MB/s | peak RSS MiB | failures |`);
     say('|---|---:|---:|---:|---:|---:|');
     for (const r of rows) {
-      say(`| ${r.label} | ${r.median.toFixed(0)} | ${r.p95.toFixed(0)} | ${r.mbps ? r.mbps.toFixed(0) : '-'} | ${r.rssMiB.toFixed(0)} | ${r.failures} |`);
+      say(
+        `| ${r.label} | ${r.median.toFixed(0)} | ${r.p95.toFixed(0)} | ${r.mbps ? r.mbps.toFixed(0) : '-'} | ${r.rssMiB.toFixed(0)} | ${r.failures} |`,
+      );
     }
     say('pitr fetch rows run with the default prefetch (8): after the first call, sequential segments come from the spool.');
     const find = (label: string) => rows.find((r) => r.label === label)!;

@@ -19,7 +19,15 @@ export class Cluster {
   /** initdb a new cluster (not started). */
   static async create(options: ClusterOptions = {}): Promise<Cluster> {
     const dataDir = join(await tempDir('pg'), 'data');
-    const res = await asPostgres(join(PG_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-N', ...(options.initdbArgs ?? [])]);
+    const res = await asPostgres(join(PG_BIN, 'initdb'), [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-N',
+      ...(options.initdbArgs ?? []),
+    ]);
     if (res.exitCode !== 0) throw new Error(`initdb failed: ${res.stderr}`);
     const cluster = new Cluster(dataDir, await freePort());
     await cluster.configure({ fsync: 'off', ...options.conf });
@@ -55,7 +63,16 @@ export class Cluster {
   }
 
   async start(): Promise<void> {
-    const res = await asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', this.dataDir, '-l', join(this.dataDir, 'server.log'), '-w', '-t', '120', 'start']);
+    const res = await asPostgres(join(PG_BIN, 'pg_ctl'), [
+      '-D',
+      this.dataDir,
+      '-l',
+      join(this.dataDir, 'server.log'),
+      '-w',
+      '-t',
+      '120',
+      'start',
+    ]);
     if (res.exitCode !== 0) throw new Error(`pg_ctl start failed: ${res.stdout} ${res.stderr}`);
   }
 
@@ -97,7 +114,20 @@ export class Cluster {
   /** pg_basebackup into a new directory, WAL not included: recovery must fetch it all. */
   async baseBackup(): Promise<string> {
     const dir = join(await tempDir('basebackup'), 'data');
-    const res = await asPostgres(join(PG_BIN, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'postgres', '-D', dir, '-X', 'none', '-c', 'fast']);
+    const res = await asPostgres(join(PG_BIN, 'pg_basebackup'), [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(this.port),
+      '-U',
+      'postgres',
+      '-D',
+      dir,
+      '-X',
+      'none',
+      '-c',
+      'fast',
+    ]);
     if (res.exitCode !== 0) throw new Error(`pg_basebackup failed: ${res.stderr}`);
     return dir;
   }
