@@ -24,8 +24,8 @@ import { formatLsn, hex8, parseLsn } from '../wal/names.js';
 import { requiredSegments, segmentFileName, segmentNumber } from '../wal/segments.js';
 import { rootHistory } from '../wal/timeline-history.js';
 import { labelTime, parseLabelText, walLocation } from './label.js';
-import { acquireBackupLock } from './lock.js';
-import { BACKUP_PREFIX, backupDir, writeManifest, type BackupManifest } from './manifest.js';
+import { acquireBackupLock } from '../repository/backup-lock.js';
+import { BACKUP_PREFIX, backupDir, writeManifest, type BackupManifest } from '../repository/backups.js';
 
 export interface BackupOptions {
   storage: Storage;

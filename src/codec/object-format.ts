@@ -9,42 +9,49 @@
 // checksum one atomic write on every store.
 import { createHash } from 'node:crypto';
 import { IntegrityError } from '../errors.js';
+import * as v from 'valibot';
 import type { ObjectHead } from '../storage/storage.js';
+import { byteCount, checkDocument, sha256Hex } from './json-document.js';
 
 const SKIPPABLE_MAGIC = 0x184d2a5e;
 const PREFIX = 8;
 /** Enough to read any header with one ranged read. */
 export const MAX_HEADER_BYTES = 4096;
 
-export interface ObjectMeta {
-  /** Envelope format version. */
-  v: 1;
-  /** The original file name (WAL segment, .history, .backup, .partial). */
-  name: string;
-  /** Size in bytes of the original file. */
-  size: number;
-  /**
-   * SHA-256 (hex) of the original file. Written only where it costs nothing (no compression:
-   * the payload is the original) and by pitr before 2026-12-01; objects carry `payloadSha256`
-   * instead, which with the decompressed size verifies a read. Hashing the original would
-   * cost the archiver ~8 ms of its ~24 per 16 MiB segment.
-   */
-  sha256?: string;
-  compression: 'lz4' | 'none';
-  /**
-   * Bytes of payload after the header. With it, an object that is shorter than promised is
-   * recognisable as a cut-off write: some S3-compatible stores (s3rver among them) keep the
-   * part of an upload that arrived before the client died.
-   */
-  payloadSize: number;
-  /**
-   * SHA-256 (hex) of the payload as stored. Reading checks it and the decompressed size
-   * instead of hashing the 16 MiB original again: ~1 ms instead of ~8 per segment, which
-   * during recovery is CPU taken from replay. Objects written before it was added lack it,
-   * and are checked against `sha256`; every object has one of the two.
-   */
-  payloadSha256?: string;
-}
+const objectMetaSchema = v.pipe(
+  v.object({
+    /** Envelope format version. */
+    v: v.literal(1),
+    /** The original file name (WAL segment, .history, .backup, .partial). */
+    name: v.string(),
+    /** Size in bytes of the original file. */
+    size: byteCount,
+    /**
+     * SHA-256 (hex) of the original file. Written only where it costs nothing (no compression:
+     * the payload is the original) and by pitr before 2026-12-01; objects carry `payloadSha256`
+     * instead, which with the decompressed size verifies a read. Hashing the original would
+     * cost the archiver ~8 ms of its ~24 per 16 MiB segment.
+     */
+    sha256: v.optional(sha256Hex),
+    compression: v.picklist(['lz4', 'none']),
+    /**
+     * Bytes of payload after the header. With it, an object that is shorter than promised is
+     * recognisable as a cut-off write: some S3-compatible stores (s3rver among them) keep the
+     * part of an upload that arrived before the client died.
+     */
+    payloadSize: byteCount,
+    /**
+     * SHA-256 (hex) of the payload as stored. Reading checks it and the decompressed size
+     * instead of hashing the 16 MiB original again: ~1 ms instead of ~8 per segment, which
+     * during recovery is CPU taken from replay. Objects written before it was added lack it,
+     * and are checked against `sha256`; every object has one of the two.
+     */
+    payloadSha256: v.optional(sha256Hex),
+  }),
+  v.check((meta) => meta.sha256 !== undefined || meta.payloadSha256 !== undefined, 'no checksum (sha256 or payloadSha256)'),
+);
+
+export type ObjectMeta = v.InferOutput<typeof objectMetaSchema>;
 
 export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -78,16 +85,16 @@ export function decodeHeader(head: Buffer, what: string): { meta: ObjectMeta; he
   if (length > MAX_HEADER_BYTES - PREFIX || head.length < PREFIX + length) {
     throw new IntegrityError(`${what} is corrupted: header length ${length} out of range`);
   }
-  let meta: ObjectMeta;
+  let value: unknown;
   try {
-    meta = JSON.parse(head.subarray(PREFIX, PREFIX + length).toString('utf8')) as ObjectMeta;
+    value = JSON.parse(head.subarray(PREFIX, PREFIX + length).toString('utf8'));
   } catch {
     throw new IntegrityError(`${what} is corrupted: header is not valid JSON`);
   }
-  const checksummed = typeof meta.payloadSha256 === 'string' || typeof meta.sha256 === 'string';
-  if (meta.v !== 1 || !checksummed || typeof meta.size !== 'number' || typeof meta.payloadSize !== 'number') {
-    throw new IntegrityError(`${what} has an unknown header (format ${String(meta.v)}): upgrade pitr or check the object`);
-  }
+  const version = (value as { v?: unknown } | null)?.v;
+  if (version !== 1)
+    throw new IntegrityError(`${what} has an unknown header (format ${String(version)}): upgrade pitr or check the object`);
+  const meta = checkDocument(value, objectMetaSchema, { what: `${what}'s header`, fix: 'check the object, or push the file again' });
   return { meta, headerLength: PREFIX + length };
 }
 

@@ -9,7 +9,7 @@ export async function backupCommand({ config, log }: CommandContext): Promise<vo
   const progress = progressReporter('backup', log);
   const m = await takeBackup({ storage, config, log, onProgress: (bytes, estimate) => progress.update(bytes, estimate) });
   progress.done();
-  const file = m.files[0]!;
+  const file = m.files[0];
   const seconds = m.durationMs / 1000;
   log.info(
     { backup: m.id, bytes: file.size, storedBytes: file.storedSize, ms: m.durationMs, startLsn: m.startLsn, stopLsn: m.stopLsn },

@@ -1,6 +1,6 @@
 // `pitr list`: complete backups, archived WAL per timeline with its gaps, and the window a
 // restore can reach.
-import { listBackups, type BackupManifest } from '../backup/manifest.js';
+import { listBackups, type BackupManifest } from '../repository/backups.js';
 import type { CommandContext } from '../cli/context.js';
 import { readIdentity } from '../repository/identity.js';
 import { readHistories, walInventory, type TimelineWal, type WalInventory } from '../repository/wal-inventory.js';
@@ -36,7 +36,7 @@ export async function listCommand({ config }: CommandContext): Promise<void> {
   const lines = [`repository  ${storage.url}`, 'backups'];
   if (rows.length === 0) lines.push('  none');
   for (const b of rows) {
-    const f = b.files[0]!;
+    const f = b.files[0];
     lines.push(
       `  ${b.id}  ${b.startTime} .. ${b.stopTime}  LSN ${b.startLsn} .. ${b.stopLsn}  timeline ${b.timeline}  ` +
         `${(f.size / 1048576).toFixed(1)} MiB (stored ${(f.storedSize / 1048576).toFixed(1)} MiB)${b.walComplete ? '' : '  WAL MISSING: not restorable'}`,

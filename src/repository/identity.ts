@@ -5,6 +5,8 @@
 // repository (look-ahead records, the repositories it archived into) names the id, not the URL.
 import { createHash, randomUUID } from 'node:crypto';
 import { AlreadyExistsError, RepositoryMismatchError } from '../errors.js';
+import * as v from 'valibot';
+import { checkDocument } from '../codec/json-document.js';
 import type { Storage } from '../storage/storage.js';
 import { IDENTITY_KEY } from './layout.js';
 
@@ -17,16 +19,22 @@ export interface ClusterIdentity {
   walSegmentSize: number;
 }
 
-export interface RepositoryIdentity extends ClusterIdentity {
+const identitySchema = v.object({
+  format: v.literal(REPOSITORY_FORMAT),
   /**
    * Unique to this repository: a random UUID written at creation; for repositories created
    * before ids existed, derived from the identity object's bytes (which hold its creation time).
+   * Records and pitr.repositories hold it in space-separated lines: nothing but a plain token.
    */
-  id: string;
-  format: number;
-  createdAt: string;
-  createdBy: string;
-}
+  id: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9-]{8,64}$/, 'not a plain token of 8 to 64 characters'))),
+  systemIdentifier: v.pipe(v.string(), v.regex(/^\d+$/, 'not a system identifier')),
+  pgVersion: v.pipe(v.number(), v.integer()),
+  walSegmentSize: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  createdAt: v.string(),
+  createdBy: v.string(),
+});
+
+export type RepositoryIdentity = v.InferOutput<typeof identitySchema> & { id: string };
 
 /**
  * The identity, or null when there is none. A cut-off write (text that stops before the
@@ -39,27 +47,24 @@ export async function readIdentity(storage: Storage): Promise<RepositoryIdentity
 }
 
 function parseIdentity(raw: Buffer, storage: Storage): RepositoryIdentity | null {
-  let identity: RepositoryIdentity;
+  const what = `${storage.url}${IDENTITY_KEY}`;
   const text = raw.toString('utf8');
+  let value: unknown;
   try {
-    identity = JSON.parse(text) as RepositoryIdentity;
+    value = JSON.parse(text);
   } catch {
     if (text.startsWith('{') && !text.trimEnd().endsWith('}')) return null;
-    throw new RepositoryMismatchError(`${storage.url}${IDENTITY_KEY} is not valid JSON: this is not a pitr repository, or it is damaged`);
+    throw new RepositoryMismatchError(`${what} is not valid JSON: this is not a pitr repository, or it is damaged`);
   }
-  // Records and pitr.repositories hold the id in space-separated lines: nothing but a plain token.
-  if (identity.id !== undefined && !/^[A-Za-z0-9-]{8,64}$/.test(String(identity.id))) {
+  // A format this pitr does not know is not damage: it says which pitr to use.
+  const format = (value as { format?: unknown } | null)?.format;
+  if (format !== REPOSITORY_FORMAT) {
     throw new RepositoryMismatchError(
-      `${storage.url}${IDENTITY_KEY} has an invalid id ${JSON.stringify(identity.id)}: it is damaged; restore it from a copy`,
+      `${storage.url} has repository format ${String(format)}; this pitr reads format ${REPOSITORY_FORMAT}: use a matching pitr version`,
     );
   }
-  identity.id ||= createHash('sha256').update(raw).digest('hex').slice(0, 32);
-  if (identity.format !== REPOSITORY_FORMAT) {
-    throw new RepositoryMismatchError(
-      `${storage.url} has repository format ${String(identity.format)}; this pitr reads format ${REPOSITORY_FORMAT}: use a matching pitr version`,
-    );
-  }
-  return identity;
+  const identity = checkDocument(value, identitySchema, { what, fix: 'restore it from a copy', error: RepositoryMismatchError });
+  return { ...identity, id: identity.id || createHash('sha256').update(raw).digest('hex').slice(0, 32) };
 }
 
 /** Refuses a cluster that is not the one the repository is bound to. */

@@ -6,7 +6,7 @@
 import { execa } from 'execa';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BackupFile } from '../backup/manifest.js';
+import type { BackupFile } from '../repository/backups.js';
 import { Measure } from '../codec/measure.js';
 import { InputError, IntegrityError, NotFoundError, PitrError, StorageError } from '../errors.js';
 import type { Logger } from '../log.js';

@@ -8,7 +8,7 @@
 // - a backup can be replayed into a timeline only if it ended on that timeline's history;
 // - each segment is read from the newest timeline that had begun by it (XLogFileReadAnyTLI);
 // - replay stops at the first missing segment, so a gap ends recovery there.
-import type { BackupManifest } from '../backup/manifest.js';
+import type { BackupManifest } from '../repository/backups.js';
 import { InputError, IntegrityError, NotFoundError, type PitrError } from '../errors.js';
 import { describeProblem, type WalProblem } from '../repository/wal-completeness.js';
 import type { WalInventory } from '../repository/wal-inventory.js';

@@ -6,7 +6,7 @@
 //      restore_command cannot start as a server by mistake;
 //   4. on any failure after writing began, empty the directory again.
 import { resolve } from 'node:path';
-import { listBackups } from '../backup/manifest.js';
+import { listBackups } from '../repository/backups.js';
 import type { Config } from '../config/config.js';
 import { InputError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -76,7 +76,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
   }
 
   await prepareTargetDir(dir);
-  const file = plan.backup.files[0]!;
+  const file = plan.backup.files[0];
   try {
     await extractBackup({
       storage: o.storage,

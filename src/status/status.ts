@@ -1,8 +1,8 @@
 // Repository health for `pitr status`: identity, the newest archived WAL per timeline, the
 // newest backup.
-import { newestBackup } from '../backup/manifest.js';
+import { newestBackup } from '../repository/backups.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
-import { timelineTips } from '../repository/wal-listing.js';
+import { timelineTips } from '../repository/wal-inventory.js';
 import type { Storage } from '../storage/storage.js';
 
 export interface StatusReport {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BackupManifest } from '../../src/backup/manifest.js';
+import type { BackupManifest } from '../../src/repository/backups.js';
 import { InputError, IntegrityError, NotFoundError } from '../../src/errors.js';
 import type { WalProblem } from '../../src/repository/wal-completeness.js';
 import { summariseWal } from '../../src/repository/wal-inventory.js';
@@ -29,7 +29,9 @@ function backup(id: string, startSeg: number, stopSeg: number, stopTime: string,
     startTime: stopTime,
     stopTime,
     durationMs: 1,
-    files: [],
+    files: [
+      { key: `backups/${id}/base.tar.lz4`, name: 'base.tar', compression: 'lz4', size: 1, storedSize: 1, storedSha256: '0'.repeat(64) },
+    ],
     ...extra,
   };
 }

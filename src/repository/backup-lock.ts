@@ -4,19 +4,22 @@
 import { hostname } from 'node:os';
 import { AlreadyExistsError, BusyError } from '../errors.js';
 import { processAlive } from '../os/process.js';
+import * as v from 'valibot';
+import { isoTime, parseJsonDocument } from '../codec/json-document.js';
 import type { Storage } from '../storage/storage.js';
 
 export const LOCK_KEY = 'locks/backup.json';
 const HEARTBEAT_MS = 30_000;
 const STALE_MS = 5 * 60_000;
 
-interface LockBody {
-  id: string;
-  pid: number;
-  host: string;
-  startedAt: string;
-  heartbeatAt: string;
-}
+const lockBodySchema = v.object({
+  id: v.string(),
+  pid: v.pipe(v.number(), v.integer()),
+  host: v.string(),
+  startedAt: isoTime,
+  heartbeatAt: isoTime,
+});
+type LockBody = v.InferOutput<typeof lockBodySchema>;
 
 export interface HeldLock {
   release(): Promise<void>;
@@ -30,7 +33,12 @@ export async function acquireBackupLock(storage: Storage, id: string, now = () =
   const startedAt = now().toISOString();
   const readHolder = async (): Promise<LockBody | null> => {
     const raw = await storage.get(LOCK_KEY);
-    return raw ? (JSON.parse(raw.toString('utf8')) as LockBody) : null;
+    if (!raw) return null;
+    return parseJsonDocument(raw.toString('utf8'), lockBodySchema, {
+      what: `${storage.url}${LOCK_KEY}`,
+      fix: 'if no backup is running, remove it and try again',
+      error: BusyError,
+    });
   };
   // Look before writing: some S3-compatible stores (s3rver among them) ignore If-None-Match
   // and would let a second backup overwrite the first one's lock.

@@ -1,51 +1,58 @@
 // The backup manifest: written last, so a backup without one never happened as far as
 // list and restore are concerned.
 import { AlreadyExistsError, IntegrityError } from '../errors.js';
+import * as v from 'valibot';
+import { byteCount, isoTime, parseJsonDocument, sha256Hex } from '../codec/json-document.js';
 import type { Storage } from '../storage/storage.js';
 
 export const BACKUP_PREFIX = 'backups/';
 
-export interface BackupFile {
-  /** Object key in the repository. */
-  key: string;
-  /** What it holds once decompressed. */
-  name: 'base.tar';
-  /**
-   * lz4: one standard LZ4 frame stream, written by pg_basebackup --compress=client-lz4;
-   * none: the plain tar. Either way the tar ends with PostgreSQL's backup_manifest, which
-   * holds a checksum of every file (restore verifies the files against it).
-   */
-  compression: 'lz4' | 'none';
-  /** Bytes of the uncompressed tar, as pg_basebackup counted them (to the KiB). */
-  size: number;
-  /** Bytes stored, and their SHA-256, checked on every restore. */
-  storedSize: number;
-  storedSha256: string;
-}
+/**
+ * One stored file of a backup. `name` is what it holds once decompressed; lz4 means one
+ * standard LZ4 frame stream, written by pg_basebackup --compress=client-lz4, none the plain
+ * tar. Either way the tar ends with PostgreSQL's backup_manifest, which holds a checksum of
+ * every file (restore verifies the files against it). `size` counts the uncompressed tar, as
+ * pg_basebackup counted it (to the KiB); `storedSize` and `storedSha256` the bytes stored,
+ * checked on every restore.
+ */
+const backupFileSchema = v.object({
+  key: v.string(),
+  name: v.literal('base.tar'),
+  compression: v.picklist(['lz4', 'none']),
+  size: byteCount,
+  storedSize: byteCount,
+  storedSha256: sha256Hex,
+});
 
-export interface BackupManifest {
-  format: 1;
-  id: string;
-  label: string;
-  pitrVersion: string;
-  systemIdentifier: string;
-  pgVersion: number;
-  timeline: number;
-  startLsn: string;
-  stopLsn: string;
-  startWal: string;
-  stopWal: string;
-  startTime: string;
-  stopTime: string;
-  durationMs: number;
+const lsn = v.pipe(v.string(), v.regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i, 'not an LSN'));
+
+const backupManifestSchema = v.object({
+  format: v.literal(1),
+  id: v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]+$/, 'not a backup id')),
+  label: v.string(),
+  pitrVersion: v.string(),
+  systemIdentifier: v.pipe(v.string(), v.regex(/^\d+$/, 'not a system identifier')),
+  pgVersion: v.pipe(v.number(), v.integer()),
+  timeline: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  startLsn: lsn,
+  stopLsn: lsn,
+  startWal: v.string(),
+  stopWal: v.string(),
+  startTime: isoTime,
+  stopTime: isoTime,
+  durationMs: byteCount,
   /**
    * The oldest transaction still running just after the backup ended (xid8 text): any
    * transaction from this one on ended after the backup did, so a --xid restore to it can
    * start from this backup. Absent when it could not be read.
    */
-  xminAfterStop?: string;
-  files: BackupFile[];
-}
+  xminAfterStop: v.optional(v.string()),
+  /** Today exactly one: base.tar. */
+  files: v.pipe(v.tupleWithRest([backupFileSchema], backupFileSchema)),
+});
+
+export type BackupFile = v.InferOutput<typeof backupFileSchema>;
+export type BackupManifest = v.InferOutput<typeof backupManifestSchema>;
 
 export const backupDir = (id: string) => `${BACKUP_PREFIX}${id}/`;
 export const manifestKey = (id: string) => `${backupDir(id)}manifest.json`;
@@ -72,13 +79,10 @@ export async function newestBackup(storage: Storage): Promise<BackupManifest | n
 async function readManifest(storage: Storage, prefix: string): Promise<BackupManifest | null> {
   const raw = await storage.get(`${prefix}manifest.json`);
   if (!raw) return null; // incomplete: interrupted, or still running
-  try {
-    return JSON.parse(raw.toString('utf8')) as BackupManifest;
-  } catch {
-    throw new IntegrityError(
-      `${storage.url}${prefix}manifest.json is damaged (not valid JSON): restore it from another copy of the repository, or take a new backup`,
-    );
-  }
+  return parseJsonDocument(raw.toString('utf8'), backupManifestSchema, {
+    what: `${storage.url}${prefix}manifest.json`,
+    fix: 'restore it from another copy of the repository, or take a new backup',
+  });
 }
 
 /** Complete backups (those with a manifest), oldest first. */
