@@ -33,7 +33,6 @@ import { IDENTITY_KEY } from '../repository/layout.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
 import { StorageUnavailableError } from '../errors.js';
 import { fileIdentity } from '../os/file-identity.js';
-import { crashInLookaheadRequested, crashNow } from '../storage/fault.js';
 import { sweepAbandonedWrites } from '../storage/sweep.js';
 import { parseWalFileName } from '../wal/names.js';
 import { rememberArchivedInto } from './archived-into.js';
@@ -192,7 +191,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
         if (!(await claim(o.dataDir, name))) continue;
         // A record is written only while the world is still the one this run started in.
         const current = () => changed === null && o.stillConfigured() && stamp.stillHere();
-        const job = storeOne(name, opts, current, stored + inflight.size >= 1 && crashInLookaheadRequested())
+        const job = storeOne(name, opts, current)
           .then((recordedAt) => {
             stored++;
             if (recordedAt !== null) mine.set(name, recordedAt);
@@ -257,9 +256,8 @@ function repositoryStamp(o: ArchiverOptions, repository: RepositoryIdentity | un
 }
 
 /** Stores one file; the record's mtime, or null when the file or the world changed meanwhile and no record was made. */
-async function storeOne(name: string, o: ArchiverOptions, current: () => boolean, crashBeforeRecord: boolean): Promise<number | null> {
+async function storeOne(name: string, o: ArchiverOptions, current: () => boolean): Promise<number | null> {
   const res = await pushWalFile(join(o.dataDir, 'pg_wal', name), { ...o, identity: true });
-  if (crashBeforeRecord) crashNow(); // test hook: stored, not yet recorded
   o.log.debug({ wal: name, status: res.status }, 'archived ahead of PostgreSQL');
   if (!res.identity || !current()) return null;
   return writeRecord(o.dataDir, name, {

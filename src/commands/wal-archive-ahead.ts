@@ -12,7 +12,7 @@ export async function walArchiveAheadCommand({ config, log }: CommandContext): P
   // The configuration changed between the call that started this worker and now: that call's
   // next one starts a worker that matches, if it can have one.
   if (fingerprint === null) return;
-  const storage = await openStorage(config);
+  const storage = await openStorage(config, { user: 'resident-archiver' });
   const stored = await runArchiver({
     storage,
     compression: config.compress,

@@ -11,7 +11,6 @@ import {
   fchownSync,
   fstatSync,
   fsync,
-  fsyncSync,
   linkSync,
   openSync,
   readSync,
@@ -26,7 +25,6 @@ import { promisify } from 'node:util';
 import { AlreadyExistsError, PitrError, StorageError, StorageUnavailableError } from '../errors.js';
 import { processAlive, pidSpace } from '../os/process.js';
 import { unlinkQuietly } from '../os/quiet-fs.js';
-import { crashAfter, crashMidStreamRequested, crashMidWriteRequested, crashNow, STREAM_CRASH_AFTER } from './fault.js';
 import type { Listing, ObjectHead, ObjectInfo, PutOptions, Storage, SweepResult } from './storage.js';
 
 export class FileStorage implements Storage {
@@ -155,11 +153,6 @@ export class FileStorage implements Storage {
       const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o640);
       try {
         if (this.owner) fchownSync(fd, this.owner.uid, this.owner.gid);
-        if (crashMidWriteRequested()) {
-          writeSync(fd, body, 0, body.length >> 1);
-          fsyncSync(fd);
-          crashNow();
-        }
         for (let off = 0; off < body.length;) off += writeSync(fd, body, off, body.length - off);
         await fsyncAsync(fd);
       } finally {
@@ -189,8 +182,7 @@ export class FileStorage implements Storage {
       try {
         if (this.owner) await fh.chown(this.owner.uid, this.owner.gid);
         const sink = handleSink(fh);
-        const stages: NodeJS.ReadWriteStream[] = crashMidStreamRequested() ? [crashAfter(STREAM_CRASH_AFTER)] : [];
-        await pipeline([body, ...stages, sink]);
+        await pipeline(body, sink);
         await fh.sync();
       } finally {
         await fh.close();
@@ -303,7 +295,7 @@ export class FileStorage implements Storage {
  * it; the writer's pid, and the pid space it means something in (os/process.ts), so that a
  * sweep can tell a killed writer's file from a live one's (isAbandonedWrite).
  */
-function tempPathFor(path: string): string {
+export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${pidSpace()}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 

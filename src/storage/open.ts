@@ -3,6 +3,7 @@
 import { isAbsolute, normalize } from 'node:path';
 import type { Config } from '../config/config.js';
 import { ConfigError } from '../errors.js';
+import type { StorageUser } from './crash-injection.js';
 import type { Storage } from './storage.js';
 
 export type RepoLocation = { kind: 'file'; path: string } | { kind: 's3'; bucket: string; prefix: string };
@@ -29,7 +30,22 @@ export function parseRepoUrl(url: string | undefined): RepoLocation {
   throw new ConfigError(`PITR_REPO (--repo) "${url}" is not a repository URL: use file:///abs/path or s3://bucket/prefix`);
 }
 
-export async function openStorage(config: Config, options: { create?: boolean } = {}): Promise<Storage> {
+export interface OpenOptions {
+  /** file://: create the root directory when missing (`pitr init` only). */
+  create?: boolean;
+  /** Which process opens it: PITR_TEST_CRASH modes aim at one (storage/crash-injection.ts). */
+  user?: StorageUser;
+}
+
+export async function openStorage(config: Config, options: OpenOptions = {}): Promise<Storage> {
+  const storage = await openDriver(config, options);
+  const crash = process.env.PITR_TEST_CRASH;
+  if (!crash) return storage;
+  const { withInjectedCrash } = await import('./crash-injection.js');
+  return withInjectedCrash(storage, crash, options.user ?? 'command');
+}
+
+async function openDriver(config: Config, options: OpenOptions): Promise<Storage> {
   const location = parseRepoUrl(config.repo);
   if (location.kind === 'file') {
     const { FileStorage } = await import('./file.js');

@@ -14,12 +14,12 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/config.js';
 import { AlreadyExistsError, ConfigError, PitrError, StorageError, StorageUnavailableError } from '../errors.js';
-import { crashAfter, crashMidStreamRequested, crashMidWriteRequested, crashNow, STREAM_CRASH_AFTER } from './fault.js';
 import type { Listing, ObjectHead, PutOptions, Storage } from './storage.js';
 
 export class S3Storage implements Storage {
   readonly url: string;
-  private readonly client: S3Client;
+  /** The SDK client: the test's crash injection (storage/crash-injection.ts) adds a middleware to it. */
+  readonly client: S3Client;
   private readonly base: string;
   private readonly attempts: number;
 
@@ -83,23 +83,12 @@ export class S3Storage implements Storage {
 
   async put(key: string, body: Buffer, options: PutOptions = {}): Promise<void> {
     const md5 = createHash('md5').update(body).digest('base64');
-    let payload: Buffer | Readable = body;
-    if (crashMidWriteRequested()) {
-      // Send half the bytes, then die with the request still open.
-      payload = Readable.from(
-        (async function* () {
-          yield body.subarray(0, body.length >> 1);
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          crashNow();
-        })(),
-      );
-    }
     try {
       await this.client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: this.k(key),
-          Body: payload,
+          Body: body,
           ContentLength: body.length,
           ContentMD5: md5,
           ...(options.noOverwrite ? { IfNoneMatch: '*' } : {}),
@@ -119,10 +108,9 @@ export class S3Storage implements Storage {
     // process leaves an incomplete multipart upload, which is never visible as an object
     // (a bucket lifecycle rule for incomplete uploads cleans them).
     const Upload = await loadUpload();
-    const source = crashMidStreamRequested() ? body.pipe(crashAfter(STREAM_CRASH_AFTER)) : body;
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: this.k(key), Body: source },
+      params: { Bucket: this.bucket, Key: this.k(key), Body: body },
       partSize: 8 * 1024 * 1024,
       queueSize: 2,
       leavePartsOnError: false,
