@@ -61,7 +61,7 @@ describe('stored JSON documents are validated', () => {
     const identity = {
       format: 1,
       id: 'abcdef12-3456',
-      systemIdentifier: 7312345678901234567,
+      systemIdentifier: 7312345678,
       pgVersion: 15,
       walSegmentSize: 16777216,
       createdAt: 'x',
