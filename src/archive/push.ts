@@ -8,7 +8,7 @@
 //   4. the write itself is no-overwrite, so a racing writer cannot be clobbered either.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { compress, type Payload } from '../codec/compression.js';
+import { sealBuffer, type SealedPayload } from '../codec/pipeline.js';
 import { encodeObject, inspectStoredObject, MAX_HEADER_BYTES, sha256, type ObjectMeta, type StoredState } from '../codec/object-format.js';
 import type { Compression } from '../config/config.js';
 import { AlreadyExistsError, ArchiveConflictError, InputError } from '../errors.js';
@@ -150,7 +150,7 @@ async function store({ name, file, absolute, data, before }: ReadFile, opts: Pus
     ({ identity: repository, created: boundRepository } = await bindIdentity(storage, full, VERSION, absolute));
   }
 
-  const payload = await compress(opts.compression, data, opts.pool);
+  const payload = await sealBuffer(data, { compression: opts.compression }, opts.pool);
   try {
     return await storeObject(key, payload, { name, data, existingHead, boundRepository, before, repositoryId: repository.id }, opts);
   } finally {
@@ -170,13 +170,13 @@ interface StoreArgs {
 /** Writes the object under `key`, or finds the same file already there (steps 3 and 4 above). */
 async function storeObject(
   key: string,
-  payload: Payload,
+  payload: SealedPayload,
   { name, data, existingHead, boundRepository, before, repositoryId }: StoreArgs,
   opts: PushOptions,
 ): Promise<PushResult> {
   const { storage } = opts;
   // Only the payload is hashed: reads check it and the decompressed size (ObjectMeta.sha256).
-  const payloadSha256 = sha256(payload.bytes);
+  const payloadSha256 = payload.sha256;
   const meta: ObjectMeta = {
     v: 1,
     name,

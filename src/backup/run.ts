@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { readArchivedFile } from '../repository/archived-file.js';
-import { Measure } from '../codec/measure.js';
+import type { Measure } from '../codec/measure.js';
+import { sealingStages } from '../codec/pipeline.js';
 import type { Config } from '../config/config.js';
 import { InputError, PitrError, StorageError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -234,9 +235,9 @@ async function streamBaseBackup(args: {
   );
   const progress = new BasebackupProgress(args.onProgress);
   child.stderr!.setEncoding('utf8').on('data', (text: string) => progress.feed(text));
-  const stored = new Measure();
+  const { stages, stored } = sealingStages();
   const body = new PassThrough();
-  const flowing = pipeline(child.stdout!, stored, body);
+  const flowing = pipeline([child.stdout!, ...stages, body]);
   const upload = args.storage.putStream(args.dataKey, body);
   // A failed upload stops reading `body`: without this the pipeline, and pg_basebackup
   // blocked on its full stdout pipe, would wait forever. A failed stream stops the child.

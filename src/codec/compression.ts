@@ -2,14 +2,14 @@
 // operator can read any object with plain `lz4 -d` in an emergency. Compressing uses the
 // system's liblz4 (codec/liblz4.ts: ~3.7 ms per 16 MiB segment) where it loads, else
 // lz4-napi (~11.5 ms), both synchronously, which spares the resident archiver a thread-pool
-// round trip per file (see storage/file.ts). Decoding is ours, into a buffer the caller can
-// reuse (lz4-frame.ts).
+// round trip per file (see storage/file.ts). Decoding uses liblz4 too, into a buffer the
+// caller can reuse; lz4-napi's decoder (a new buffer per call) where liblz4 does not load.
+import { createRequire } from 'node:module';
 import type { Compression } from '../config/config.js';
 import { IntegrityError } from '../errors.js';
 import type { BufferPool } from '../os/buffer-pool.js';
 import { MAX_HEADER_BYTES } from './object-format.js';
-import { liblz4, type FrameCompressor } from './liblz4.js';
-import { decodeLz4Frames } from './lz4-frame.js';
+import { liblz4, type FrameCodec } from './liblz4.js';
 
 /** A compressed payload, and where it lives. */
 export interface Payload {
@@ -26,11 +26,11 @@ export interface Payload {
 /** Compresses `data`; with liblz4, into a buffer from `pool` when given, header room in front. */
 export async function compress(method: Compression, data: Buffer, pool?: BufferPool): Promise<Payload> {
   if (method === 'none') return { bytes: data, room: 0, pooled: false };
-  return compressLz4(data, await liblz4(), pool);
+  return compressLz4(data, liblz4(), pool);
 }
 
 /** LZ4 with liblz4's compressor `c`, or lz4-napi when it is null. */
-export async function compressLz4(data: Buffer, c: FrameCompressor | null, pool?: BufferPool): Promise<Payload> {
+export async function compressLz4(data: Buffer, c: FrameCodec | null, pool?: BufferPool): Promise<Payload> {
   if (c === null) {
     const { compressFrameSync } = await import('lz4-napi');
     return { bytes: compressFrameSync(data), room: 0, pooled: false };
@@ -67,4 +67,25 @@ export function decompress(method: string, payload: Buffer, size: number, what: 
     throw err;
   }
   return out;
+}
+
+/**
+ * Decodes every LZ4 frame in `src` into `dst` and returns the number of bytes written.
+ * Damaged input, or output that would not fit, is an IntegrityError naming `what`.
+ */
+export function decodeLz4Frames(src: Buffer, dst: Buffer, what: string): number {
+  const codec = liblz4();
+  try {
+    return codec !== null ? codec.decompressInto(src, dst) : decodeWithLz4Napi(src, dst);
+  } catch (err) {
+    throw new IntegrityError(`${what} is corrupted: lz4 decompression failed (${(err as Error).message})`);
+  }
+}
+
+/** The fallback: lz4-napi decodes into a new buffer, copied into `dst`. */
+function decodeWithLz4Napi(src: Buffer, dst: Buffer): number {
+  const { decompressFrameSync } = createRequire(import.meta.url)('lz4-napi') as typeof import('lz4-napi');
+  const out = decompressFrameSync(src);
+  if (out.length > dst.length) throw new Error('output larger than expected');
+  return out.copy(dst);
 }

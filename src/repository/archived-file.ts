@@ -2,8 +2,8 @@
 // payload (or of the original bytes, for objects written before payloads had one),
 // decompression and size. Shared by wal-fetch and by everything else that reads
 // archived files (backup reads the .backup file it waits for).
-import { decompress } from '../codec/compression.js';
-import { decodeHeader, sha256, type ObjectMeta } from '../codec/object-format.js';
+import { decodeHeader, type ObjectMeta } from '../codec/object-format.js';
+import { openBuffer } from '../codec/pipeline.js';
 import { IntegrityError } from '../errors.js';
 import type { BufferPool } from '../os/buffer-pool.js';
 import { walObjectKey } from './layout.js';
@@ -66,12 +66,7 @@ export function openArchivedObject({ what, meta, payload }: ArchivedObject, pool
       `${what} is corrupted: its content does not match the SHA-256 recorded when it was archived; ` +
         'restore the object from another copy of the repository, or remove it and push the file again if it is still in pg_wal',
     );
-  if (meta.payloadSha256 !== undefined && sha256(payload) !== meta.payloadSha256) throw corrupted();
-  const data = decompress(meta.compression, payload, meta.size, what, pool);
-  const pooled = pool !== undefined && data !== payload; // decompress takes from the pool unless stored uncompressed
-  if (data.length !== meta.size || (meta.payloadSha256 === undefined && sha256(data) !== meta.sha256)) {
-    if (pooled) pool.give(data);
-    throw corrupted();
-  }
+  const check = { compression: meta.compression, size: meta.size, storedSha256: meta.payloadSha256, originalSha256: meta.sha256 };
+  const { data, pooled } = openBuffer(payload, check, what, corrupted, pool);
   return { data, checksum: meta.payloadSha256 ?? meta.sha256!, pooled };
 }

@@ -1,10 +1,11 @@
-// The LZ4 frame decoder against lz4-napi's encoder (the one push uses) and against frames
-// built by hand for the features lz4-napi does not emit: every byte must match, and damaged
-// input must be an IntegrityError, never a write out of bounds.
+// LZ4 frame decoding (liblz4 through koffi) against lz4-napi's encoder, the lz4 tool's linked
+// blocks, and frames built by hand for features neither emits: every byte must match, and
+// damaged input must be an IntegrityError, never a write out of bounds.
 import { compressFrameSync, compressSync } from 'lz4-napi';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeLz4Frames } from '../../src/codec/lz4-frame.js';
+import { decodeLz4Frames } from '../../src/codec/compression.js';
 import { IntegrityError } from '../../src/errors.js';
 
 function decode(frame: Buffer, size: number): Buffer {
@@ -72,14 +73,17 @@ describe('LZ4 frame decoder', () => {
   });
 
   it('decodes linked blocks whose matches reach into the block before', () => {
-    const text = Buffer.from('a sentence that repeats across the block boundary. ');
-    const first = literalsOnly(text);
-    // Second block: one match of text.length bytes at offset text.length, then no literals.
-    const second = Buffer.from([0x0f, text.length & 0xff, text.length >> 8, text.length - 4 - 15, 0x00]);
-    const frame = handFrame([first, second], { linked: true });
-    expect(decode(frame, 2 * text.length).equals(Buffer.concat([text, text]))).toBe(true);
+    // The lz4 tool writes linked blocks with -BD; 64 KiB blocks (-B4) of text that repeats
+    // across their boundaries make matches that reach back into the block before.
+    const text = Buffer.from('a sentence that repeats across the block boundary. '.repeat(5000));
+    const frame = execFileSync('lz4', ['-BD', '-B4', '-c', '-q'], { input: text });
+    expect(frame[4]! & 0x20).toBe(0); // block independence flag off: linked
+    expect(decode(frame, text.length).equals(text)).toBe(true);
     // The same blocks in a frame that declares them independent reach outside their block.
-    expect(() => decode(handFrame([first, second]), 2 * text.length)).toThrow(/match offset outside/);
+    const independent = Buffer.from(frame);
+    independent[4] = independent[4]! | 0x20;
+    independent[6] = (xxh32(independent.subarray(4, 6)) >>> 8) & 0xff;
+    expect(() => decode(independent, text.length)).toThrow(/damaged block data/);
   });
 
   it('refuses damaged input with an IntegrityError and never writes past the output', () => {
@@ -90,7 +94,7 @@ describe('LZ4 frame decoder', () => {
     expect(() => decode(Buffer.from('not lz4 at all'), 100)).toThrow(/bad frame magic/);
     const dict = Buffer.from(frame);
     dict[4] = dict[4]! | 0x01;
-    expect(() => decode(dict, data.length)).toThrow(/dictionary/);
+    expect(() => decode(dict, data.length)).toThrow(/header checksum/);
     // Flip bytes inside the blocks. Most land in literals and decode to wrong bytes of the
     // right length (the SHA-256 of the payload catches those before decoding); the rest
     // must be an IntegrityError. None may write past the output.
@@ -119,15 +123,6 @@ describe('LZ4 frame decoder', () => {
   });
 });
 
-/** A block of literals only: a token, its length extension (255 while more follows), the bytes. */
-function literalsOnly(bytes: Buffer): Buffer {
-  if (bytes.length < 15) return Buffer.concat([Buffer.from([bytes.length << 4]), bytes]);
-  const ext: number[] = [];
-  let rest = bytes.length - 15;
-  for (; rest >= 255; rest -= 255) ext.push(255);
-  return Buffer.concat([Buffer.from([0xf0, ...ext, rest]), bytes]);
-}
-
 function compressedBlock(data: Buffer): Buffer {
   return compressSync(data).subarray(4);
 }
@@ -136,7 +131,8 @@ function handFrame(blocks: Buffer[], opts: { linked?: boolean; contentSize?: num
   const flg = 0x40 | (opts.linked ? 0 : 0x20) | (opts.contentSize !== undefined ? 0x08 : 0);
   const size = Buffer.alloc(opts.contentSize !== undefined ? 8 : 0);
   if (opts.contentSize !== undefined) size.writeBigUInt64LE(BigInt(opts.contentSize));
-  const parts: Buffer[] = [Buffer.from([0x04, 0x22, 0x4d, 0x18, flg, 0x70]), size, Buffer.from([0x00])];
+  const descriptor = Buffer.concat([Buffer.from([flg, 0x70]), size]);
+  const parts: Buffer[] = [Buffer.from([0x04, 0x22, 0x4d, 0x18]), descriptor, Buffer.from([(xxh32(descriptor) >>> 8) & 0xff])];
   for (const b of blocks) {
     const len = Buffer.alloc(4);
     len.writeUInt32LE(b.length);
@@ -144,4 +140,20 @@ function handFrame(blocks: Buffer[], opts: { linked?: boolean; contentSize?: num
   }
   parts.push(Buffer.alloc(4));
   return Buffer.concat(parts);
+}
+
+/**
+ * XXH32 with seed 0, for inputs under 16 bytes (a frame descriptor): liblz4 checks the
+ * header checksum byte, so hand-built frames must carry a real one.
+ */
+function xxh32(input: Buffer): number {
+  const [P1, P2, P3, P4, P5] = [0x9e3779b1, 0x85ebca77, 0xc2b2ae3d, 0x27d4eb2f, 0x165667b1];
+  const rotl = (x: number, r: number) => ((x << r) | (x >>> (32 - r))) >>> 0;
+  let h = (P5 + input.length) >>> 0;
+  let i = 0;
+  for (; i + 4 <= input.length; i += 4) h = Math.imul(rotl((h + Math.imul(input.readUInt32LE(i), P3)) >>> 0, 17), P4) >>> 0;
+  for (; i < input.length; i++) h = Math.imul(rotl((h + Math.imul(input[i]!, P5)) >>> 0, 11), P1) >>> 0;
+  h = Math.imul(h ^ (h >>> 15), P2) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), P3) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
 }
