@@ -19,7 +19,7 @@
 // its stamp names their repository (records.ts); it reads the repository's identity again
 // every second while records wait to be taken, checks before each file that PostgreSQL's next
 // call would still be configured as the call that started it (flags, environment, config and
-// AWS files: cli/invocation.ts), and on a replaced repository or any change of configuration
+// AWS files: launcher/fingerprint.ts), and on a replaced repository or any change of configuration
 // withdraws the stamp at once (no record answers after that) and ends the run; the next call
 // reaches Node and follows the new world.
 import { existsSync, watch, type FSWatcher } from 'node:fs';
@@ -35,25 +35,14 @@ import { StorageUnavailableError } from '../errors.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { sweepAbandonedWrites } from '../storage/sweep.js';
 import { parseWalFileName } from '../wal/names.js';
+import { archiverPidFile, archiverWakePipe, recordsDir } from '../launcher/handoff.js';
 import { rememberArchivedInto } from './archived-into.js';
 import { pushWalFile, type PushOptions } from './push.js';
-import {
-  claim,
-  dropRecord,
-  dropStamp,
-  pitrDir,
-  recordedNames,
-  recordsDir,
-  unclaim,
-  usedAt,
-  wakePipePath,
-  writeRecord,
-  writeStamp,
-} from './records.js';
+import { claim, dropRecord, dropStamp, recordedNames, unclaim, usedAt, writeRecord, writeStamp } from './records.js';
 import { lockWorker, unlockWorker, waiter } from './workers.js';
 
 export const ARCHIVER_COMMAND = 'wal-archive-ahead';
-export const archiverPidFile = (dataDir: string) => join(pitrDir(dataDir), 'archiver.pid');
+export { archiverPidFile } from '../launcher/handoff.js';
 
 /** Records of this many files in a row done without being used: the archiver is not wanted. */
 const UNUSED_LIMIT = 4;
@@ -63,7 +52,7 @@ const IDLE_CHECK_EVERY_MS = 10_000;
 
 export interface ArchiverOptions extends PushOptions {
   fingerprint: string;
-  /** Whether PostgreSQL's next call would still be configured as the one that started this run (cli/invocation.ts). */
+  /** Whether PostgreSQL's next call would still be configured as the one that started this run (launcher/fingerprint.ts). */
   stillConfigured: () => boolean;
   /** Most files ahead of PostgreSQL: records not yet taken plus files in flight. */
   lookahead: number;
@@ -120,7 +109,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
       }
     }
     // bin/pitr, waiting for a file this process stores, blocks on this pipe (os/wake-pipe.ts).
-    callers = openWakePipe(wakePipePath(o.dataDir));
+    callers = openWakePipe(archiverWakePipe(o.dataDir));
     // PostgreSQL's .ready and .done files are the only news: records and claims change by
     // this process's own hand, and watching them would wake it several times per file.
     watcher = watch(statusDir, wake);

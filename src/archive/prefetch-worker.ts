@@ -17,6 +17,7 @@
 import { existsSync, renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseSpoolEntry, spool, spoolOkLine, tokenLine } from '../launcher/handoff.js';
 import type { Logger } from '../log.js';
 import { bootId } from '../os/boot-id.js';
 import { replaceFile } from '../os/exclusive-temp.js';
@@ -28,7 +29,7 @@ import type { Storage } from '../storage/storage.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { fetchWalFile } from './fetch.js';
-import { ASK_PREFIX, isSpoolName, PREFETCH_COMMAND, prefetcherPidFile, readWanted, spoolWakePipe } from './prefetch.js';
+import { isSpoolName, PREFETCH_COMMAND, prefetcherPidFile, readWanted } from './prefetch.js';
 import { lockWorker, unlockWorker, waiter } from './workers.js';
 
 export interface PrefetcherOptions {
@@ -41,7 +42,7 @@ export interface PrefetcherOptions {
   dataDir: string;
   dir: string;
   fingerprint: string;
-  /** Whether recovery's next call would still be configured as the one that started this run (cli/invocation.ts). */
+  /** Whether recovery's next call would still be configured as the one that started this run (launcher/fingerprint.ts). */
   stillConfigured: () => boolean;
   depth: number;
   concurrency: number;
@@ -78,13 +79,13 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
   };
   try {
     // Left by a prefetcher that died: a cut-off download, plans nobody will carry out.
-    for (const e of readdirQuietly(o.dir)) if (e.endsWith('.fetching') || e.startsWith('.plan.')) unlinkQuietly(join(o.dir, e));
+    for (const e of readdirQuietly(o.dir)) if (['fetching', 'plan'].includes(parseSpoolEntry(e).kind)) unlinkQuietly(join(o.dir, e));
     // Started by recovery's first call (a history file, before any segment): the backup's
     // first segment is planned at once, and fetched as soon as the store is open.
     const first = (await readWanted(o.dir)) === null ? backupStartSegment(o.dataDir) : null;
-    if (first !== null) writeFileSync(join(o.dir, `.plan.${first}`), '');
+    if (first !== null) writeFileSync(join(o.dir, spool.planEntry(first)), '');
     // bin/pitr, waiting for a file this process fetches, blocks on this pipe (os/wake-pipe.ts).
-    callers = openWakePipe(spoolWakePipe(o.dir));
+    callers = openWakePipe(join(o.dir, spool.WAKE));
     const connected = await o.connect();
     if (connected === null) return 0;
     // The cluster's identifier, read once: every segment is checked against it.
@@ -122,15 +123,18 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
       // Taken, or behind recovery: gone. What PostgreSQL took was renamed away already.
       const keep = new Set([wanted, ...window, ...asked]);
       for (const e of entries) {
-        const name = e.endsWith('.ok') ? e.slice(0, -3) : e;
+        const entry = parseSpoolEntry(e);
+        if (entry.kind !== 'file' && entry.kind !== 'ok') continue;
         // The .ok of a file already taken vouches for nothing.
-        const taken = e.endsWith('.ok') && !entries.includes(name);
-        if (!e.startsWith('.') && ((!keep.has(name) && !inflight.has(name)) || taken)) unlinkQuietly(join(o.dir, e));
+        const taken = entry.kind === 'ok' && !entries.includes(entry.name);
+        if ((!keep.has(entry.name) && !inflight.has(entry.name)) || taken) unlinkQuietly(join(o.dir, e));
       }
-      for (const e of entries.filter((e) => e.startsWith(ASK_PREFIX))) {
-        const name = e.slice(ASK_PREFIX.length);
-        const token = readTextQuietly(join(o.dir, e));
-        if (!token.endsWith('\n')) continue; // still being written: its write wakes us again
+      for (const e of entries) {
+        const entry = parseSpoolEntry(e);
+        if (entry.kind !== 'ask') continue;
+        const { name } = entry;
+        const token = tokenLine.parse(readTextQuietly(join(o.dir, e)));
+        if (token === null) continue; // still being written: its write wakes us again
         // Being fetched for the window: asked again once that ends (its end wakes us), since a
         // window fetch that finds nothing leaves no answer.
         if (inflight.has(name)) continue;
@@ -143,14 +147,14 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
       // A plan the window has left will not be carried out; a call waiting on it would wait
       // its full 30 s, at the end of recovery when PostgreSQL asks for the last segment again.
       for (const e of entries) {
-        const planned = e.startsWith('.plan.') ? e.slice('.plan.'.length) : null;
-        if (planned !== null && !window.includes(planned) && !inflight.has(planned)) unlinkQuietly(join(o.dir, e));
+        const entry = parseSpoolEntry(e);
+        if (entry.kind === 'plan' && !window.includes(entry.name) && !inflight.has(entry.name)) unlinkQuietly(join(o.dir, e));
       }
       // An asked-for file that was taken, or not found, needs keeping no longer.
       for (const n of asked) if (!inflight.has(n) && !entries.includes(n)) asked.delete(n);
-      const have = new Set(entries.filter((e) => e.endsWith('.ok')).map((e) => e.slice(0, 24)));
+      const have = new Set(entries.map(parseSpoolEntry).flatMap((entry) => (entry.kind === 'ok' ? [entry.name] : [])));
       const todo = window.filter((n) => !have.has(n) && !inflight.has(n) && (missing.end === null || n < missing.end.name));
-      for (const n of todo) if (!entries.includes(`.plan.${n}`)) writeFileSync(join(o.dir, `.plan.${n}`), '');
+      for (const n of todo) if (!entries.includes(spool.planEntry(n))) writeFileSync(join(o.dir, spool.planEntry(n)), '');
       for (const name of todo.slice(0, Math.max(0, o.concurrency - inflight.size))) {
         track(
           name,
@@ -158,7 +162,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
             if (found) fetched++;
             else if (missing.end === null || name < missing.end.name) missing.end = { name, at: performance.now() };
             // Plans past the end of the archive will not be carried out now.
-            if (!found) for (const n of window) if (n >= name) unlinkQuietly(join(o.dir, `.plan.${n}`));
+            if (!found) for (const n of window) if (n >= name) unlinkQuietly(join(o.dir, spool.planEntry(n)));
           }),
         );
       }
@@ -174,7 +178,7 @@ export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
   } finally {
     watcher?.close();
     callers?.close();
-    if (existsSync(o.dir)) for (const e of readdirQuietly(o.dir)) if (e.startsWith('.plan.')) unlinkQuietly(join(o.dir, e));
+    if (existsSync(o.dir)) for (const e of readdirQuietly(o.dir)) if (parseSpoolEntry(e).kind === 'plan') unlinkQuietly(join(o.dir, e));
     await unlockWorker(prefetcherPidFile(o.dir));
   }
   if (failure !== null) throw failure;
@@ -185,8 +189,8 @@ type Connected = PrefetcherOptions & { storage: Storage; segmentSize: number; sy
 
 /** Downloads one segment into the spool; false when it is not archived (yet). */
 async function fetchOne(name: string, o: Connected): Promise<boolean> {
-  const staging = join(o.dir, `.${name}.fetching`);
-  const plan = join(o.dir, `.plan.${name}`);
+  const staging = join(o.dir, spool.fetchingEntry(name));
+  const plan = join(o.dir, spool.planEntry(name));
   try {
     // No fsync where the boot id vouches instead (os/boot-id.ts): it would only slow recovery.
     const boot = bootId();
@@ -203,7 +207,7 @@ async function fetchOne(name: string, o: Connected): Promise<boolean> {
     // No stillness wait (os/file-identity.ts): this process wrote the file and is done with it.
     const identity = fileIdentity(path);
     if (identity === null) return false; // taken away meanwhile: the spool was cleared
-    replaceFile(`${path}.ok`, `${identity} ${res.checksum} ${boot}\n`);
+    replaceFile(join(o.dir, spool.okEntry(name)), spoolOkLine.format({ identity, checksum: res.checksum, boot }));
     return true;
   } finally {
     unlinkQuietly(staging);
@@ -213,14 +217,14 @@ async function fetchOne(name: string, o: Connected): Promise<boolean> {
 
 /** Looks `name` up now, for a call waiting on it: into the spool, or `.absent.<name>` with the asker's token. */
 async function answer(name: string, token: string, o: Connected): Promise<void> {
-  unlinkQuietly(join(o.dir, `${name}.ok`)); // left from an earlier hand-over
+  unlinkQuietly(join(o.dir, spool.okEntry(name))); // left from an earlier hand-over
   if (await fetchOne(name, o)) return;
-  replaceFile(join(o.dir, `.absent.${name}`), token);
+  replaceFile(join(o.dir, spool.absentEntry(name)), tokenLine.format(token));
 }
 
 /** An answer is read within milliseconds; an old one could only mislead a later asker whose token repeats. */
 function dropOldAnswers(dir: string, entries: string[]): void {
-  for (const e of entries.filter((e) => e.startsWith('.absent.') && !e.endsWith('.tmp'))) {
+  for (const e of entries.filter((e) => parseSpoolEntry(e).kind === 'absent')) {
     const path = join(dir, e);
     const stat = lstatQuietly(path);
     if (stat !== null && Date.now() - stat.mtimeMs > 2000) unlinkQuietly(path);

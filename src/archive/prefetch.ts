@@ -3,19 +3,7 @@
 // under pg_wal, so that the following calls are a local rename: bin/pitr serves them without
 // starting Node.
 //
-// pg_wal/pitr/prefetch/<fingerprint>/ (one spool per invocation fingerprint, cli/invocation.ts):
-//   <name>              a verified (checksum, size, cluster) segment
-//   <name>.ok           "<identity> <checksum> <boot id>": written after <name>; what may be handed
-//                       over, in this boot only (unfsynced files may be damaged by a crash)
-//   .<name>.fetching    a download in progress
-//   .plan.<name>        the prefetcher will fetch <name>: a call for it waits instead of downloading
-//   .wanted             the segment recovery took last; the prefetcher keeps the next `depth`
-//   .ask.<name>         "<token>": a call waits for <name>; the prefetcher looks it up now and
-//                       answers with <name> + <name>.ok, or with .absent.<name> holding the token
-//   .absent.<name>      "<token>": not archived, for the call holding that token (removed after 2 s)
-//   .prefetcher.pid     "<pid> <fingerprint>"
-//   .off                prefetching is off in this configuration: bin/pitr starts no prefetcher
-//   .wake               the prefetcher's wake pipe (a FIFO, os/wake-pipe.ts): bin/pitr blocks on it
+// The spool's place, entries and formats: launcher/handoff.ts, shared with bin/pitr.
 // A file is handed over only when its identity (os/file-identity.ts) is still the one
 // recorded after it was verified, so a damaged, planted or half-written file never is. The
 // spool is emptied (and its prefetcher stops) when PostgreSQL asks for a file it does not
@@ -24,29 +12,23 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { prefetchRoot, spool, spoolOkLine, wantedLine } from '../launcher/handoff.js';
 import { bootId } from '../os/boot-id.js';
 import { replaceFile } from '../os/exclusive-temp.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { readTextQuietly } from '../os/quiet-fs.js';
 import { parseWalFileName } from '../wal/names.js';
-import { pitrDir } from './records.js';
 import { liveWorker, startWorker } from './workers.js';
 
 export const PREFETCH_COMMAND = 'wal-prefetch';
 export const SEGMENT = /^[0-9A-F]{24}$/;
-export const ASK_PREFIX = '.ask.';
 /** What restore_command asks for and the spool may hold: segments and timeline history files. */
 export function isSpoolName(name: string): boolean {
   const kind = parseWalFileName(name)?.kind;
   return kind === 'segment' || kind === 'history';
 }
 
-export const prefetchRoot = (dataDir: string) => join(pitrDir(dataDir), 'prefetch');
-export const spoolDir = (dataDir: string, fingerprint: string) => join(prefetchRoot(dataDir), fingerprint);
-export const prefetcherPidFile = (dir: string) => join(dir, '.prefetcher.pid');
-export const PREFETCH_OFF = '.off';
-/** The prefetcher's wake pipe (os/wake-pipe.ts); bin/pitr names it too. */
-export const spoolWakePipe = (dir: string) => join(dir, '.wake');
+export const prefetcherPidFile = (dir: string) => join(dir, spool.PID);
 
 /**
  * Moves a verified prefetched copy of `name` to `dest`: true when done. Waits while the
@@ -57,21 +39,21 @@ export async function takePrefetched(dir: string, name: string, dest: string): P
   if (!existsSync(dir)) return false;
   const deadline = performance.now() + 30_000;
   while (
-    existsSync(join(dir, `.plan.${name}`)) &&
+    existsSync(join(dir, spool.planEntry(name))) &&
     performance.now() < deadline &&
     (await liveWorker(prefetcherPidFile(dir), PREFETCH_COMMAND))
   ) {
     await new Promise((r) => setTimeout(r, 10));
   }
-  const ok = await readFile(join(dir, `${name}.ok`), 'utf8').catch(() => null);
-  if (ok === null) {
+  const text = await readFile(join(dir, spool.okEntry(name)), 'utf8').catch(() => null);
+  if (text === null) {
     if (!(await isAhead(dir, name))) await clearSpool(dir);
     return false;
   }
   const path = join(dir, name);
-  const fields = ok.trim().split(' ');
-  if (fields.slice(0, 5).join(' ') !== fileIdentity(path) || fields[6] !== bootId()) {
-    await Promise.all([unlink(path), unlink(`${path}.ok`)].map((p) => p.catch(() => undefined)));
+  const ok = spoolOkLine.parse(text);
+  if (ok === null || ok.identity !== fileIdentity(path) || ok.boot !== bootId()) {
+    await Promise.all([unlink(path), unlink(join(dir, spool.okEntry(name)))].map((p) => p.catch(() => undefined)));
     return false;
   }
   try {
@@ -88,12 +70,11 @@ export async function takePrefetched(dir: string, name: string, dest: string): P
 export async function markWanted(dir: string, name: string): Promise<void> {
   if (!SEGMENT.test(name)) return;
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  replaceFile(join(dir, '.wanted'), `${name}\n`);
+  replaceFile(join(dir, spool.WANTED), wantedLine.format(name));
 }
 
 export async function readWanted(dir: string): Promise<string | null> {
-  const text = readTextQuietly(join(dir, '.wanted')).trim(); // synchronous: the prefetcher reads it on every wake-up
-  return SEGMENT.test(text) ? text : null;
+  return wantedLine.parse(readTextQuietly(join(dir, spool.WANTED))); // synchronous: the prefetcher reads it on every wake-up
 }
 
 /** A later segment of the timeline recovery is on: the prefetcher may simply not be there yet. */

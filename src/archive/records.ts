@@ -1,22 +1,10 @@
 // Records of WAL files stored ahead of PostgreSQL's own archive_command call, so that the
 // call returns at once: bin/pitr (the shell launcher) answers it without starting Node.
 //
-// pg_wal/pitr/ (pg_basebackup never copies pg_wal's contents; PostgreSQL ignores directories there):
-//   archived/<name>         "<fingerprint> <identity> <checksum> <repository id>": <name> is durably
-//                           stored in that repository (the checksum is the stored payload's
-//                           SHA-256, for the curious)
-//   archived/.repository    "<repository id> <boot id> <pid> <start time> <identity> <path>": the
-//                           archiver (that process, in this boot: /proc/<pid>/stat's start time)
-//                           vouches that the URL holds that repository; for file:// also the
-//                           identity and path of its repository.json, which the launcher compares
-//                           itself
-//   archived/.claim.<name>  "<pid>": a process is storing <name> right now
-//   archived/.used          touched whenever a record answers a call (its mtime is what counts)
-//   archived/.wake          the archiver's wake pipe (a FIFO, os/wake-pipe.ts): bin/pitr blocks on it
-//   archiver.pid            "<pid> <fingerprint>": the resident archiver
+// Where these files live and their formats: launcher/handoff.ts, shared with bin/pitr.
 // A record is written only after its file is durably in the repository, and vouches only
 // for the same file (identity, see os/file-identity.ts) pushed by a call with the same
-// fingerprint (cli/invocation.ts) into the repository the URL holds now: a record answers only
+// fingerprint (launcher/fingerprint.ts) into the repository the URL holds now: a record answers only
 // while the archiver that wrote the stamp above still runs and the stamp names the record's
 // repository. The archiver withdraws the stamp the moment it finds the repository replaced
 // (it reads its identity again every second while records wait to be taken), and a dead
@@ -24,7 +12,19 @@
 // Only standard modules are imported: this is the hot path of every archive_command call.
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import {
+  claimLine,
+  claimPath,
+  isRecordEntry,
+  recordLine,
+  recordPath,
+  recordsDir,
+  stampLine,
+  stampPath,
+  usedPath,
+  type ArchivedRecord,
+  type RepositoryStamp,
+} from '../launcher/handoff.js';
 import { bootId } from '../os/boot-id.js';
 import { replaceFile } from '../os/exclusive-temp.js';
 import { fileIdentity } from '../os/file-identity.js';
@@ -32,37 +32,7 @@ import { takePidFile } from '../os/pid-file.js';
 import { lstatQuietly, readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
 import { processAlive } from '../os/process.js';
 
-export interface ArchivedRecord {
-  fingerprint: string;
-  identity: string;
-  checksum: string;
-  /** The repository it was stored in (repository/identity.ts). */
-  repositoryId: string;
-}
-
-/** The live archiver's word on which repository the URL holds. */
-export interface RepositoryStamp {
-  repositoryId: string;
-  boot: string;
-  /** The archiver: its pid and start time (field 22 of /proc/<pid>/stat), which a reused pid does not repeat. */
-  pid: number;
-  started: string;
-  /** file:// only: the identity and path of repository.json, which bin/pitr stats itself. */
-  file: { identity: string; path: string } | null;
-}
-
-export const pitrDir = (dataDir: string) => join(dataDir, 'pg_wal', 'pitr');
-export const recordsDir = (dataDir: string) => join(pitrDir(dataDir), 'archived');
-/** The archiver's wake pipe (os/wake-pipe.ts); bin/pitr names it too. */
-export const wakePipePath = (dataDir: string) => join(recordsDir(dataDir), '.wake');
-const claimPath = (dataDir: string, name: string) => join(recordsDir(dataDir), `.claim.${name}`);
-const stampPath = (dataDir: string) => join(recordsDir(dataDir), '.repository');
-
-function parseRecord(text: string): ArchivedRecord | null {
-  const f = text.trim().split(' ');
-  if (f.length !== 8) return null;
-  return { fingerprint: f[0]!, identity: f.slice(1, 6).join(' '), checksum: f[6]!, repositoryId: f[7]! };
-}
+export type { ArchivedRecord, RepositoryStamp } from '../launcher/handoff.js';
 
 /**
  * Writes the record; returns its mtime, on the file system's clock, which is the one `.used`
@@ -70,16 +40,15 @@ function parseRecord(text: string): ArchivedRecord | null {
  * and the call it answered within the same tick).
  */
 export async function writeRecord(dataDir: string, name: string, record: ArchivedRecord): Promise<number> {
-  const dir = recordsDir(dataDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(recordsDir(dataDir), { recursive: true, mode: 0o700 });
   // Synchronous, like everything the archiver does per file (see storage/file.ts); through
   // an exclusive temporary file (os/exclusive-temp.ts), as every temporary file under pg_wal.
-  return replaceFile(join(dir, name), `${record.fingerprint} ${record.identity} ${record.checksum} ${record.repositoryId}\n`);
+  return replaceFile(recordPath(dataDir, name), recordLine.format(record));
 }
 
 export async function readRecord(dataDir: string, name: string): Promise<ArchivedRecord | null> {
-  const text = await readFile(join(recordsDir(dataDir), name), 'utf8').catch(() => null);
-  return text === null ? null : parseRecord(text);
+  const text = await readFile(recordPath(dataDir, name), 'utf8').catch(() => null);
+  return text === null ? null : recordLine.parse(text);
 }
 
 /**
@@ -104,16 +73,11 @@ export function stampVouches(stamp: RepositoryStamp | null, repositoryId: string
 
 /** Written once by the archiver, as it starts vouching for the repository; withdrawn by dropStamp. */
 export function writeStamp(dataDir: string, stamp: Omit<RepositoryStamp, 'boot' | 'pid' | 'started'>): void {
-  const file = stamp.file ? `${stamp.file.identity} ${stamp.file.path}` : '- - - - - -';
-  replaceFile(stampPath(dataDir), `${stamp.repositoryId} ${bootId()} ${process.pid} ${processStartTime(process.pid)} ${file}\n`);
+  replaceFile(stampPath(dataDir), stampLine.format({ ...stamp, boot: bootId(), pid: process.pid, started: processStartTime(process.pid) }));
 }
 
 export function readStamp(dataDir: string): RepositoryStamp | null {
-  const line = readTextQuietly(stampPath(dataDir)).replace(/\n$/, '');
-  const m = /^(\S+) (\S+) (\d+) (\d+) (\S+ \S+ \S+ \S+ \S+) (.+)$/.exec(line);
-  if (!m) return null;
-  const file = m[5] === '- - - - -' ? null : { identity: m[5]!, path: m[6]! };
-  return { repositoryId: m[1]!, boot: m[2]!, pid: Number(m[3]), started: m[4]!, file };
+  return stampLine.parse(readTextQuietly(stampPath(dataDir)));
 }
 
 /** When a process started, in clock ticks since boot (/proc/<pid>/stat, field 22), as bin/pitr reads it; '' when it is gone. */
@@ -130,21 +94,21 @@ export function dropStamp(dataDir: string): void {
 
 /** Notes that a record answered PostgreSQL's call (bin/pitr does the same with `: >`). */
 export async function markUsed(dataDir: string): Promise<void> {
-  replaceFile(join(recordsDir(dataDir), '.used'), ''); // a new file, never through a planted link
+  replaceFile(usedPath(dataDir), ''); // a new file, never through a planted link
 }
 
 /** When a record last answered a call (ms since the epoch; 0: never). */
 export function usedAt(dataDir: string): number {
-  return lstatQuietly(join(recordsDir(dataDir), '.used'))?.mtimeMs ?? 0;
+  return lstatQuietly(usedPath(dataDir))?.mtimeMs ?? 0;
 }
 
 /** Names with a record. */
 export async function recordedNames(dataDir: string): Promise<Set<string>> {
-  return new Set(readdirQuietly(recordsDir(dataDir)).filter((e) => !e.startsWith('.')));
+  return new Set(readdirQuietly(recordsDir(dataDir)).filter(isRecordEntry));
 }
 
 export async function dropRecord(dataDir: string, name: string): Promise<void> {
-  unlinkQuietly(join(recordsDir(dataDir), name));
+  unlinkQuietly(recordPath(dataDir, name));
 }
 
 /**
@@ -153,17 +117,17 @@ export async function dropRecord(dataDir: string, name: string): Promise<void> {
  */
 export async function claim(dataDir: string, name: string): Promise<boolean> {
   mkdirSync(recordsDir(dataDir), { recursive: true, mode: 0o700 });
-  return takePidFile(claimPath(dataDir, name), `${process.pid}\n`, async () => !(await claimLive(dataDir, name)));
+  return takePidFile(claimPath(dataDir, name), claimLine.format(process.pid), async () => !(await claimLive(dataDir, name)));
 }
 
 export async function unclaim(dataDir: string, name: string): Promise<void> {
-  if (Number(readTextQuietly(claimPath(dataDir, name))) === process.pid) unlinkQuietly(claimPath(dataDir, name));
+  if (claimLine.parse(readTextQuietly(claimPath(dataDir, name))) === process.pid) unlinkQuietly(claimPath(dataDir, name));
 }
 
 /** Whether a live process (not this one) holds the claim on `name`. */
 async function claimLive(dataDir: string, name: string): Promise<boolean> {
-  const pid = Number(await readFile(claimPath(dataDir, name), 'utf8').catch(() => ''));
-  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid);
+  const pid = claimLine.parse(await readFile(claimPath(dataDir, name), 'utf8').catch(() => ''));
+  return pid !== null && pid > 0 && pid !== process.pid && processAlive(pid);
 }
 
 /** While a live process holds the claim on `name`, waits (up to `timeoutMs`) for it to finish. */

@@ -9,7 +9,8 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { START_ENV } from '../cli/invocation.js';
+import { START_ENV } from '../launcher/fingerprint.js';
+import { workerPidLine, type WorkerPid } from '../launcher/handoff.js';
 import { takePidFile } from '../os/pid-file.js';
 import { processAlive } from '../os/process.js';
 
@@ -26,21 +27,17 @@ export function startWorker(command: string, args: string[], flags: string[], cw
   child.unref();
 }
 
-export interface WorkerPid {
-  pid: number;
-  fingerprint: string;
-}
+export type { WorkerPid } from '../launcher/handoff.js';
 
 /**
  * The worker in `pidFile` when it still runs `command`. Checked against /proc: a stale pid
  * file may name a pid the system has since given to another process.
  */
 export async function liveWorker(pidFile: string, command: string): Promise<WorkerPid | null> {
-  const [pidText, fingerprint = ''] = (await readFile(pidFile, 'utf8').catch(() => '')).trim().split(' ');
-  const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid)) return null;
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  return cmdline.split('\0').includes(command) ? { pid, fingerprint } : null;
+  const worker = workerPidLine.parse(await readFile(pidFile, 'utf8').catch(() => ''));
+  if (worker === null || worker.pid <= 0 || !processAlive(worker.pid)) return null;
+  const cmdline = await readFile(`/proc/${worker.pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.split('\0').includes(command) ? worker : null;
 }
 
 /**
@@ -65,12 +62,12 @@ export async function lockWorker(pidFile: string, command: string, fingerprint: 
     }
     return false;
   };
-  return takePidFile(pidFile, `${process.pid} ${fingerprint}\n`, stale, 3);
+  return takePidFile(pidFile, workerPidLine.format({ pid: process.pid, fingerprint }), stale, 3);
 }
 
 export async function unlockWorker(pidFile: string): Promise<void> {
-  const [pid] = (await readFile(pidFile, 'utf8').catch(() => '')).split(' ');
-  if (Number(pid) === process.pid) await unlink(pidFile).catch(() => undefined);
+  if (workerPidLine.parse(await readFile(pidFile, 'utf8').catch(() => ''))?.pid === process.pid)
+    await unlink(pidFile).catch(() => undefined);
 }
 
 /** Sleeps until `ms` have passed or wake() is called; a wake() with nobody waiting is kept for the next wait. */

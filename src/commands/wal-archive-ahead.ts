@@ -1,7 +1,7 @@
 // `pitr wal-archive-ahead`: the resident archiver, started in the background by wal-push; not for operators.
 import { ARCHIVER_COMMAND, runArchiver } from '../archive/archiver.js';
 import type { CommandContext } from '../cli/context.js';
-import { invocationFingerprint, workerFlags } from '../cli/invocation.js';
+import { invocationFingerprint, workerFlags } from '../launcher/fingerprint.js';
 import { resolveDataDir } from '../pg/data-dir.js';
 import { openStorage } from '../storage/open.js';
 
@@ -18,7 +18,7 @@ export async function walArchiveAheadCommand({ config, log }: CommandContext): P
     compression: config.compress,
     dataDir: resolveDataDir(config),
     fingerprint,
-    // Recomputed on every turn: a few stat calls and one hash (cli/invocation.ts).
+    // Recomputed on every turn: a few stat calls and one hash (launcher/fingerprint.ts).
     stillConfigured: () => invocationFingerprint(flags) === fingerprint,
     lookahead: config.archiveLookahead,
     concurrency: config.archiveConcurrency,

@@ -4,9 +4,10 @@
 // is the call that reaches Node: the spool does not hold the file (yet).
 import { bestEffort } from '../archive/best-effort.js';
 import { fetchWalFile } from '../archive/fetch.js';
-import { ensurePrefetcher, markWanted, spoolDir, takePrefetched } from '../archive/prefetch.js';
+import { ensurePrefetcher, markWanted, takePrefetched } from '../archive/prefetch.js';
+import { spoolDir } from '../launcher/handoff.js';
 import type { CommandContext } from '../cli/context.js';
-import { ownCall } from '../cli/invocation.js';
+import { ownCall } from '../launcher/fingerprint.js';
 import { ExitCode, StorageUnavailableError } from '../errors.js';
 import { inOwnPgWal, resolveDataDir } from '../pg/data-dir.js';
 import { isStandby } from '../pg/standby.js';

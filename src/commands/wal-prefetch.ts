@@ -2,10 +2,11 @@
 // or Node's); not for operators.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PREFETCH_COMMAND, PREFETCH_OFF, spoolDir } from '../archive/prefetch.js';
+import { PREFETCH_COMMAND } from '../archive/prefetch.js';
+import { spool, spoolDir } from '../launcher/handoff.js';
 import { runPrefetcher } from '../archive/prefetch-worker.js';
 import type { CommandContext } from '../cli/context.js';
-import { invocationFingerprint, workerFlags } from '../cli/invocation.js';
+import { invocationFingerprint, workerFlags } from '../launcher/fingerprint.js';
 import { unlinkQuietly } from '../os/quiet-fs.js';
 import { resolveDataDir } from '../pg/data-dir.js';
 import { readIdentity } from '../repository/identity.js';
@@ -23,10 +24,10 @@ export async function walPrefetchCommand({ config, log }: CommandContext): Promi
   if (config.fetchPrefetch === 0) {
     // Started by bin/pitr, which cannot read the configuration file: tell it not to again.
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFile(join(dir, PREFETCH_OFF), '');
+    await writeFile(join(dir, spool.OFF), '');
     return;
   }
-  unlinkQuietly(join(dir, PREFETCH_OFF)); // on again (PITR_FETCH_PREFETCH is not in the fingerprint)
+  unlinkQuietly(join(dir, spool.OFF)); // on again (PITR_FETCH_PREFETCH is not in the fingerprint)
   const fetched = await runPrefetcher({
     connect: async () => {
       const storage = await openStorage(config);

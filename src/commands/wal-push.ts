@@ -6,12 +6,13 @@ import { basename } from 'node:path';
 import { ARCHIVER_COMMAND, archiverPidFile } from '../archive/archiver.js';
 import { rememberArchivedInto } from '../archive/archived-into.js';
 import { bestEffort } from '../archive/best-effort.js';
-import { clearAllSpools, prefetchRoot } from '../archive/prefetch.js';
+import { clearAllSpools } from '../archive/prefetch.js';
+import { prefetchRoot } from '../launcher/handoff.js';
 import { pushWalFile } from '../archive/push.js';
 import { awaitClaim, claim, markUsed, recordVouches, unclaim, writeRecord } from '../archive/records.js';
 import { liveWorker, startWorker } from '../archive/workers.js';
 import type { CommandContext } from '../cli/context.js';
-import { ownCall } from '../cli/invocation.js';
+import { ownCall } from '../launcher/fingerprint.js';
 import { inOwnPgWal, resolveDataDir } from '../pg/data-dir.js';
 import { openStorage } from '../storage/open.js';
 

@@ -11,7 +11,7 @@ export interface SettingDef {
   readonly describe: string;
   /**
    * false: the setting only tunes how fast or how loud pitr works, never where or how objects
-   * are stored or read, so it stays out of the invocation fingerprint (cli/invocation.ts).
+   * are stored or read, so it stays out of the invocation fingerprint (launcher/fingerprint.ts).
    * Every other setting is in it, new ones included.
    */
   readonly placement?: false;

@@ -6,7 +6,7 @@ import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { invocationFingerprint } from '../../src/cli/invocation.js';
+import { invocationFingerprint } from '../../src/launcher/fingerprint.js';
 import { bootId } from '../../src/os/boot-id.js';
 import { stableIdentity } from '../../src/os/file-identity.js';
 import { digest, pitr, tempDir, waitFor } from '../../tools/harness/env.js';

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AWS_ENV_EXEMPT, AWS_ENV_KEYS, FINGERPRINT_KEYS, flagsOf, invocationFingerprint } from '../../src/cli/invocation.js';
+import { AWS_ENV_EXEMPT, AWS_ENV_KEYS, FINGERPRINT_KEYS, flagsOf, invocationFingerprint } from '../../src/launcher/fingerprint.js';
 import { PITR_BIN, ROOT } from '../../tools/harness/env.js';
 
 const launcher = readFileSync(PITR_BIN, 'utf8');
