@@ -4,11 +4,11 @@ import { listBackups, type BackupManifest } from '../repository/backups.js';
 import type { CommandContext } from '../cli/context.js';
 import { readIdentity } from '../repository/identity.js';
 import { readHistories, walInventory, type TimelineWal, type WalInventory } from '../repository/wal-inventory.js';
-import { replayReach } from '../restore/plan.js';
+import { restorableWindow } from '../restore/restorable-window.js';
 import { openStorage } from '../storage/open.js';
 import { parseLsn } from '../wal/names.js';
 import { requiredSegments } from '../wal/segments.js';
-import { rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
+import { rootHistory } from '../wal/timeline-history.js';
 
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
@@ -54,28 +54,6 @@ export async function listCommand({ config }: CommandContext): Promise<void> {
 function backupWalPresent(b: BackupManifest, inventory: WalInventory, segmentSize: number): boolean {
   const needed = requiredSegments(rootHistory(b.timeline), parseLsn(b.startLsn)!, parseLsn(b.stopLsn)!, segmentSize);
   return needed.every((name) => inventory.segments.has(name));
-}
-
-/**
- * From the end of the oldest usable backup to the archive time of the last segment that
- * replay reaches without a gap, along the newest timeline (restore --latest): the stretch
- * that reaches furthest, when gaps split the archive. A segment that is missing or not whole
- * ends it: recovery stops there.
- */
-function restorableWindow(
-  usable: BackupManifest[],
-  wal: WalInventory,
-  histories: Map<number, TimelineSpan[]>,
-  segmentSize: number,
-): { from: string; to: string; lastWal: string } | null {
-  let best: { from: string; at: Date; lastWal: string } | null = null;
-  for (const backup of usable) {
-    // Oldest first: a later backup reaching no further adds nothing.
-    const lastWal = replayReach({ wal, histories, segmentSize }, backup);
-    const at = lastWal === null ? undefined : wal.archivedAt.get(lastWal);
-    if (lastWal !== null && at && (!best || at > best.at)) best = { from: backup.stopTime, at, lastWal };
-  }
-  return best && { from: best.from, to: best.at.toISOString(), lastWal: best.lastWal };
 }
 
 function formatTimeline(t: TimelineWal): string[] {
