@@ -86,7 +86,7 @@ export async function runCli(args: string[]): Promise<void> {
           .option('port', { type: 'number', describe: 'port for the restored server (written to postgresql.auto.conf)' })
           .option('archive-mode', {
             choices: ['preserve', 'off'],
-            describe: 'off: the restored server does not archive (a test copy next to production)',
+            describe: 'off (default): the restored server does not archive; preserve: it archives into this repository as the new primary',
           }),
       lazy('restore', async () => (await import('../commands/restore.js')).restoreCommand),
     )

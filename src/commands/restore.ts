@@ -4,7 +4,7 @@ import type { CommandContext } from '../cli/context.js';
 import { progressReporter } from '../cli/progress.js';
 import type { Flags } from '../config/config.js';
 import { ConfigError } from '../errors.js';
-import type { RecoveryAction } from '../restore/recovery-conf.js';
+import { describeArchiveMode, type RecoveryAction } from '../restore/recovery-conf.js';
 import { restore, type RestoreReport } from '../restore/run.js';
 import { describeTarget, parseRecoveryTarget, parseTimelineChoice } from '../restore/target.js';
 import { openStorage } from '../storage/open.js';
@@ -37,7 +37,9 @@ export async function restoreCommand({ config, log }: CommandContext, argv: Flag
     force: argv.force === true,
     start: argv.start === true,
     port,
-    archiveMode: str('archive-mode') === 'off' ? 'off' : 'preserve',
+    // A restored copy archives into the repository it came from only when the operator says it
+    // is the new primary: a test copy pushing its new timeline there captures restore --latest.
+    archiveMode: str('archive-mode') === 'preserve' ? 'preserve' : 'off',
     // restore_command names the launcher this call came through (bin/pitr says where it is).
     pitrPath: resolve(process.env.PITR_LAUNCHER ?? join(dirname(process.argv[1]!), '..', 'bin', 'pitr')),
     onProgress: (bytes, total) => progress.update(bytes, total),
@@ -59,6 +61,7 @@ function summary(r: RestoreReport, target: string): string {
   const lines = [
     `restored backup ${r.plan.backup.id} (${mib} MiB) into ${r.dir} in ${(r.restoreMs / 1000).toFixed(1)} s`,
     `recovery: to ${target} on timeline ${r.plan.timeline}, replaying WAL ${r.plan.firstSegment} .. ${r.plan.lastSegment} (${r.plan.segmentCount} segment(s) archived)`,
+    describeArchiveMode(r.archiveMode),
   ];
   const rec = r.recovery;
   if (!rec) {

@@ -54,6 +54,14 @@ export function recoverySettings(o: RecoveryOptions): [string, string][] {
   return s;
 }
 
+/** What `pitr restore` says about the restored server's archiving, and how to change it. */
+export function describeArchiveMode(mode: RecoveryOptions['archiveMode']): string {
+  return mode === 'off'
+    ? "archiving: off (archive_mode = 'off' in postgresql.auto.conf): this copy writes nothing to the repository; " +
+        'to make it the new primary, turn it back on as docs/restore-runbook.md ("Switch over") says'
+    : 'archiving: preserved (--archive-mode preserve): once promoted, this server archives its new timeline into the repository';
+}
+
 /** A postgresql.conf string literal: quotes doubled, backslashes escaped. */
 export function confQuote(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;

@@ -44,6 +44,7 @@ export interface RestoreOptions {
 export interface RestoreReport {
   dir: string;
   plan: RestorePlan;
+  archiveMode: RestoreOptions['archiveMode'];
   restoreCommand: string;
   bytes: number;
   restoreMs: number;
@@ -112,6 +113,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
   const report: RestoreReport = {
     dir: dir.path,
     plan,
+    archiveMode: o.archiveMode,
     restoreCommand,
     bytes: file.size,
     restoreMs,

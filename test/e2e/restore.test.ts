@@ -86,7 +86,8 @@ describe.each(['file', 's3'] as const)('pitr restore from a %s repository', (kin
   it('restores --latest without --start, prints how to start it, and writes the recovery settings', async () => {
     const dir = await newTarget();
     const port = await freePort();
-    const res = await pitr(['--config', repo.configFile, 'restore', '--target-dir', dir, '--latest', '--port', String(port)]);
+    const args = ['restore', '--target-dir', dir, '--latest', '--port', String(port), '--archive-mode', 'preserve'];
+    const res = await pitr(['--config', repo.configFile, ...args]);
     expect(res.exitCode, res.stderr).toBe(0);
     expect(res.stdout).toContain(`start it: `);
     expect(res.stdout).toContain(`pg_ctl -D ${dir}`);
@@ -95,7 +96,7 @@ describe.each(['file', 's3'] as const)('pitr restore from a %s repository', (kin
     expect(auto).toContain(`restore_command = '${PITR_BIN} --config ${repo.configFile} --repo ${repo.env.PITR_REPO}`);
     expect(auto).not.toMatch(/AWS_SECRET|S3RVER|minio/i); // no credential is ever written
 
-    // This one keeps archiving: once promoted it pushes timeline 2 into the same repository.
+    // This one is the new primary (preserve): once promoted it pushes timeline 2 into the same repository.
     const restored = Cluster.existing(dir, port);
     started.push(restored);
     await restored.start();
