@@ -3,6 +3,7 @@
 import { listBackups, type BackupManifest } from '../repository/backups.js';
 import type { CommandContext } from '../cli/context.js';
 import { readIdentity } from '../repository/identity.js';
+import { describeBranch, timelineBranches } from '../repository/timeline-branches.js';
 import { readHistories, walInventory, type TimelineWal, type WalInventory } from '../repository/wal-inventory.js';
 import { restorableWindow } from '../restore/restorable-window.js';
 import { openStorage } from '../storage/open.js';
@@ -19,6 +20,7 @@ export async function listCommand({ config }: CommandContext): Promise<void> {
   // Verified: an object cut off by an interrupted upload is not archived (wal-inventory.ts).
   const [backups, inventory] = await Promise.all([listBackups(storage), walInventory(storage, segmentSize, { verify: true })]);
   const histories = await readHistories(storage, inventory.histories);
+  const branches = timelineBranches(inventory, histories, segmentSize);
   const rows = backups.map((b) => ({ ...b, walComplete: backupWalPresent(b, inventory, segmentSize) }));
   const window = restorableWindow(
     rows.filter((b) => b.walComplete),
@@ -29,7 +31,7 @@ export async function listCommand({ config }: CommandContext): Promise<void> {
 
   if (config.json) {
     process.stdout.write(
-      `${JSON.stringify({ repository: storage.url, identity, backups: rows, wal: inventory.timelines, restorableWindow: window })}\n`,
+      `${JSON.stringify({ repository: storage.url, identity, backups: rows, wal: inventory.timelines, branches, restorableWindow: window })}\n`,
     );
     return;
   }
@@ -44,7 +46,7 @@ export async function listCommand({ config }: CommandContext): Promise<void> {
   }
   lines.push('WAL');
   if (inventory.timelines.length === 0) lines.push('  none archived');
-  for (const t of inventory.timelines) lines.push(...formatTimeline(t));
+  for (const [i, t] of inventory.timelines.entries()) lines.push(...formatTimeline(t), ...describeBranch(branches[i]!));
   lines.push(
     `restorable window  ${window ? `${window.from} .. ${window.to} (WAL through ${window.lastWal})` : 'none (no backup with its WAL archived)'}`,
   );
