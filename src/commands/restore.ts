@@ -5,6 +5,7 @@ import { progressReporter } from '../cli/progress.js';
 import type { Flags } from '../config/config.js';
 import { ConfigError } from '../errors.js';
 import { describeArchiveMode, type RecoveryAction } from '../restore/recovery-conf.js';
+import { describeBranchChoice } from '../restore/branch-choice.js';
 import { restore, type RestoreReport } from '../restore/run.js';
 import { describeTarget, parseRecoveryTarget, parseTimelineChoice } from '../restore/target.js';
 import { openStorage } from '../storage/open.js';
@@ -43,6 +44,10 @@ export async function restoreCommand({ config, log }: CommandContext, argv: Flag
     // restore_command names the launcher this call came through (bin/pitr says where it is).
     pitrPath: resolve(process.env.PITR_LAUNCHER ?? join(dirname(process.argv[1]!), '..', 'bin', 'pitr')),
     onProgress: (bytes, total) => progress.update(bytes, total),
+    // Said before the backup streams in, so a wrong branch can be stopped before it is restored.
+    onPlanned: (_plan, branch) => {
+      if (!config.json) process.stdout.write(`${describeBranchChoice(branch).join('\n')}\n`);
+    },
   });
   progress.done();
   log.info(

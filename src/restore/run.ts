@@ -11,12 +11,14 @@ import type { Config } from '../config/config.js';
 import { InputError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readIdentity } from '../repository/identity.js';
+import { timelineBranches } from '../repository/timeline-branches.js';
 import { findUnusableWal } from '../repository/wal-completeness.js';
 import { readHistories, walInventory } from '../repository/wal-inventory.js';
 import type { Storage } from '../storage/storage.js';
 import { historyFileName } from '../wal/names.js';
+import { explainBranch, planAcrossBranches, type BranchChoice } from './branch-choice.js';
 import { extractBackup } from './extract.js';
-import { planRestore, replaySegments, type RestorePlan } from './plan.js';
+import { replaySegments, type RestorePlan } from './plan.js';
 import { recoverySettings, restoreCommandFor, writeRecoveryConfig, type RecoveryAction } from './recovery-conf.js';
 import { startAndFollowRecovery, startCommandFor, type RecoveryOutcome } from './server.js';
 import { describeTarget, type RecoveryTarget, type TimelineChoice } from './target.js';
@@ -39,11 +41,15 @@ export interface RestoreOptions {
   /** Absolute path of the pitr the restored server runs as restore_command. */
   pitrPath: string;
   onProgress?: (bytes: number, total: number) => void;
+  /** Called once the plan stands, before anything is written: which timeline branch it follows. */
+  onPlanned?: (plan: RestorePlan, branch: BranchChoice) => void;
 }
 
 export interface RestoreReport {
   dir: string;
   plan: RestorePlan;
+  /** The timeline branch followed and why, and the branches not followed. */
+  branch: BranchChoice;
   archiveMode: RestoreOptions['archiveMode'];
   restoreCommand: string;
   bytes: number;
@@ -57,7 +63,8 @@ export interface RestoreReport {
 export async function restore(o: RestoreOptions): Promise<RestoreReport> {
   const started = Date.now();
   const dir = await inspectTargetDir(o.targetDir, o.force);
-  const plan = await planFromRepository(o);
+  const { plan, branch } = await planFromRepository(o);
+  o.onPlanned?.(plan, branch);
   o.log.info(
     {
       backup: plan.backup.id,
@@ -66,6 +73,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
       lastWal: plan.lastSegment,
       segments: plan.segmentCount,
       target: describeTarget(o.target),
+      notFollowed: branch.notFollowed.map((b) => b.timeline),
     },
     'restore planned',
   );
@@ -113,6 +121,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
   const report: RestoreReport = {
     dir: dir.path,
     plan,
+    branch,
     archiveMode: o.archiveMode,
     restoreCommand,
     bytes: file.size,
@@ -130,7 +139,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
   return report;
 }
 
-async function planFromRepository(o: RestoreOptions): Promise<RestorePlan> {
+async function planFromRepository(o: RestoreOptions): Promise<{ plan: RestorePlan; branch: BranchChoice }> {
   const identity = await readIdentity(o.storage);
   if (!identity) throw new NotFoundError(`${o.storage.url} holds no pitr repository: check --repo / PITR_REPO`);
   const segmentSize = identity.walSegmentSize;
@@ -144,25 +153,29 @@ async function planFromRepository(o: RestoreOptions): Promise<RestorePlan> {
     o.storage,
     [...wal.histories].filter((tli) => !unusable.has(historyFileName(tli))),
   );
+  const branches = timelineBranches(wal, histories, segmentSize);
   const whole = new Set<string>();
   for (;;) {
-    const plan = planRestore({
-      backups,
-      wal,
-      histories,
-      segmentSize,
-      target: o.target,
-      timeline: o.timeline,
-      backupId: o.backupId,
-      repo: o.storage.url,
-      unusable,
-    });
+    const plan = planAcrossBranches(
+      {
+        backups,
+        wal,
+        histories,
+        segmentSize,
+        target: o.target,
+        timeline: o.timeline,
+        backupId: o.backupId,
+        repo: o.storage.url,
+        unusable,
+      },
+      branches,
+    );
     // Then every segment replay will read, before anything is written. One that is not whole
     // counts as missing and the plan is made again: it then ends before that segment or
     // refuses, naming it. The new chain is part of the one checked: nothing is read twice.
     const unchecked = replaySegments(plan, segmentSize).filter((name) => !whole.has(name));
     const problems = await findUnusableWal(o.storage, unchecked);
-    if (problems.size === 0) return plan;
+    if (problems.size === 0) return { plan, branch: explainBranch(plan, o.timeline, branches, histories) };
     for (const name of unchecked) if (!problems.has(name)) whole.add(name);
     for (const [name, problem] of problems) {
       wal.segments.delete(name);
