@@ -48,7 +48,7 @@ const ids = async (c: Cluster) => (await c.query<{ id: number }>('SELECT id FROM
 const archived = (repo: RepoFixture, name: string) => existsSync(join(repo.dir!, 'wal', name));
 
 describe('a test restore (the default archive mode)', () => {
-  it('does not archive: its new timeline stays out of the repository it came from', async () => {
+  it('does not archive: its new timeline stays out of the repository it came from, until turned on as the runbook says', async () => {
     const { repo } = await primaryWithBackup(started);
     const { server, dir, stdout } = await restoreAndStart(repo, ['--latest']);
     expect(await ids(server)).toEqual([1, 2]);
@@ -59,6 +59,20 @@ describe('a test restore (the default archive mode)', () => {
     expect(statuses.filter((f) => f.startsWith('00000002.history'))).toEqual([]);
     expect(archived(repo, '00000002.history')).toBe(false);
     expect(stdout).toContain("archiving: off (archive_mode = 'off' in postgresql.auto.conf)");
+
+    // Made the new primary after all: the runbook's "Switch over", step 2, turns archiving on.
+    await server.query('ALTER SYSTEM RESET archive_mode');
+    await server.stop('fast');
+    await server.start();
+    expect(await server.one<string>('SHOW archive_mode')).toBe('on');
+    const pushed = await pitr(['--config', repo.configFile, 'wal-push', 'pg_wal/00000002.history'], { cwd: dir, asPostgres: true });
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    await server.query('INSERT INTO marks VALUES (3)');
+    const segment = await server.switchWal();
+    await server.waitArchived(segment);
+    expect(archived(repo, '00000002.history')).toBe(true);
+    expect(archived(repo, join(segment.slice(0, 16), segment))).toBe(true);
+    expect(segment.slice(0, 8)).toBe('00000002');
     await server.stop('fast');
   });
 });
