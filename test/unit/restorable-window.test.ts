@@ -1,30 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { BackupManifest } from '../../src/backup/manifest.js';
+import { testBackup } from '../support/backups.js';
 import { summariseWal } from '../../src/repository/wal-inventory.js';
 import { restorableWindow } from '../../src/restore/restorable-window.js';
 
 const SEG = 16 * 1024 * 1024;
 const seg = (n: number) => `00000001000000000000000${n.toString(16).toUpperCase()}`;
 
-function backup(id: string, startSeg: number, stopSeg: number, stopTime: string): BackupManifest {
-  return {
-    format: 1,
-    id,
-    label: id,
-    pitrVersion: 'test',
-    systemIdentifier: '1',
-    pgVersion: 15,
-    timeline: 1,
-    startLsn: `0/${(startSeg * SEG + 0x28).toString(16).toUpperCase()}`,
-    stopLsn: `0/${(stopSeg * SEG + 0x100).toString(16).toUpperCase()}`,
-    startWal: seg(startSeg),
-    stopWal: seg(stopSeg),
-    startTime: stopTime,
-    stopTime,
-    durationMs: 1,
-    files: [],
-  };
-}
+const backup = testBackup;
 
 function archived(times: Record<number, string>) {
   const wal = summariseWal(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BackupManifest } from '../../src/repository/backups.js';
+import { testBackup } from '../support/backups.js';
 import { InputError, IntegrityError, NotFoundError } from '../../src/errors.js';
 import type { WalProblem } from '../../src/repository/wal-completeness.js';
 import { summariseWal } from '../../src/repository/wal-inventory.js';
@@ -13,28 +13,7 @@ const SEG = 16 * 1024 * 1024;
 const seg = (tli: number, n: number) =>
   `${tli.toString(16).padStart(8, '0').toUpperCase()}00000000${n.toString(16).padStart(8, '0').toUpperCase()}`;
 
-function backup(id: string, startSeg: number, stopSeg: number, stopTime: string, extra: Partial<BackupManifest> = {}): BackupManifest {
-  return {
-    format: 1,
-    id,
-    label: id,
-    pitrVersion: 'test',
-    systemIdentifier: '1',
-    pgVersion: 15,
-    timeline: 1,
-    startLsn: `0/${(startSeg * SEG + 0x28).toString(16).toUpperCase()}`,
-    stopLsn: `0/${(stopSeg * SEG + 0x100).toString(16).toUpperCase()}`,
-    startWal: seg(1, startSeg),
-    stopWal: seg(1, stopSeg),
-    startTime: stopTime,
-    stopTime,
-    durationMs: 1,
-    files: [
-      { key: `backups/${id}/base.tar.lz4`, name: 'base.tar', compression: 'lz4', size: 1, storedSize: 1, storedSha256: '0'.repeat(64) },
-    ],
-    ...extra,
-  };
-}
+const backup = testBackup;
 
 /** Segment N is archived at 12:00 + 2N minutes: segment 5 at 12:10, segment 9 at 12:18. */
 function input(names: string[], target: RecoveryTarget, more: Partial<PlanInput> = {}): PlanInput {

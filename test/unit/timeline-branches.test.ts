@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BackupManifest } from '../../src/backup/manifest.js';
+import { testBackup } from '../support/backups.js';
 import { NotFoundError } from '../../src/errors.js';
 import { describeBranch, timelineBranches } from '../../src/repository/timeline-branches.js';
 import { summariseWal } from '../../src/repository/wal-inventory.js';
@@ -12,23 +12,7 @@ const SEG = 16 * 1024 * 1024;
 const seg = (tli: number, n: number) => `0000000${tli}00000000${n.toString(16).toUpperCase().padStart(8, '0')}`;
 const at = (minute: number) => new Date(Date.UTC(2026, 10, 21, 12, minute));
 
-const BACKUP: BackupManifest = {
-  format: 1,
-  id: '20261121T120000Z-aaaa',
-  label: 'x',
-  pitrVersion: 'test',
-  systemIdentifier: '1',
-  pgVersion: 15,
-  timeline: 1,
-  startLsn: '0/2000028',
-  stopLsn: '0/2000100',
-  startWal: seg(1, 2),
-  stopWal: seg(1, 2),
-  startTime: '2026-11-21T12:04:00Z',
-  stopTime: '2026-11-21T12:04:30Z',
-  durationMs: 1,
-  files: [],
-};
+const BACKUP = testBackup('20261121T120000Z-aaaa', 2, 2, '2026-11-21T12:04:30Z', { label: 'x', startTime: '2026-11-21T12:04:00Z' });
 
 /**
  * The issue's scenario: the primary archives timeline 1 through segment 9 (segment N stored at
