@@ -22,13 +22,12 @@
 // AWS files: launcher/fingerprint.ts), and on a replaced repository or any change of configuration
 // withdraws the stamp at once (no record answers after that) and ends the run; the next call
 // reaches Node and follows the new world.
-import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { BufferPool } from '../os/buffer-pool.js';
 import { readdirQuietly } from '../os/quiet-fs.js';
-import { openWakePipe, type WakePipe } from '../os/wake-pipe.js';
 import { IDENTITY_KEY } from '../repository/layout.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
 import { StorageUnavailableError } from '../errors.js';
@@ -39,7 +38,7 @@ import { archiverPidFile, archiverWakePipe, recordsDir } from '../launcher/hando
 import { rememberArchivedInto } from './archived-into.js';
 import { pushWalFile, type PushOptions } from './push.js';
 import { claim, dropRecord, dropStamp, recordedNames, unclaim, usedAt, writeRecord, writeStamp } from './records.js';
-import { lockWorker, unlockWorker, waiter } from './workers.js';
+import { runResident } from './resident-worker.js';
 
 export const ARCHIVER_COMMAND = 'wal-archive-ahead';
 export { archiverPidFile } from '../launcher/handoff.js';
@@ -66,151 +65,158 @@ export interface ArchiverOptions extends PushOptions {
 export async function runArchiver(o: ArchiverOptions): Promise<number> {
   const walDir = join(o.dataDir, 'pg_wal');
   const statusDir = join(walDir, 'archive_status');
-  if (!(await lockWorker(archiverPidFile(o.dataDir), ARCHIVER_COMMAND, o.fingerprint))) return 0;
-  const { wait, wake } = waiter();
-  let watcher: FSWatcher | undefined;
-  let callers: WakePipe | undefined;
-  const inflight = new Map<string, Promise<void>>();
-  let failure: unknown = null;
   /** Why this run stops early: the world it started in has changed. */
   let changed: string | null = null;
   let stored = 0;
   /** This run's records (name -> mtime), and how many in a row went unused. */
   const mine = new Map<string, number>();
   let unused = 0;
-  try {
-    await mkdir(recordsDir(o.dataDir), { recursive: true, mode: 0o700 });
-    // Every record left before this run goes first, whoever wrote it: a record says its file
-    // was stored in a copy of the repository that this run never saw (a copy keeps the id).
-    for (const name of await recordedNames(o.dataDir)) await dropRecord(o.dataDir, name);
-    // file://: repository.json's identity, the same before and after it is read, or the
-    // identity read is not the one the launcher will compare (a volume unmounted meanwhile).
-    const path = o.storage.localPath?.(IDENTITY_KEY) ?? null;
-    const before = path === null ? null : fileIdentity(path);
-    const repository = (await readIdentity(o.storage)) ?? undefined;
-    if (repository && path !== null && (before === null || fileIdentity(path) !== before)) {
-      throw new StorageUnavailableError(
-        `${path} changed or went away while the archiver read it: is the repository volume being mounted or unmounted?`,
-      );
-    }
-    // Read once per run, then checked (see CHECK_EVERY_MS); each file in flight holds its read and its compressed copy.
-    const opts = { ...o, repository, pool: new BufferPool(2 * o.concurrency) };
-    const stamp = repositoryStamp(o, repository, path, before);
-    let lastCheck = performance.now();
-    let lastConfigured = performance.now();
-    let checking: Promise<void> | null = null;
-    if (repository) {
-      stamp.write();
-      // Written once per run, not per file (archived-into.ts); failing it must not stop archiving.
-      try {
-        rememberArchivedInto(o.dataDir, { id: repository.id, url: o.storage.url });
-      } catch (err) {
-        o.log.warn({ err: (err as Error).message }, 'cannot note the repository in the data directory (pitr.repositories)');
-      }
-    }
-    // bin/pitr, waiting for a file this process stores, blocks on this pipe (os/wake-pipe.ts).
-    callers = openWakePipe(archiverWakePipe(o.dataDir));
-    // PostgreSQL's .ready and .done files are the only news: records and claims change by
-    // this process's own hand, and watching them would wake it several times per file.
-    watcher = watch(statusDir, wake);
-    watcher.on('error', wake);
-    // Temporary files of killed pushes: beside the work, not before it; it never fails, and
-    // it is awaited below only so that the exit does not cut it short.
-    const sweeping = sweepAbandonedWrites(o.storage, 'wal/', o.log);
-    let idleSince = performance.now();
-    const configured = () => {
-      lastConfigured = performance.now();
-      if (!o.stillConfigured()) changed ??= 'the configuration changed (flags, environment, config or AWS files)';
-      return changed === null;
-    };
-    while (failure === null && changed === null && existsSync(statusDir)) {
-      // While records wait to be taken (or files are being stored), the repository is read
-      // again every second: a record of a replaced repository must stop answering. With none
-      // waiting, nothing can answer wrongly, and a rare check only ends an unwanted run. The
-      // configuration likewise: bin/pitr checks it at every call itself, so this only ends a
-      // run that is no longer wanted (and, before each batch below, keeps it from storing the
-      // old way).
-      const waiting = mine.size > 0 || inflight.size > 0;
-      const every = waiting ? CHECK_EVERY_MS : IDLE_CHECK_EVERY_MS;
-      if (performance.now() - lastConfigured >= every && !configured()) break;
-      if (repository && checking === null && performance.now() - lastCheck >= every) {
-        lastCheck = performance.now();
-        checking = stamp
-          .check()
-          .then((why) => {
-            if (why === null) return;
-            dropStamp(o.dataDir); // at once: records stop answering now, not when the loop comes round
-            changed ??= why;
-          })
-          .catch((err) => void (failure ??= err))
-          .finally(() => {
-            checking = null;
-            wake();
-          });
-      }
-      const ready = await readyFiles(statusDir);
-      const recorded = await recordedNames(o.dataDir);
-      // A record whose file PostgreSQL has marked done (or removed) has served its purpose.
-      // Done while this archiver's record went unused: PostgreSQL archives with another
-      // configuration now (a new repository, or a second pitr call in archive_command).
-      const used = usedAt(o.dataDir);
-      for (const name of recorded) {
-        if (ready.includes(name)) continue;
-        await dropRecord(o.dataDir, name);
-        const written = mine.get(name);
-        if (written === undefined) continue;
-        mine.delete(name);
-        unused = used >= written ? 0 : unused + 1;
-      }
-      if (unused >= UNUSED_LIMIT) {
-        o.log.info({ unused }, 'records going unused: another configuration archives now; stopping');
-        break;
-      }
-      const ahead = ready.filter((n) => recorded.has(n)).length + inflight.size;
-      // A .ready whose file is gone is PostgreSQL's to clear: it is no work, and no reason to stay.
-      const todo = ready.filter((n) => !recorded.has(n) && !inflight.has(n) && existsSync(join(walDir, n)));
-      const room = Math.min(o.lookahead - ahead, o.concurrency - inflight.size);
-      const batch = todo.slice(0, Math.max(0, room));
-      if (batch.length > 0 && !configured()) break;
-      for (const name of batch) {
-        if (repository && !stamp.stillHere()) {
-          changed = `repository.json of ${o.storage.url} changed or went away`;
-          break;
+  // Set by start():
+  let repository: RepositoryIdentity | undefined;
+  let opts: ArchiverOptions & { repository?: RepositoryIdentity; pool: BufferPool };
+  let stamp: ReturnType<typeof repositoryStamp>;
+  let sweeping: Promise<unknown> = Promise.resolve();
+  let lastCheck = performance.now();
+  let lastConfigured = performance.now();
+  let checking: Promise<void> | null = null;
+  const configured = () => {
+    lastConfigured = performance.now();
+    if (!o.stillConfigured()) changed ??= 'the configuration changed (flags, environment, config or AWS files)';
+    return changed === null;
+  };
+
+  await runResident(
+    {
+      command: ARCHIVER_COMMAND,
+      pidFile: archiverPidFile(o.dataDir),
+      fingerprint: o.fingerprint,
+      dataDir: o.dataDir,
+      // PostgreSQL's .ready and .done files are the only news: records and claims change by
+      // this process's own hand, and watching them would wake it several times per file.
+      watchDir: statusDir,
+      wakePipe: archiverWakePipe(o.dataDir),
+      idleMs: o.idleMs,
+    },
+    {
+      async start() {
+        await mkdir(recordsDir(o.dataDir), { recursive: true, mode: 0o700 });
+        // Every record left before this run goes first, whoever wrote it: a record says its file
+        // was stored in a copy of the repository that this run never saw (a copy keeps the id).
+        for (const name of await recordedNames(o.dataDir)) await dropRecord(o.dataDir, name);
+        // file://: repository.json's identity, the same before and after it is read, or the
+        // identity read is not the one the launcher will compare (a volume unmounted meanwhile).
+        const path = o.storage.localPath?.(IDENTITY_KEY) ?? null;
+        const before = path === null ? null : fileIdentity(path);
+        repository = (await readIdentity(o.storage)) ?? undefined;
+        if (repository && path !== null && (before === null || fileIdentity(path) !== before)) {
+          throw new StorageUnavailableError(
+            `${path} changed or went away while the archiver read it: is the repository volume being mounted or unmounted?`,
+          );
         }
-        if (!(await claim(o.dataDir, name))) continue;
-        // A record is written only while the world is still the one this run started in.
-        const current = () => changed === null && o.stillConfigured() && stamp.stillHere();
-        const job = storeOne(name, opts, current)
-          .then((recordedAt) => {
-            stored++;
-            if (recordedAt !== null) mine.set(name, recordedAt);
-            callers?.wake(name);
-          })
-          .catch((err) => void (failure ??= err))
-          .finally(() => {
-            inflight.delete(name);
-            void unclaim(o.dataDir, name).finally(wake);
-          });
-        inflight.set(name, job);
-      }
-      if (inflight.size > 0 || todo.length > 0) idleSince = performance.now();
-      else if (performance.now() - idleSince > o.idleMs || !existsSync(join(o.dataDir, 'postmaster.pid'))) break;
-      await wait(250);
-    }
-    if (changed !== null) {
-      // First of all: from now on no record answers (bin/pitr needs the stamp).
-      dropStamp(o.dataDir);
-      o.log.info({ why: changed }, 'the world this archiver started in has changed; stopping (the next call follows the new one)');
-    }
-    await Promise.all([...inflight.values(), checking]);
-    await sweeping;
-  } finally {
-    dropStamp(o.dataDir);
-    watcher?.close();
-    callers?.close();
-    await unlockWorker(archiverPidFile(o.dataDir));
-  }
-  if (failure !== null) throw failure;
+        // Read once per run, then checked (see CHECK_EVERY_MS); each file in flight holds its read and its compressed copy.
+        opts = { ...o, repository, pool: new BufferPool(2 * o.concurrency) };
+        stamp = repositoryStamp(o, repository, path, before);
+        if (repository) {
+          stamp.write();
+          // Written once per run, not per file (archived-into.ts); failing it must not stop archiving.
+          try {
+            rememberArchivedInto(o.dataDir, { id: repository.id, url: o.storage.url });
+          } catch (err) {
+            o.log.warn({ err: (err as Error).message }, 'cannot note the repository in the data directory (pitr.repositories)');
+          }
+        }
+        // Temporary files of killed pushes: beside the work, not before it; it never fails, and
+        // it is awaited at the end only so that the exit does not cut it short.
+        sweeping = sweepAbandonedWrites(o.storage, 'wal/', o.log);
+        return true;
+      },
+
+      async turn(r) {
+        // While records wait to be taken (or files are being stored), the repository is read
+        // again every second: a record of a replaced repository must stop answering. With none
+        // waiting, nothing can answer wrongly, and a rare check only ends an unwanted run. The
+        // configuration likewise: bin/pitr checks it at every call itself, so this only ends a
+        // run that is no longer wanted (and, before each batch below, keeps it from storing the
+        // old way).
+        if (changed !== null) return 'stop';
+        const waiting = mine.size > 0 || r.inflight.size > 0;
+        const every = waiting ? CHECK_EVERY_MS : IDLE_CHECK_EVERY_MS;
+        if (performance.now() - lastConfigured >= every && !configured()) return 'stop';
+        if (repository && checking === null && performance.now() - lastCheck >= every) {
+          lastCheck = performance.now();
+          checking = stamp
+            .check()
+            .then((why) => {
+              if (why === null) return;
+              dropStamp(o.dataDir); // at once: records stop answering now, not when the loop comes round
+              changed ??= why;
+            })
+            .catch((err: unknown) => r.fail(err))
+            .finally(() => {
+              checking = null;
+              r.wake();
+            });
+        }
+        const ready = await readyFiles(statusDir);
+        const recorded = await recordedNames(o.dataDir);
+        // A record whose file PostgreSQL has marked done (or removed) has served its purpose.
+        // Done while this archiver's record went unused: PostgreSQL archives with another
+        // configuration now (a new repository, or a second pitr call in archive_command).
+        const used = usedAt(o.dataDir);
+        for (const name of recorded) {
+          if (ready.includes(name)) continue;
+          await dropRecord(o.dataDir, name);
+          const written = mine.get(name);
+          if (written === undefined) continue;
+          mine.delete(name);
+          unused = used >= written ? 0 : unused + 1;
+        }
+        if (unused >= UNUSED_LIMIT) {
+          o.log.info({ unused }, 'records going unused: another configuration archives now; stopping');
+          return 'stop';
+        }
+        const ahead = ready.filter((n) => recorded.has(n)).length + r.inflight.size;
+        // A .ready whose file is gone is PostgreSQL's to clear: it is no work, and no reason to stay.
+        const todo = ready.filter((n) => !recorded.has(n) && !r.inflight.has(n) && existsSync(join(walDir, n)));
+        const room = Math.min(o.lookahead - ahead, o.concurrency - r.inflight.size);
+        const batch = todo.slice(0, Math.max(0, room));
+        if (batch.length > 0 && !configured()) return 'stop';
+        for (const name of batch) {
+          if (repository && !stamp.stillHere()) {
+            changed = `repository.json of ${o.storage.url} changed or went away`;
+            return 'stop';
+          }
+          if (!(await claim(o.dataDir, name))) continue;
+          // A record is written only while the world is still the one this run started in.
+          const current = () => changed === null && o.stillConfigured() && stamp.stillHere();
+          r.track(
+            name,
+            storeOne(name, opts, current)
+              .then((recordedAt) => {
+                stored++;
+                if (recordedAt !== null) mine.set(name, recordedAt);
+              })
+              .finally(() => unclaim(o.dataDir, name)),
+          );
+        }
+        if (r.inflight.size === 0 && todo.length === 0) return 'idle';
+        r.active();
+        return 'busy';
+      },
+
+      async finish() {
+        if (changed !== null) {
+          // First of all: from now on no record answers (bin/pitr needs the stamp).
+          dropStamp(o.dataDir);
+          o.log.info({ why: changed }, 'the world this archiver started in has changed; stopping (the next call follows the new one)');
+        }
+        await checking;
+        await sweeping;
+      },
+
+      cleanup: () => dropStamp(o.dataDir),
+    },
+  );
   return stored;
 }
 

@@ -14,7 +14,7 @@
 // this, every such call starts Node and the store's client, ~150-200 ms each, and recovery
 // makes five of them at its end. Once recovery is over (the signal file gone while the
 // server runs), it answers asks for 3 s more, then removes its spool and exits.
-import { existsSync, renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseSpoolEntry, spool, spoolOkLine, tokenLine } from '../launcher/handoff.js';
@@ -24,13 +24,12 @@ import { replaceFile } from '../os/exclusive-temp.js';
 import { BufferPool } from '../os/buffer-pool.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { lstatQuietly, readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
-import { openWakePipe, type WakePipe } from '../os/wake-pipe.js';
 import type { Storage } from '../storage/storage.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
 import { fetchWalFile } from './fetch.js';
 import { isSpoolName, PREFETCH_COMMAND, prefetcherPidFile, readWanted } from './prefetch.js';
-import { lockWorker, unlockWorker, waiter } from './workers.js';
+import { runResident } from './resident-worker.js';
 
 export interface PrefetcherOptions {
   /**
@@ -53,135 +52,129 @@ export interface PrefetcherOptions {
 /** Runs until idle, removed or failed; resolves with the number of segments fetched. */
 export async function runPrefetcher(o: PrefetcherOptions): Promise<number> {
   await mkdir(o.dir, { recursive: true, mode: 0o700 });
-  if (!(await lockWorker(prefetcherPidFile(o.dir), PREFETCH_COMMAND, o.fingerprint))) return 0;
-  const { wait, wake } = waiter();
-  const inflight = new Map<string, Promise<void>>();
-  let failure: unknown = null;
   let fetched = 0;
   // The first segment found not archived, and when: the window stops there for a while.
   const missing: { end: { name: string; at: number } | null } = { end: null };
   /** Files fetched because a call asked for them: kept until taken, wherever they are. */
   const asked = new Set<string>();
   let overSince: number | null = null;
-  let watcher: FSWatcher | undefined;
-  let callers: WakePipe | undefined;
-  /** Runs a download for `name`; its end (or first failure) wakes this loop and any waiting call. */
-  const track = (name: string, work: Promise<unknown>) => {
-    const job = work
-      .then(() => undefined)
-      .catch((err) => void (failure ??= err))
-      .finally(() => {
-        inflight.delete(name);
-        callers?.wake(name);
-        wake();
-      });
-    inflight.set(name, job);
-  };
-  try {
-    // Left by a prefetcher that died: a cut-off download, plans nobody will carry out.
-    for (const e of readdirQuietly(o.dir)) if (['fetching', 'plan'].includes(parseSpoolEntry(e).kind)) unlinkQuietly(join(o.dir, e));
-    // Started by recovery's first call (a history file, before any segment): the backup's
-    // first segment is planned at once, and fetched as soon as the store is open.
-    const first = (await readWanted(o.dir)) === null ? backupStartSegment(o.dataDir) : null;
-    if (first !== null) writeFileSync(join(o.dir, spool.planEntry(first)), '');
-    // bin/pitr, waiting for a file this process fetches, blocks on this pipe (os/wake-pipe.ts).
-    callers = openWakePipe(join(o.dir, spool.WAKE));
-    const connected = await o.connect();
-    if (connected === null) return 0;
-    // The cluster's identifier, read once: every segment is checked against it.
-    const opts = { ...o, ...connected, systemIdentifier: await readSystemIdentifier(o.dataDir), pool: new BufferPool(1) }; // fetches decode and write with no await between: one buffer serves
-    watcher = watch(o.dir, wake);
-    watcher.on('error', wake);
-    let lastWanted: string | null = null;
-    let configuredAt = performance.now();
-    let idleSince = performance.now();
-    while (failure === null && existsSync(o.dir)) {
-      // Another configuration: the launcher computes another fingerprint and looks in another
-      // spool, so nothing here is handed over any more; downloading on would only cost. Asked
-      // every 250 ms at most: this loop wakes for every file recovery takes.
-      if (performance.now() - configuredAt > 250) {
-        if (!o.stillConfigured()) break;
-        configuredAt = performance.now();
-      }
-      const wanted: string | null = (await readWanted(o.dir)) ?? lastWanted; // being rewritten: keep the last
-      if (wanted !== lastWanted) {
-        [lastWanted, idleSince, missing.end] = [wanted, performance.now(), null];
-      }
-      if (missing.end !== null && performance.now() - missing.end.at > 1000) missing.end = null; // look again
-      // Recovery over: no more prefetching, but asks are answered a while longer, because
-      // PostgreSQL reads history files after it removes the signal file.
-      if (recoveryOver(o.dataDir)) overSince ??= performance.now();
-      const window =
-        overSince !== null
-          ? []
-          : wanted !== null
-            ? nextSegments(wanted, o.depth, opts.segmentSize)
-            : first !== null
-              ? [first, ...nextSegments(first, o.depth - 1, opts.segmentSize)]
-              : [];
-      const entries = readdirQuietly(o.dir);
-      // Taken, or behind recovery: gone. What PostgreSQL took was renamed away already.
-      const keep = new Set([wanted, ...window, ...asked]);
-      for (const e of entries) {
-        const entry = parseSpoolEntry(e);
-        if (entry.kind !== 'file' && entry.kind !== 'ok') continue;
-        // The .ok of a file already taken vouches for nothing.
-        const taken = entry.kind === 'ok' && !entries.includes(entry.name);
-        if ((!keep.has(entry.name) && !inflight.has(entry.name)) || taken) unlinkQuietly(join(o.dir, e));
-      }
-      for (const e of entries) {
-        const entry = parseSpoolEntry(e);
-        if (entry.kind !== 'ask') continue;
-        const { name } = entry;
-        const token = tokenLine.parse(readTextQuietly(join(o.dir, e)));
-        if (token === null) continue; // still being written: its write wakes us again
-        // Being fetched for the window: asked again once that ends (its end wakes us), since a
-        // window fetch that finds nothing leaves no answer.
-        if (inflight.has(name)) continue;
-        unlinkQuietly(join(o.dir, e));
-        if (!isSpoolName(name)) continue;
-        asked.add(name);
-        track(name, answer(name, token, opts));
-      }
-      dropOldAnswers(o.dir, entries);
-      // A plan the window has left will not be carried out; a call waiting on it would wait
-      // its full 30 s, at the end of recovery when PostgreSQL asks for the last segment again.
-      for (const e of entries) {
-        const entry = parseSpoolEntry(e);
-        if (entry.kind === 'plan' && !window.includes(entry.name) && !inflight.has(entry.name)) unlinkQuietly(join(o.dir, e));
-      }
-      // An asked-for file that was taken, or not found, needs keeping no longer.
-      for (const n of asked) if (!inflight.has(n) && !entries.includes(n)) asked.delete(n);
-      const have = new Set(entries.map(parseSpoolEntry).flatMap((entry) => (entry.kind === 'ok' ? [entry.name] : [])));
-      const todo = window.filter((n) => !have.has(n) && !inflight.has(n) && (missing.end === null || n < missing.end.name));
-      for (const n of todo) if (!entries.includes(spool.planEntry(n))) writeFileSync(join(o.dir, spool.planEntry(n)), '');
-      for (const name of todo.slice(0, Math.max(0, o.concurrency - inflight.size))) {
-        track(
-          name,
-          fetchOne(name, opts).then((found) => {
-            if (found) fetched++;
-            else if (missing.end === null || name < missing.end.name) missing.end = { name, at: performance.now() };
-            // Plans past the end of the archive will not be carried out now.
-            if (!found) for (const n of window) if (n >= name) unlinkQuietly(join(o.dir, spool.planEntry(n)));
-          }),
-        );
-      }
-      if (overSince !== null && inflight.size === 0 && performance.now() - overSince > 3000) {
-        await rm(o.dir, { recursive: true, force: true });
-        break;
-      }
-      const idle = inflight.size === 0 && todo.length === 0;
-      if (idle && (performance.now() - idleSince > o.idleMs || !existsSync(join(o.dataDir, 'postmaster.pid')))) break;
-      await wait(250);
-    }
-    await Promise.all(inflight.values());
-  } finally {
-    watcher?.close();
-    callers?.close();
-    if (existsSync(o.dir)) for (const e of readdirQuietly(o.dir)) if (parseSpoolEntry(e).kind === 'plan') unlinkQuietly(join(o.dir, e));
-    await unlockWorker(prefetcherPidFile(o.dir));
-  }
-  if (failure !== null) throw failure;
+  // Set by start():
+  let first: string | null = null;
+  let opts: Connected;
+  let lastWanted: string | null = null;
+  let configuredAt = performance.now();
+
+  await runResident(
+    {
+      command: PREFETCH_COMMAND,
+      pidFile: prefetcherPidFile(o.dir),
+      fingerprint: o.fingerprint,
+      dataDir: o.dataDir,
+      watchDir: o.dir,
+      wakePipe: join(o.dir, spool.WAKE),
+      idleMs: o.idleMs,
+    },
+    {
+      async start() {
+        // Left by a prefetcher that died: a cut-off download, plans nobody will carry out.
+        for (const e of readdirQuietly(o.dir)) if (['fetching', 'plan'].includes(parseSpoolEntry(e).kind)) unlinkQuietly(join(o.dir, e));
+        // Started by recovery's first call (a history file, before any segment): the backup's
+        // first segment is planned at once, and fetched as soon as the store is open.
+        first = (await readWanted(o.dir)) === null ? backupStartSegment(o.dataDir) : null;
+        if (first !== null) writeFileSync(join(o.dir, spool.planEntry(first)), '');
+        const connected = await o.connect();
+        if (connected === null) return false;
+        // The cluster's identifier, read once: every segment is checked against it.
+        // Fetches decode and write with no await between: one buffer serves.
+        opts = { ...o, ...connected, systemIdentifier: await readSystemIdentifier(o.dataDir), pool: new BufferPool(1) };
+        return true;
+      },
+
+      async turn(r) {
+        // Another configuration: the launcher computes another fingerprint and looks in another
+        // spool, so nothing here is handed over any more; downloading on would only cost. Asked
+        // every 250 ms at most: this loop wakes for every file recovery takes.
+        if (performance.now() - configuredAt > 250) {
+          if (!o.stillConfigured()) return 'stop';
+          configuredAt = performance.now();
+        }
+        const wanted: string | null = (await readWanted(o.dir)) ?? lastWanted; // being rewritten: keep the last
+        if (wanted !== lastWanted) {
+          [lastWanted, missing.end] = [wanted, null];
+          r.active();
+        }
+        if (missing.end !== null && performance.now() - missing.end.at > 1000) missing.end = null; // look again
+        // Recovery over: no more prefetching, but asks are answered a while longer, because
+        // PostgreSQL reads history files after it removes the signal file.
+        if (recoveryOver(o.dataDir)) overSince ??= performance.now();
+        const window =
+          overSince !== null
+            ? []
+            : wanted !== null
+              ? nextSegments(wanted, o.depth, opts.segmentSize)
+              : first !== null
+                ? [first, ...nextSegments(first, o.depth - 1, opts.segmentSize)]
+                : [];
+        const entries = readdirQuietly(o.dir);
+        // Taken, or behind recovery: gone. What PostgreSQL took was renamed away already.
+        const keep = new Set([wanted, ...window, ...asked]);
+        for (const e of entries) {
+          const entry = parseSpoolEntry(e);
+          if (entry.kind !== 'file' && entry.kind !== 'ok') continue;
+          // The .ok of a file already taken vouches for nothing.
+          const taken = entry.kind === 'ok' && !entries.includes(entry.name);
+          if ((!keep.has(entry.name) && !r.inflight.has(entry.name)) || taken) unlinkQuietly(join(o.dir, e));
+        }
+        for (const e of entries) {
+          const entry = parseSpoolEntry(e);
+          if (entry.kind !== 'ask') continue;
+          const { name } = entry;
+          const token = tokenLine.parse(readTextQuietly(join(o.dir, e)));
+          if (token === null) continue; // still being written: its write wakes us again
+          // Being fetched for the window: asked again once that ends (its end wakes us), since a
+          // window fetch that finds nothing leaves no answer.
+          if (r.inflight.has(name)) continue;
+          unlinkQuietly(join(o.dir, e));
+          if (!isSpoolName(name)) continue;
+          asked.add(name);
+          r.track(name, answer(name, token, opts));
+        }
+        dropOldAnswers(o.dir, entries);
+        // A plan the window has left will not be carried out; a call waiting on it would wait
+        // its full 30 s, at the end of recovery when PostgreSQL asks for the last segment again.
+        for (const e of entries) {
+          const entry = parseSpoolEntry(e);
+          if (entry.kind === 'plan' && !window.includes(entry.name) && !r.inflight.has(entry.name)) unlinkQuietly(join(o.dir, e));
+        }
+        // An asked-for file that was taken, or not found, needs keeping no longer.
+        for (const n of asked) if (!r.inflight.has(n) && !entries.includes(n)) asked.delete(n);
+        const have = new Set(entries.map(parseSpoolEntry).flatMap((entry) => (entry.kind === 'ok' ? [entry.name] : [])));
+        const todo = window.filter((n) => !have.has(n) && !r.inflight.has(n) && (missing.end === null || n < missing.end.name));
+        for (const n of todo) if (!entries.includes(spool.planEntry(n))) writeFileSync(join(o.dir, spool.planEntry(n)), '');
+        for (const name of todo.slice(0, Math.max(0, o.concurrency - r.inflight.size))) {
+          r.track(
+            name,
+            fetchOne(name, opts).then((found) => {
+              if (found) fetched++;
+              else if (missing.end === null || name < missing.end.name) missing.end = { name, at: performance.now() };
+              // Plans past the end of the archive will not be carried out now.
+              if (!found) for (const n of window) if (n >= name) unlinkQuietly(join(o.dir, spool.planEntry(n)));
+            }),
+          );
+        }
+        if (overSince !== null && r.inflight.size === 0 && performance.now() - overSince > 3000) {
+          await rm(o.dir, { recursive: true, force: true });
+          return 'stop';
+        }
+        // The idle clock runs from recovery's last step (above), not from the last download.
+        return r.inflight.size === 0 && todo.length === 0 ? 'idle' : 'busy';
+      },
+
+      cleanup() {
+        if (existsSync(o.dir)) for (const e of readdirQuietly(o.dir)) if (parseSpoolEntry(e).kind === 'plan') unlinkQuietly(join(o.dir, e));
+      },
+    },
+  );
   return fetched;
 }
 

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { prefetchRoot, spool, spoolOkLine, wantedLine } from '../launcher/handoff.js';
 import { bootId } from '../os/boot-id.js';
 import { replaceFile } from '../os/exclusive-temp.js';
+import { waitUntil } from '../os/wait-until.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { readTextQuietly } from '../os/quiet-fs.js';
 import { parseWalFileName } from '../wal/names.js';
@@ -37,14 +38,10 @@ export const prefetcherPidFile = (dir: string) => join(dir, spool.PID);
  */
 export async function takePrefetched(dir: string, name: string, dest: string): Promise<boolean> {
   if (!existsSync(dir)) return false;
-  const deadline = performance.now() + 30_000;
-  while (
-    existsSync(join(dir, spool.planEntry(name))) &&
-    performance.now() < deadline &&
-    (await liveWorker(prefetcherPidFile(dir), PREFETCH_COMMAND))
-  ) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  // While the prefetcher lives and plans to fetch it: its download is on the way.
+  const fetching = async () =>
+    existsSync(join(dir, spool.planEntry(name))) && (await liveWorker(prefetcherPidFile(dir), PREFETCH_COMMAND)) !== null;
+  await waitUntil(async () => !(await fetching()), { timeoutMs: 30_000, everyMs: 10 });
   const text = await readFile(join(dir, spool.okEntry(name)), 'utf8').catch(() => null);
   if (text === null) {
     if (!(await isAhead(dir, name))) await clearSpool(dir);

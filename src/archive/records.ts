@@ -31,6 +31,7 @@ import { fileIdentity } from '../os/file-identity.js';
 import { takePidFile } from '../os/pid-file.js';
 import { lstatQuietly, readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
 import { processAlive } from '../os/process.js';
+import { waitUntil } from '../os/wait-until.js';
 
 export type { ArchivedRecord, RepositoryStamp } from '../launcher/handoff.js';
 
@@ -132,6 +133,5 @@ async function claimLive(dataDir: string, name: string): Promise<boolean> {
 
 /** While a live process holds the claim on `name`, waits (up to `timeoutMs`) for it to finish. */
 export async function awaitClaim(dataDir: string, name: string, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline && (await claimLive(dataDir, name))) await new Promise((r) => setTimeout(r, 10));
+  await waitUntil(async () => !(await claimLive(dataDir, name)), { timeoutMs, everyMs: 10 });
 }

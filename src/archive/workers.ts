@@ -13,6 +13,7 @@ import { START_ENV } from '../launcher/fingerprint.js';
 import { workerPidLine, type WorkerPid } from '../launcher/handoff.js';
 import { takePidFile } from '../os/pid-file.js';
 import { processAlive } from '../os/process.js';
+import { waitUntil } from '../os/wait-until.js';
 
 export function startWorker(command: string, args: string[], flags: string[], cwd: string): void {
   const child = spawn(process.execPath, [process.argv[1]!, ...flags, command, ...args], {
@@ -49,18 +50,21 @@ export async function lockWorker(pidFile: string, command: string, fingerprint: 
   // Two calls of different configurations may start workers at the same moment: the later
   // one stops the earlier (waiting for it to go), so that one worker serves each place.
   const stale = async () => {
-    for (let waited = 0; waited < 1000; waited += 20) {
-      const holder = await liveWorker(pidFile, command);
-      if (holder === null) return true;
-      if (holder.pid === process.pid || holder.fingerprint === fingerprint) return false;
-      try {
-        process.kill(holder.pid, 'SIGTERM');
-      } catch {
-        // gone already
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return false;
+    const verdict = await waitUntil(
+      async () => {
+        const holder = await liveWorker(pidFile, command);
+        if (holder === null) return 'stale';
+        if (holder.pid === process.pid || holder.fingerprint === fingerprint) return 'kept';
+        try {
+          process.kill(holder.pid, 'SIGTERM');
+        } catch {
+          // gone already
+        }
+        return null;
+      },
+      { timeoutMs: 1000, everyMs: 20 },
+    );
+    return verdict === 'stale';
   };
   return takePidFile(pidFile, workerPidLine.format({ pid: process.pid, fingerprint }), stale, 3);
 }

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { waitUntil } from '../os/wait-until.js';
 import { readArchivedFile } from '../repository/archived-file.js';
 import type { Measure } from '../codec/measure.js';
 import { sealingStages } from '../codec/pipeline.js';
@@ -306,20 +307,18 @@ async function waitForBackupWal(
   stopTime: Date | null;
 }> {
   const { label, segmentSize, timeoutMs, log } = args;
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   const poll = async <T>(what: string, check: () => Promise<T | null>): Promise<T> => {
-    for (let logged = false; ;) {
-      const value = await check();
-      if (value !== null) return value;
-      if (Date.now() > deadline) {
-        throw new InputError(
-          `${what} was not archived within ${timeoutMs / 1000} s: check archive_command and "pitr status"; this backup is not usable until it is`,
-        );
-      }
-      if (!logged) log.info(`waiting for ${what} to be archived`);
-      logged = true;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const remaining = Math.max(0, deadline - performance.now());
+    const value = await waitUntil(check, {
+      timeoutMs: remaining,
+      everyMs: 250,
+      onWait: () => log.info(`waiting for ${what} to be archived`),
+    });
+    if (value !== null) return value;
+    throw new InputError(
+      `${what} was not archived within ${timeoutMs / 1000} s: check archive_command and "pitr status"; this backup is not usable until it is`,
+    );
   };
   const fromSegment = segmentFileName(args.timeline, segmentNumber(args.from, segmentSize), segmentSize);
   const fields = await poll(`the backup history file (.backup) of "${label}"`, () => findBackupHistory(storage, label, fromSegment));

@@ -6,8 +6,8 @@ import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, open, readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError } from '../errors.js';
+import { waitUntil } from '../os/wait-until.js';
 import type { Logger } from '../log.js';
 import { runningPostmaster } from '../os/process.js';
 import { pgProgram } from '../pg/binaries.js';
@@ -62,34 +62,40 @@ export async function startAndFollowRecovery(args: {
   let seenPid = false;
   let lastProgress = Date.now();
   const tail = new LogTail();
-  for (;;) {
-    const logFile = await currentLogFile(dir, startupLog);
-    const text = await tail.read(logFile);
-    const facts = { elapsedMs: Date.now() - started, logFile, ...readOutcomeLines(text) };
-    // The copied pg_control says "in production" from the start (the source was running);
-    // promotion is that state once recovery.signal is gone.
-    if ((await controlState(dir)) === DB_IN_PRODUCTION && !existsSync(join(dir, 'recovery.signal'))) return { state: 'promoted', ...facts };
-    if (/LOG:\s+pausing at the end of recovery/.test(text)) return { state: 'paused', ...facts };
+  // Until recovery ends, however long it takes: the server's log and pg_control tell.
+  const outcome = await waitUntil(
+    async (): Promise<RecoveryOutcome | null> => {
+      const logFile = await currentLogFile(dir, startupLog);
+      const text = await tail.read(logFile);
+      const facts = { elapsedMs: Date.now() - started, logFile, ...readOutcomeLines(text) };
+      // The copied pg_control says "in production" from the start (the source was running);
+      // promotion is that state once recovery.signal is gone.
+      if ((await controlState(dir)) === DB_IN_PRODUCTION && !existsSync(join(dir, 'recovery.signal')))
+        return { state: 'promoted', ...facts };
+      if (/LOG:\s+pausing at the end of recovery/.test(text)) return { state: 'paused', ...facts };
 
-    const alive = (await runningPostmaster(dir)) !== null;
-    seenPid ||= alive;
-    if (!alive && (seenPid || /(FATAL|PANIC):/.test(text))) {
-      if (args.action === 'shutdown' && /shutdown at recovery target/.test(text)) return { state: 'shutdown', ...facts };
-      const fatal = text
-        .split('\n')
-        .filter((l) => /(FATAL|PANIC):/.test(l))
-        .at(-1);
-      throw new InputError(
-        `the restored server stopped during recovery: ${fatal?.replace(/^.*?(FATAL|PANIC):\s*/, '') ?? 'no error logged'}; see ${logFile}`,
-      );
-    }
-    if (Date.now() - lastProgress > PROGRESS_EVERY_MS) {
-      lastProgress = Date.now();
-      const restored = [...text.matchAll(/restored log file "([0-9A-F.a-z]+)" from archive/g)].at(-1)?.[1];
-      log.info({ restoredWal: restored, elapsedMs: Date.now() - started }, 'recovery in progress');
-    }
-    await sleep(POLL_MS);
-  }
+      const alive = (await runningPostmaster(dir)) !== null;
+      seenPid ||= alive;
+      if (!alive && (seenPid || /(FATAL|PANIC):/.test(text))) {
+        if (args.action === 'shutdown' && /shutdown at recovery target/.test(text)) return { state: 'shutdown', ...facts };
+        const fatal = text
+          .split('\n')
+          .filter((l) => /(FATAL|PANIC):/.test(l))
+          .at(-1);
+        throw new InputError(
+          `the restored server stopped during recovery: ${fatal?.replace(/^.*?(FATAL|PANIC):\s*/, '') ?? 'no error logged'}; see ${logFile}`,
+        );
+      }
+      if (Date.now() - lastProgress > PROGRESS_EVERY_MS) {
+        lastProgress = Date.now();
+        const restored = [...text.matchAll(/restored log file "([0-9A-F.a-z]+)" from archive/g)].at(-1)?.[1];
+        log.info({ restoredWal: restored, elapsedMs: Date.now() - started }, 'recovery in progress');
+      }
+      return null;
+    },
+    { timeoutMs: Infinity, everyMs: POLL_MS },
+  );
+  return outcome!;
 }
 
 /** Why and where recovery stopped, from the server's log. Pure. */
