@@ -2,10 +2,11 @@
 // server or foreign files refuse the restore), prepared only once the plan holds, and
 // emptied again if the restore fails, so a half-restored directory is never left to start.
 import { constants as fsc } from 'node:fs';
-import { access, chown, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { access, chown, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BusyError, InputError } from '../errors.js';
 import { runningPostmaster } from '../os/process.js';
+import { lookupUser } from '../os/user-account.js';
 
 export interface Owner {
   uid: number;
@@ -74,22 +75,12 @@ async function ownerFor(path: string, existingUid: number | undefined): Promise<
   if (process.getuid?.() !== 0) return null;
   const candidates = [existingUid !== undefined ? await stat(path) : null, await stat(dirname(path)).catch(() => null)];
   // The user's own primary group, not the directory's: tar and the server run with it.
-  for (const st of candidates)
-    if (st && st.uid !== 0) return (await passwdEntry((fields) => Number(fields[2]) === st.uid)) ?? { uid: st.uid, gid: st.gid };
-  const postgres = await passwdEntry((fields) => fields[0] === 'postgres');
+  for (const st of candidates) if (st && st.uid !== 0) return (await lookupUser(st.uid)) ?? { uid: st.uid, gid: st.gid };
+  const postgres = await lookupUser('postgres');
   if (postgres) return postgres;
   throw new InputError(
     `running as root, pitr cannot tell who will own ${path}: chown the directory (or its parent) to the database user first`,
   );
-}
-
-async function passwdEntry(match: (fields: string[]) => boolean): Promise<Owner | null> {
-  const text = await readFile('/etc/passwd', 'utf8').catch(() => '');
-  for (const line of text.split('\n')) {
-    const fields = line.split(':');
-    if (fields.length >= 4 && match(fields)) return { name: fields[0]!, uid: Number(fields[2]), gid: Number(fields[3]) };
-  }
-  return null;
 }
 
 /** True when `owner` (or, without one, this process) can read `file`: restore_command runs as the server's user. */
