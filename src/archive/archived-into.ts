@@ -8,11 +8,11 @@
 // It lives in the data directory's root, not in pg_wal/pitr, on purpose: pg_basebackup copies
 // it, so a standby or a restored copy of this cluster knows it too. Written with fsync, once
 // per repository: losing it in a crash would reopen the hole it closes.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { RepositoryMismatchError } from '../errors.js';
 import { replaceFile } from '../os/exclusive-temp.js';
 import { readTextQuietly } from '../os/quiet-fs.js';
+import { isDataDir } from '../pg/control-file.js';
 
 export const ARCHIVED_INTO_FILE = 'pitr.repositories';
 
@@ -20,8 +20,6 @@ export interface ArchivedInto {
   id: string;
   url: string;
 }
-
-const isDataDir = (dataDir: string) => existsSync(join(dataDir, 'global', 'pg_control'));
 
 /** The repositories this data directory has archived into; none outside a data directory. */
 export function archivedInto(dataDir: string): ArchivedInto[] {

@@ -16,6 +16,7 @@ import type { Config } from '../config/config.js';
 import { InputError, PitrError, StorageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { childConnection, pgProgram } from '../pg/binaries.js';
+import { IDENTITY_COLUMNS, identityFromRow, type IdentityRow } from '../pg/cluster-identity.js';
 import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity } from '../repository/identity.js';
 import { walLogPrefix } from '../repository/layout.js';
 import { findUnusableWal } from '../repository/wal-completeness.js';
@@ -168,10 +169,8 @@ async function inspectServer(dbUrl: string | undefined): Promise<ServerFacts> {
     throw new InputError(`cannot connect to the database (${(err as Error).message}): set PGHOST/PGPORT/PGUSER or --db-url`, err);
   }
   try {
-    const { rows } = await client.query<Record<string, string>>(`
-      SELECT (SELECT system_identifier FROM pg_control_system())::text AS sysid,
-             current_setting('server_version_num') AS version,
-             (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS segsize,
+    const { rows } = await client.query<IdentityRow & Record<string, string>>(`
+      SELECT ${IDENTITY_COLUMNS},
              current_setting('archive_mode') AS archive_mode,
              (SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')) AS tablespaces,
              (SELECT sum(pg_database_size(oid)) FROM pg_database)::text AS estimate,
@@ -195,9 +194,7 @@ async function inspectServer(dbUrl: string | undefined): Promise<ServerFacts> {
       );
     }
     return {
-      systemIdentifier: row.sysid!,
-      pgVersion: Math.floor(Number(row.version) / 10000),
-      walSegmentSize: Number(row.segsize),
+      ...identityFromRow(row),
       estimateBytes: Number(row.estimate ?? 0),
       timeline: Number(row.timeline),
       walPosition: parseLsn(row.lsn!)!,

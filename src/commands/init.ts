@@ -1,13 +1,14 @@
 // `pitr init`: binds the repository to this cluster. Idempotent for the same cluster.
 import type { CommandContext } from '../cli/context.js';
-import { identityFromDatabase, identityFromDataDir, isDataDir } from '../pg/cluster-identity.js';
+import { identityFromDatabase, identityFromDataDir } from '../pg/cluster-identity.js';
+import { isDataDir } from '../pg/control-file.js';
 import { assertSameCluster, bindIdentity, readIdentity } from '../repository/identity.js';
 import { openStorage } from '../storage/open.js';
 import { VERSION } from '../version.js';
 
 export async function initCommand({ config, log }: CommandContext): Promise<void> {
   const storage = await openStorage(config, { create: true });
-  const source = config.pgdata && (await isDataDir(config.pgdata)) ? `data directory ${config.pgdata}` : 'the database';
+  const source = config.pgdata && isDataDir(config.pgdata) ? `data directory ${config.pgdata}` : 'the database';
   const cluster = source.startsWith('data') ? await identityFromDataDir(config.pgdata!) : await identityFromDatabase(config.dbUrl);
   const existing = await readIdentity(storage);
   let created = false;

@@ -31,7 +31,7 @@ export async function promoteCommand({ config, log }: CommandContext, withoutArc
   // pg_ctl refuses to run as root: run it as the data directory's owner.
   const owner = statSync(dataDir);
   const asOwner = process.getuid?.() === 0 ? { uid: owner.uid, gid: owner.gid } : {};
-  const pgCtl = pgProgram('pg_ctl', (await readMajorVersion(dataDir)) ?? undefined);
+  const pgCtl = pgProgram('pg_ctl', readMajorVersion(dataDir) ?? undefined);
   const res = spawnSync(pgCtl, ['promote', '-D', dataDir, '-w', '-t', '120'], { encoding: 'utf8', ...asOwner });
   if (res.status !== 0) {
     // The release stays for this run of the server: a promotion asked for by other means

@@ -2,9 +2,7 @@
 // another user, which still counts as alive.
 import { createHash } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { bootId } from './boot-id.js';
 
 export function processAlive(pid: number): boolean {
@@ -14,13 +12,6 @@ export function processAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** The postmaster's pid when a server runs in `dataDir` (postmaster.pid names a live process), else null. */
-export async function runningPostmaster(dataDir: string): Promise<number | null> {
-  const text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => null);
-  const pid = text ? Number(text.split('\n')[0]) : NaN;
-  return Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : null;
 }
 
 let space: string | undefined;

@@ -1,7 +1,8 @@
 // Finds the identity (system identifier, version, WAL segment size) of the cluster pitr
-// serves, from the data directory or from a database connection. Used by `pitr init` and
+// serves, from the data directory or from a database connection: the one place either is
+// asked. Used by `pitr init`, by `pitr backup` (whose query adds its own columns to these), and
 // to bind an empty repository when the first archived file is not a segment.
-import { access, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { ClusterIdentity } from '../repository/identity.js';
@@ -10,7 +11,7 @@ import { readMajorVersion, readSystemIdentifier } from './control-file.js';
 /** From a data directory: pg_control for the system identifier, pg_wal for the segment size. */
 export async function identityFromDataDir(dataDir: string): Promise<ClusterIdentity> {
   const systemIdentifier = await readSystemIdentifier(dataDir);
-  const pgVersion = await readMajorVersion(dataDir);
+  const pgVersion = readMajorVersion(dataDir);
   if (systemIdentifier === null || pgVersion === null) {
     throw new InputError(`${dataDir} is not a readable PostgreSQL data directory: set PGDATA (--pgdata) to the cluster's data directory`);
   }
@@ -26,23 +27,33 @@ export async function identityFromDataDir(dataDir: string): Promise<ClusterIdent
   throw new InputError(`no WAL segment found in ${walDir} to learn the segment size from`);
 }
 
+/** The select-list that asks a server for its identity; read the row with identityFromRow. */
+export const IDENTITY_COLUMNS = `(SELECT system_identifier FROM pg_control_system())::text AS sysid,
+       current_setting('server_version_num') AS version,
+       (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS segsize`;
+
+export interface IdentityRow {
+  sysid: string;
+  version: string;
+  segsize: string;
+}
+
+export function identityFromRow(row: IdentityRow): ClusterIdentity {
+  return {
+    systemIdentifier: row.sysid,
+    pgVersion: Math.floor(Number(row.version) / 10000),
+    walSegmentSize: Number(row.segsize),
+  };
+}
+
 /** From a live server (libpq variables or --db-url). */
 export async function identityFromDatabase(dbUrl: string | undefined): Promise<ClusterIdentity> {
   const { default: pg } = await import('pg');
   const client = new pg.Client(dbUrl ? { connectionString: dbUrl } : {});
   try {
     await client.connect();
-    const { rows } = await client.query<{ sysid: string; version: string; segsize: string }>(
-      `SELECT (SELECT system_identifier FROM pg_control_system())::text AS sysid,
-              current_setting('server_version_num') AS version,
-              (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS segsize`,
-    );
-    const row = rows[0]!;
-    return {
-      systemIdentifier: row.sysid,
-      pgVersion: Math.floor(Number(row.version) / 10000),
-      walSegmentSize: Number(row.segsize),
-    };
+    const { rows } = await client.query<IdentityRow>(`SELECT ${IDENTITY_COLUMNS}`);
+    return identityFromRow(rows[0]!);
   } catch (err) {
     throw new InputError(
       `cannot read the cluster identity from the database (${(err as Error).message}): set PGHOST/PGPORT/PGUSER or --db-url, or set PGDATA`,
@@ -51,11 +62,4 @@ export async function identityFromDatabase(dbUrl: string | undefined): Promise<C
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-export async function isDataDir(dir: string): Promise<boolean> {
-  return access(join(dir, 'global', 'pg_control')).then(
-    () => true,
-    () => false,
-  );
 }

@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
+import { isDataDir } from './control-file.js';
 
 /**
  * The data directory a WAL command serves. PostgreSQL runs archive_command and
@@ -9,7 +9,7 @@ import type { Config } from '../config/config.js';
  */
 export function resolveDataDir(config: Config): string {
   const cwd = process.cwd();
-  if (existsSync(join(cwd, 'global', 'pg_control')) || !config.pgdata) return cwd;
+  if (isDataDir(cwd) || !config.pgdata) return cwd;
   return config.pgdata;
 }
 
@@ -19,5 +19,5 @@ export function resolveDataDir(config: Config): string {
  * run by hand on a file elsewhere leaves nothing behind.
  */
 export function inOwnPgWal(dataDir: string, path: string): boolean {
-  return dirname(resolve(path)) === join(dataDir, 'pg_wal') && existsSync(join(dataDir, 'global', 'pg_control'));
+  return dirname(resolve(path)) === join(dataDir, 'pg_wal') && isDataDir(dataDir);
 }

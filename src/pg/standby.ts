@@ -13,9 +13,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { processAlive } from '../os/process.js';
-import { readTextQuietly } from '../os/quiet-fs.js';
 import { pgProgram } from './binaries.js';
+import { readMajorVersion } from './control-file.js';
+import { runningServer } from './postmaster-pid.js';
 
 export const PROMOTE_SIGNAL_FILE = 'promote';
 
@@ -33,14 +33,16 @@ export function promotionPending(dataDir: string): boolean {
  * null when that cannot be told (no postgres program, run as root, an unreadable file).
  */
 export function streamsFromPrimary(dataDir: string): boolean | null {
-  const major = Number(readTextQuietly(join(dataDir, 'PG_VERSION')).trim()) || undefined;
-  const res = spawnSync(pgProgram('postgres', major), ['-C', 'primary_conninfo', '-D', dataDir], { encoding: 'utf8', timeout: 10_000 });
+  const res = spawnSync(pgProgram('postgres', readMajorVersion(dataDir) ?? undefined), ['-C', 'primary_conninfo', '-D', dataDir], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
   if (res.status !== 0) return null;
   return res.stdout.trim() !== '';
 }
 
-/** The running server's pid and start time (postmaster.pid's first and third lines), or null when none runs. */
+/** The running server's pid and start time, or null when none runs. */
 export function serverRun(dataDir: string): string | null {
-  const [pid, , started] = readTextQuietly(join(dataDir, 'postmaster.pid')).split('\n');
-  return pid && started && processAlive(Number(pid)) ? `${pid} ${started}` : null;
+  const server = runningServer(dataDir);
+  return server?.startTime ? `${server.pid} ${server.startTime}` : null;
 }

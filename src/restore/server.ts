@@ -9,13 +9,12 @@ import { isAbsolute, join } from 'node:path';
 import { InputError } from '../errors.js';
 import { waitUntil } from '../os/wait-until.js';
 import type { Logger } from '../log.js';
-import { runningPostmaster } from '../os/process.js';
 import { pgProgram } from '../pg/binaries.js';
+import { DB_IN_PRODUCTION, readClusterState } from '../pg/control-file.js';
+import { runningServer } from '../pg/postmaster-pid.js';
 import type { RecoveryAction } from './recovery-conf.js';
 import type { Owner } from './target-dir.js';
 
-/** pg_control's DBState (PostgreSQL 9.4 and later). */
-const DB_IN_PRODUCTION = 6;
 const POLL_MS = 200;
 const PROGRESS_EVERY_MS = 30_000;
 
@@ -70,11 +69,11 @@ export async function startAndFollowRecovery(args: {
       const facts = { elapsedMs: Date.now() - started, logFile, ...readOutcomeLines(text) };
       // The copied pg_control says "in production" from the start (the source was running);
       // promotion is that state once recovery.signal is gone.
-      if ((await controlState(dir)) === DB_IN_PRODUCTION && !existsSync(join(dir, 'recovery.signal')))
+      if ((await readClusterState(dir)) === DB_IN_PRODUCTION && !existsSync(join(dir, 'recovery.signal')))
         return { state: 'promoted', ...facts };
       if (/LOG:\s+pausing at the end of recovery/.test(text)) return { state: 'paused', ...facts };
 
-      const alive = (await runningPostmaster(dir)) !== null;
+      const alive = runningServer(dir) !== null;
       seenPid ||= alive;
       if (!alive && (seenPid || /(FATAL|PANIC):/.test(text))) {
         if (args.action === 'shutdown' && /shutdown at recovery target/.test(text)) return { state: 'shutdown', ...facts };
@@ -141,18 +140,6 @@ async function currentLogFile(dir: string, fallback: string): Promise<string> {
   if (!path) return fallback;
   const full = isAbsolute(path) ? path : join(dir, path);
   return existsSync(full) ? full : fallback;
-}
-
-async function controlState(dir: string): Promise<number | null> {
-  const fh = await open(join(dir, 'global', 'pg_control'), 'r').catch(() => null);
-  if (!fh) return null;
-  try {
-    const buf = Buffer.alloc(4);
-    const { bytesRead } = await fh.read(buf, 0, 4, 16);
-    return bytesRead === 4 ? buf.readUInt32LE(0) : null;
-  } finally {
-    await fh.close();
-  }
 }
 
 const lastLine = (text: string) => text.trim().split('\n').at(-1) ?? '';

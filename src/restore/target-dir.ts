@@ -5,8 +5,8 @@ import { constants as fsc } from 'node:fs';
 import { access, chown, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BusyError, InputError } from '../errors.js';
-import { runningPostmaster } from '../os/process.js';
 import { lookupUser } from '../os/user-account.js';
+import { runningServer } from '../pg/postmaster-pid.js';
 
 export interface Owner {
   uid: number;
@@ -30,8 +30,8 @@ export async function inspectTargetDir(input: string, force: boolean): Promise<T
   });
   if (st && !st.isDirectory()) throw new InputError(`target ${path} is not a directory: name a new or empty directory`);
   if (st) {
-    const pid = await runningPostmaster(path);
-    if (pid !== null) {
+    const pid = runningServer(path)?.pid;
+    if (pid !== undefined) {
       throw new BusyError(
         `a PostgreSQL server (pid ${pid}) is running in ${path}: stop it (pg_ctl -D ${path} stop) or restore into another directory`,
       );
