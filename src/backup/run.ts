@@ -15,8 +15,9 @@ import { sealingStages } from '../codec/pipeline.js';
 import type { Config } from '../config/config.js';
 import { InputError, PitrError, StorageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { childConnection, pgProgram } from '../pg/binaries.js';
+import { pgProgram } from '../pg/binaries.js';
 import { IDENTITY_COLUMNS, identityFromRow, type IdentityRow } from '../pg/cluster-identity.js';
+import { childConnection, newClient, serverConnection, type DbConnection } from '../pg/connection.js';
 import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity } from '../repository/identity.js';
 import { walLogPrefix } from '../repository/layout.js';
 import { findUnusableWal } from '../repository/wal-completeness.js';
@@ -46,7 +47,8 @@ interface ServerFacts extends ClusterIdentity {
 }
 
 export async function takeBackup({ storage, config, log, onProgress }: BackupOptions): Promise<BackupManifest> {
-  const server = await inspectServer(config.dbUrl);
+  const connection = serverConnection(config);
+  const server = await inspectServer(connection);
   const identity = await readIdentity(storage);
   if (identity) assertSameCluster(identity, server, storage, 'the database server');
   else await bindIdentity(storage, server, VERSION, 'the database server');
@@ -67,13 +69,14 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
       const stream = await streamBaseBackup({
         storage,
         config,
+        connection,
         dataKey,
         label,
         pgMajor: server.pgVersion,
         onProgress: (b, total) => onProgress?.(b, total),
       });
 
-      const xminAfterStop = await oldestRunningXid(config.dbUrl, log);
+      const xminAfterStop = await oldestRunningXid(connection, log);
       const { start, stop, timeline, startTime, stopTime } = await waitForBackupWal(storage, {
         label,
         timeline: server.timeline,
@@ -138,14 +141,9 @@ async function completeOrRemove<T>(storage: Storage, dataKey: string, log: Logge
   }
 }
 
-async function connect(dbUrl: string | undefined) {
-  const { default: pg } = await import('pg');
-  return new pg.Client(dbUrl ? { connectionString: dbUrl } : {});
-}
-
 /** See BackupManifest.xminAfterStop. Best effort: a restore without it picks the newest backup. */
-async function oldestRunningXid(dbUrl: string | undefined, log: Logger): Promise<string | undefined> {
-  const client = await connect(dbUrl);
+async function oldestRunningXid(connection: DbConnection, log: Logger): Promise<string | undefined> {
+  const client = await newClient(connection);
   try {
     await client.connect();
     const { rows } = await client.query<{ xmin: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin');
@@ -161,12 +159,15 @@ async function oldestRunningXid(dbUrl: string | undefined, log: Logger): Promise
   }
 }
 
-async function inspectServer(dbUrl: string | undefined): Promise<ServerFacts> {
-  const client = await connect(dbUrl);
+async function inspectServer(connection: DbConnection): Promise<ServerFacts> {
+  const client = await newClient(connection);
   try {
     await client.connect();
   } catch (err) {
-    throw new InputError(`cannot connect to the database (${(err as Error).message}): set PGHOST/PGPORT/PGUSER or --db-url`, err);
+    throw new InputError(
+      `cannot connect to the database (${(err as Error).message}): set PGHOST/PGPORT/PGUSER or --db-url, or PGDATA (--pgdata) to the running cluster's data directory`,
+      err,
+    );
   }
   try {
     const { rows } = await client.query<IdentityRow & Record<string, string>>(`
@@ -207,13 +208,14 @@ async function inspectServer(dbUrl: string | undefined): Promise<ServerFacts> {
 async function streamBaseBackup(args: {
   storage: Storage;
   config: Config;
+  connection: DbConnection;
   dataKey: string;
   label: string;
   pgMajor: number;
   onProgress: (bytes: number, total: number) => void;
 }): Promise<{ tarBytes: number; stored: Measure }> {
   const { execa } = await import('execa');
-  const conn = childConnection(args.config.dbUrl);
+  const conn = childConnection(args.connection);
   const program = pgProgram('pg_basebackup', args.pgMajor);
   // -X none: the WAL comes from the archive, which the backup waits for below.
   // --compress=client-lz4: pg_basebackup compresses in C into one standard LZ4 frame stream

@@ -1,6 +1,7 @@
 // `pitr init`: binds the repository to this cluster. Idempotent for the same cluster.
 import type { CommandContext } from '../cli/context.js';
 import { identityFromDatabase, identityFromDataDir } from '../pg/cluster-identity.js';
+import { serverConnection } from '../pg/connection.js';
 import { isDataDir } from '../pg/control-file.js';
 import { assertSameCluster, bindIdentity, readIdentity } from '../repository/identity.js';
 import { openStorage } from '../storage/open.js';
@@ -9,7 +10,9 @@ import { VERSION } from '../version.js';
 export async function initCommand({ config, log }: CommandContext): Promise<void> {
   const storage = await openStorage(config, { create: true });
   const source = config.pgdata && isDataDir(config.pgdata) ? `data directory ${config.pgdata}` : 'the database';
-  const cluster = source.startsWith('data') ? await identityFromDataDir(config.pgdata!) : await identityFromDatabase(config.dbUrl);
+  const cluster = source.startsWith('data')
+    ? await identityFromDataDir(config.pgdata!)
+    : await identityFromDatabase(serverConnection(config));
   const existing = await readIdentity(storage);
   let created = false;
   if (existing) assertSameCluster(existing, cluster, storage, source);

@@ -12,23 +12,3 @@ export function pgProgram(name: string, serverMajor: number | undefined): string
   for (const dir of dirs) if (dir && existsSync(join(dir, name))) return join(dir, name);
   return name;
 }
-
-/**
- * Connection for child programs: the URL without its password (which would show in `ps`),
- * the password moved into PGPASSWORD.
- */
-export function childConnection(dbUrl: string | undefined): { args: string[]; env: Record<string, string> } {
-  if (!dbUrl) return { args: [], env: {} };
-  let url: URL;
-  try {
-    url = new URL(dbUrl);
-  } catch {
-    return { args: ['-d', dbUrl], env: {} }; // key=value connection strings pass through
-  }
-  const env: Record<string, string> = {};
-  if (url.password) {
-    env.PGPASSWORD = decodeURIComponent(url.password);
-    url.password = '';
-  }
-  return { args: ['-d', url.toString()], env };
-}

@@ -6,6 +6,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { ClusterIdentity } from '../repository/identity.js';
+import { newClient, type DbConnection } from './connection.js';
 import { readMajorVersion, readSystemIdentifier } from './control-file.js';
 
 /** From a data directory: pg_control for the system identifier, pg_wal for the segment size. */
@@ -46,10 +47,9 @@ export function identityFromRow(row: IdentityRow): ClusterIdentity {
   };
 }
 
-/** From a live server (libpq variables or --db-url). */
-export async function identityFromDatabase(dbUrl: string | undefined): Promise<ClusterIdentity> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client(dbUrl ? { connectionString: dbUrl } : {});
+/** From a live server. */
+export async function identityFromDatabase(connection: DbConnection): Promise<ClusterIdentity> {
+  const client = await newClient(connection);
   try {
     await client.connect();
     const { rows } = await client.query<IdentityRow>(`SELECT ${IDENTITY_COLUMNS}`);

@@ -15,6 +15,12 @@ export interface PostmasterPid {
   listenAddress: string;
 }
 
+export interface ServerAddress {
+  /** A Unix socket directory (an absolute path) or a host name or address. */
+  host: string;
+  port: number;
+}
+
 /** The file's fields, or null when there is none (no server runs, or one stopped cleanly). */
 export function readPostmasterPid(dataDir: string): PostmasterPid | null {
   const lines = readTextQuietly(join(dataDir, 'postmaster.pid')).split('\n');
@@ -34,4 +40,16 @@ export function readPostmasterPid(dataDir: string): PostmasterPid | null {
 export function runningServer(dataDir: string): PostmasterPid | null {
   const server = readPostmasterPid(dataDir);
   return server && processAlive(server.pid) ? server : null;
+}
+
+/**
+ * Where the server running in `dataDir` accepts connections, as pg_ctl finds it: its socket
+ * directory, else its listen address ("*" meaning this host); null when no server runs there
+ * or it listens nowhere it says.
+ */
+export function serverAddress(dataDir: string): ServerAddress | null {
+  const server = runningServer(dataDir);
+  if (!server?.port) return null;
+  const host = server.socketDir || (server.listenAddress === '*' ? 'localhost' : server.listenAddress);
+  return host ? { host, port: server.port } : null;
 }

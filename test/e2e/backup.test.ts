@@ -120,6 +120,33 @@ async function withServer(archiving: boolean, run: (repo: RepoFixture, cluster: 
   }
 }
 
+describe('finding the server', () => {
+  it('reaches a server on another port than 5432 through its data directory when PGHOST and PGPORT are unset', async () => {
+    const repo = await fileRepo();
+    // A socket directory of its own, as a packaged server has (/var/run/postgresql): postmaster.pid's line 5.
+    const sockets = await tempDir('sockets');
+    const cluster = await Cluster.create({ conf: { ...archivingInto(repo), unix_socket_directories: `'${sockets}'` } });
+    await cluster.start();
+    try {
+      expect(cluster.port).not.toBe(5432);
+      const env = {
+        ...repo.env,
+        PGUSER: 'postgres',
+        PGDATABASE: 'postgres',
+        PGHOST: undefined,
+        PGPORT: undefined,
+        PITR_BACKUP_WAL_TIMEOUT: '60',
+      };
+      const res = await pitr(['backup', '--pgdata', cluster.dataDir, '--json'], { env });
+      expect(res.exitCode, res.stderr).toBe(0);
+      const manifest = JSON.parse(res.stdout);
+      expect(manifest.systemIdentifier).toBe(await cluster.one<string>('SELECT system_identifier::text FROM pg_control_system()'));
+    } finally {
+      await cluster.stop('immediate');
+    }
+  });
+});
+
 describe('backup refusals', () => {
   it('refuses a server that does not archive WAL', () =>
     withServer(false, async (repo, cluster) => {
