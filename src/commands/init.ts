@@ -3,12 +3,13 @@ import type { CommandContext } from '../cli/context.js';
 import { identityFromDatabase, identityFromDataDir } from '../pg/cluster-identity.js';
 import { serverConnection } from '../pg/connection.js';
 import { isDataDir } from '../pg/control-file.js';
+import { dataDirOwner } from '../pg/data-dir.js';
 import { assertSameCluster, bindIdentity, readIdentity } from '../repository/identity.js';
 import { openStorage } from '../storage/open.js';
 import { VERSION } from '../version.js';
 
 export async function initCommand({ config, log }: CommandContext): Promise<void> {
-  const storage = await openStorage(config, { create: true });
+  const storage = await openStorage(config, { create: true, newOwner: dataDirOwner(config.pgdata) });
   const source = config.pgdata && isDataDir(config.pgdata) ? `data directory ${config.pgdata}` : 'the database';
   const cluster = source.startsWith('data')
     ? await identityFromDataDir(config.pgdata!)

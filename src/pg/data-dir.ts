@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
 import { isDataDir } from './control-file.js';
@@ -20,4 +21,14 @@ export function resolveDataDir(config: Config): string {
  */
 export function inOwnPgWal(dataDir: string, path: string): boolean {
   return dirname(resolve(path)) === join(dataDir, 'pg_wal') && isDataDir(dataDir);
+}
+
+/**
+ * Who owns the data directory, as uid and gid: the user its server, and so archive_command,
+ * runs as. Null when `dataDir` is not given or not a data directory.
+ */
+export function dataDirOwner(dataDir: string | undefined): { uid: number; gid: number } | null {
+  if (!dataDir || !isDataDir(dataDir)) return null;
+  const { uid, gid } = statSync(dataDir);
+  return { uid, gid };
 }

@@ -46,8 +46,8 @@ export class FileStorage implements Storage {
    * missing directory is more often an unmounted volume than a new repository, and writing
    * WAL into the mount point underneath would hide it from every later restore.
    */
-  static async open(root: string, create: boolean): Promise<FileStorage> {
-    if (create) await mkdir(root, { recursive: true, mode: 0o750 }).catch((err) => fail(err, 'create', root));
+  static async open(root: string, create: boolean, newOwner: { uid: number; gid: number } | null = null): Promise<FileStorage> {
+    if (create) await FileStorage.create(root, newOwner);
     const st = await stat(root).catch((err: NodeJS.ErrnoException) => {
       // Unavailable rather than refused: most often a volume that is not mounted (yet).
       if (err.code === 'ENOENT') {
@@ -63,6 +63,28 @@ export class FileStorage implements Storage {
     // of the repository directory.
     const owner = process.getuid?.() === 0 && st.uid !== 0 ? { uid: st.uid, gid: st.gid } : null;
     return new FileStorage(root, `${st.dev}:${st.ino}`, owner);
+  }
+
+  /**
+   * Creates the repository directory (pitr init) and any missing parents. Run as root, they
+   * must belong to `newOwner`, the user whose server runs archive_command: a root-owned 0750
+   * directory is one that user cannot even enter. Without such a user there is no owner to
+   * give, and a directory nobody can archive into is refused rather than created.
+   */
+  private static async create(root: string, newOwner: { uid: number; gid: number } | null): Promise<void> {
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot && !newOwner && !existsSync(root)) {
+      throw new StorageError(
+        `running as root, pitr init would create ${root} owned by root, where the server's archive_command cannot write: ` +
+          "pass --pgdata (the data directory's owner gets it), or create the directory owned by the database user first",
+      );
+    }
+    const first = await mkdir(root, { recursive: true, mode: 0o750 }).catch((err) => fail(err, 'create', root));
+    if (first === undefined || !asRoot || !newOwner) return;
+    for (let d = root; ; d = dirname(d)) {
+      await chown(d, newOwner.uid, newOwner.gid).catch((err) => fail(err, 'create', d));
+      if (d === first) break;
+    }
   }
 
   localPath(key: string): string {

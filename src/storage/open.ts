@@ -33,6 +33,8 @@ export function parseRepoUrl(url: string | undefined): RepoLocation {
 export interface OpenOptions {
   /** file://: create the root directory when missing (`pitr init` only). */
   create?: boolean;
+  /** file://, run as root: who gets the directories `create` makes (see FileStorage.open). */
+  newOwner?: { uid: number; gid: number } | null;
   /** Which process opens it: PITR_TEST_CRASH modes aim at one (storage/crash-injection.ts). */
   user?: StorageUser;
 }
@@ -49,7 +51,7 @@ async function openDriver(config: Config, options: OpenOptions): Promise<Storage
   const location = parseRepoUrl(config.repo);
   if (location.kind === 'file') {
     const { FileStorage } = await import('./file.js');
-    return FileStorage.open(location.path, options.create ?? false);
+    return FileStorage.open(location.path, options.create ?? false, options.newOwner ?? null);
   }
   const { S3Storage } = await import('./s3.js');
   return new S3Storage(location.bucket, location.prefix, config.s3);

@@ -1,7 +1,8 @@
 // Faults of the store and of the set-up: the store goes away while PostgreSQL archives, an
 // endpoint that never answers, a standby, an unwritable repository, bad configuration.
-import { chmod, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AS_ROOT, freePort, giveToPostgres, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
@@ -220,4 +221,45 @@ describe('ownership', () => {
     const push = await pitr(['wal-push', source.segments[0]!], { env: repo.env, asPostgres: true, cwd: source.cluster.dataDir });
     expect(push.exitCode, push.stderr).toBe(0);
   });
+
+  it.runIf(AS_ROOT)(
+    "a repository directory init creates as root belongs to the data directory's owner, whose server archives into it",
+    async () => {
+      // Under a root-owned parent, as /tmp or /srv: every directory on the way is init's to create.
+      const parent = await mkdtemp(join(process.env.PITR_TMP_ROOT ?? tmpdir(), 'pitr-root-'));
+      await chmod(parent, 0o755);
+      const repo = await fileRepo(join(parent, 'x', 'new', 'repo'));
+      const cluster = await Cluster.create({ conf: archivingInto(repo) });
+      await cluster.start();
+      try {
+        const init = await pitr(['init', '--pgdata', cluster.dataDir], { env: repo.env }); // as root
+        expect(init.exitCode, init.stderr).toBe(0);
+        const segment = await cluster.switchWal();
+        const archiver = await waitFor('the server to archive or fail', async () => {
+          const [row] = await cluster.query<{ archived: number; failed: number; last: string | null }>(
+            'SELECT archived_count::int AS archived, failed_count::int AS failed, last_archived_wal AS last FROM pg_stat_archiver',
+          );
+          return row!.archived + row!.failed > 0 && row;
+        });
+        expect(archiver).toEqual({ archived: 1, failed: 0, last: segment });
+        // Every directory init made, not just the repository's own: the server's user must reach it.
+        const owner = await stat(cluster.dataDir);
+        for (const dir of ['x', 'x/new', 'x/new/repo'])
+          expect(await stat(join(parent, dir))).toMatchObject({ uid: owner.uid, gid: owner.gid });
+      } finally {
+        await cluster.stop('immediate');
+      }
+    },
+  );
+
+  it.runIf(AS_ROOT)(
+    'init as root refuses to create a repository directory no server could write, without a data directory to take the owner from',
+    async () => {
+      const parent = await mkdtemp(join(process.env.PITR_TMP_ROOT ?? tmpdir(), 'pitr-root-'));
+      const res = await pitr(['init', '--repo', `file://${parent}/repo`], { env: source.cluster.libpqEnv });
+      expect(res.exitCode).toBe(9);
+      expect(res.stderr).toContain(`would create ${parent}/repo owned by root`);
+      expect(await readdir(parent)).toEqual([]);
+    },
+  );
 });

@@ -18,9 +18,10 @@ export interface RepoFixture {
   restoreCommand: string;
 }
 
-export async function fileRepo(): Promise<RepoFixture> {
+/** A file:// repository: a fresh directory, or `at`, a path not created yet (pitr init's to create). */
+export async function fileRepo(at?: string): Promise<RepoFixture> {
   // The directory exists, as a mounted volume would: wal-push never creates a repository root.
-  const dir = await tempDir('repo');
+  const dir = at ?? (await tempDir('repo'));
   return finish('file', { PITR_REPO: `file://${dir}` }, { dir });
 }
 
