@@ -8,8 +8,9 @@ import { serverConnection } from '../../src/pg/connection.js';
 import { readPostmasterPid, serverAddress } from '../../src/pg/postmaster-pid.js';
 
 /** A data directory whose postmaster.pid has these lines after pid, directory and start time. */
+const emptyDir = () => mkdtempSync(join(process.env.PITR_TMP_ROOT ?? tmpdir(), 'pitr-unit-'));
 function dataDir(pid: number, ...lines: string[]): string {
-  const dir = mkdtempSync(join(process.env.PITR_TMP_ROOT ?? tmpdir(), 'pitr-unit-'));
+  const dir = emptyDir();
   writeFileSync(join(dir, 'postmaster.pid'), [pid, dir, '1764892800', ...lines, ''].join('\n'));
   return dir;
 }
@@ -30,7 +31,7 @@ describe('serverAddress', () => {
   });
 
   it('answers null when no server runs there: no file, a dead pid, or nowhere to connect', () => {
-    expect(serverAddress(mkdtempSync(join(tmpdir(), 'pitr-unit-')))).toBeNull();
+    expect(serverAddress(emptyDir())).toBeNull();
     expect(serverAddress(dataDir(gone, '5433', '/run/pg-sockets', '*', '0 0', 'ready   '))).toBeNull();
     expect(serverAddress(dataDir(live, '5433', '', '', '0 0', 'ready   '))).toBeNull();
   });
