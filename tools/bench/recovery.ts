@@ -66,6 +66,14 @@ export async function benchRecovery(scale: number): Promise<void> {
       ['pitr wal-fetch, s3, prefetch 8', `${PITR_BIN} --config ${s3Conf} wal-fetch %f %p`],
       ['pitr wal-fetch, s3, prefetch off', `${PITR_BIN} --config ${s3Conf} --fetch-prefetch 0 wal-fetch %f %p`],
     ];
+    // BENCH_BASELINE_PITR: another checkout's bin/pitr, recovering beside this one in the same rounds (before/after a change).
+    const baseline = process.env.BENCH_BASELINE_PITR;
+    if (baseline) {
+      ways.push(
+        ['baseline pitr wal-fetch, file://, prefetch 8', `${baseline} --config ${fileConf} wal-fetch %f %p`],
+        ['baseline pitr wal-fetch, s3, prefetch 8', `${baseline} --config ${s3Conf} wal-fetch %f %p`],
+      );
+    }
     // BENCH_ROUNDS (2) rounds, the ways in the opposite order in the second: a run's place in
     // the order moved its time by up to 2.5 s here (the first pitr way after cp was slower).
     const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
