@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { freePort, giveToPostgres, PG_BIN, PITR_BIN, tempDir, waitFor } from '../harness/env.js';
 import { Cluster } from '../harness/postgres.js';
 import { S3Server } from '../harness/s3.js';
-import { asPostgresArgs, say, table, timed, type Sample, writePgbackrestConf } from './common.js';
+import { asPostgresArgs, pitrConfText, say, table, timed, type Sample, writePgbackrestConf } from './common.js';
 
 const MiB = 1048576;
 
@@ -30,12 +30,7 @@ export async function benchBackup(scale: number): Promise<void> {
     const pitrFileConf = join(work, 'pitr-file.env');
     const pitrS3Conf = join(work, 'pitr-s3.env');
     await writeFile(pitrFileConf, `PITR_REPO=file://${fileRepo}\nPITR_LOG_LEVEL=warn\n`);
-    await writeFile(
-      pitrS3Conf,
-      `${Object.entries(s3Env)
-        .map(([k, v]) => `${k}=${v}`)
-        .join('\n')}\nPITR_LOG_LEVEL=warn\n`,
-    );
+    await writeFile(pitrS3Conf, pitrConfText(s3Env));
     const pgbrConf = await writePgbackrestConf(work, cluster, sockDir, ['start-fast=y']);
     await giveToPostgres(work);
     await chmod(pitrS3Conf, 0o640);

@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PG_BIN } from '../harness/env.js';
 
 export const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -30,6 +31,18 @@ export function timed(cmd: string, args: string[], env: Record<string, string>, 
 /** Every tool runs as the postgres user, as PostgreSQL (and an operator's sudo -u postgres) would. */
 export function asPostgresArgs(cmd: string, args: string[]): [string, string[]] {
   return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+}
+
+/** pgbench on the cluster at `port`, as the postgres user: `args` first (-i -s N, or a load). */
+export function pgbenchArgs(port: number, args: string[]): [string, string[]] {
+  return asPostgresArgs(join(PG_BIN, 'pgbench'), [...args, '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'postgres']);
+}
+
+/** A pitr config file's text for these settings, quiet on success. */
+export function pitrConfText(env: Record<string, string>): string {
+  return `${Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n')}\nPITR_LOG_LEVEL=warn\n`;
 }
 
 export function quantile(sorted: number[], q: number): number {

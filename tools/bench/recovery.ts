@@ -7,10 +7,10 @@ import { writeFileSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { cp } from 'node:fs/promises';
-import { giveToPostgres, PG_BIN, PITR_BIN, tempDir, waitFor } from '../harness/env.js';
+import { giveToPostgres, PITR_BIN, tempDir, waitFor } from '../harness/env.js';
 import { Cluster } from '../harness/postgres.js';
 import { S3Server } from '../harness/s3.js';
-import { asPostgresArgs, say, table, timed } from './common.js';
+import { pgbenchArgs, pitrConfText, say, table, timed } from './common.js';
 
 export async function benchRecovery(scale: number): Promise<void> {
   const work = await tempDir('bench-recovery');
@@ -22,12 +22,7 @@ export async function benchRecovery(scale: number): Promise<void> {
   const fileConf = join(work, 'pitr-file.env');
   const s3Conf = join(work, 'pitr-s3.env');
   await writeFile(fileConf, `PITR_REPO=file://${fileRepo}\nPITR_LOG_LEVEL=warn\n`);
-  await writeFile(
-    s3Conf,
-    `${Object.entries(s3Env)
-      .map(([k, v]) => `${k}=${v}`)
-      .join('\n')}\nPITR_LOG_LEVEL=warn\n`,
-  );
+  await writeFile(s3Conf, pitrConfText(s3Env));
   await giveToPostgres(work);
   const archive = `cp %p ${arch}/%f && ${PITR_BIN} --config ${fileConf} wal-push %p && ${PITR_BIN} --config ${s3Conf} wal-push %p`;
   const primary = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${archive}'`, max_wal_size: "'4GB'" } });
@@ -37,19 +32,7 @@ export async function benchRecovery(scale: number): Promise<void> {
     const base = await primary.baseBackup();
     const lsn0 = await primary.one<string>('SELECT pg_current_wal_lsn()::text');
     say(`pgbench -i -s ${scale} after the base backup, archived three ways (cp, pitr file://, pitr s3) ...`);
-    const [c, a] = asPostgresArgs(join(PG_BIN, 'pgbench'), [
-      '-i',
-      '-q',
-      '-s',
-      String(scale),
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(primary.port),
-      '-U',
-      'postgres',
-      'postgres',
-    ]);
+    const [c, a] = pgbenchArgs(primary.port, ['-i', '-q', '-s', String(scale)]);
     const init = timed(c, a, {}, '/tmp');
     if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
     const walBytes = Number(await primary.one<string>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${lsn0}')::text`));

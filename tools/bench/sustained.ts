@@ -19,10 +19,10 @@ import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises
 import { request as httpsRequest } from 'node:https';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { giveToPostgres, PG_BIN, PITR_BIN, tempDir } from '../harness/env.js';
+import { giveToPostgres, PITR_BIN, tempDir } from '../harness/env.js';
 import { Cluster } from '../harness/postgres.js';
 import { S3Server } from '../harness/s3.js';
-import { asPostgresArgs, quantile, say, table, writePgbackrestConf } from './common.js';
+import { asPostgresArgs, pgbenchArgs, pitrConfText, quantile, say, table, writePgbackrestConf } from './common.js';
 
 interface Way {
   label: string;
@@ -91,13 +91,7 @@ export async function benchSustained(seconds: number): Promise<void> {
       label: `${prefix}pitr s3 (s3rver)`,
       setup: async (dir) => {
         const { env } = await s3.newRepo();
-        await writeFile(
-          join(dir, 'pitr.env'),
-          `${Object.entries(env)
-            .map(([k, v]) => `${k}=${v}`)
-            .join('\n')}\nPITR_LOG_LEVEL=warn\n`,
-          { mode: 0o640 },
-        );
+        await writeFile(join(dir, 'pitr.env'), pitrConfText(env), { mode: 0o640 });
         return `${bin} --config ${dir}/pitr.env wal-push %p`;
       },
     },
@@ -112,13 +106,7 @@ export async function benchSustained(seconds: number): Promise<void> {
           AWS_ACCESS_KEY_ID: 'S3RVER',
           AWS_SECRET_ACCESS_KEY: 'S3RVER',
         };
-        await writeFile(
-          join(dir, 'pitr.env'),
-          `${Object.entries(env)
-            .map(([k, v]) => `${k}=${v}`)
-            .join('\n')}\nPITR_LOG_LEVEL=warn\n`,
-          { mode: 0o640 },
-        );
+        await writeFile(join(dir, 'pitr.env'), pitrConfText(env), { mode: 0o640 });
         return `env NODE_EXTRA_CA_CERTS=${tls.certFile} ${bin} --config ${dir}/pitr.env wal-push %p`;
       },
     },
@@ -244,16 +232,7 @@ async function runOne(way: Way, load: 'bulk insert' | 'pgbench TPC-B', seconds: 
     await cluster.start();
     await way.after?.(dir);
     const bench = (args: string[]) => {
-      const [c, a] = asPostgresArgs(join(PG_BIN, 'pgbench'), [
-        ...args,
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(cluster.port),
-        '-U',
-        'postgres',
-        'postgres',
-      ]);
+      const [c, a] = pgbenchArgs(cluster.port, args);
       return execa(c, a, { reject: false });
     };
     let script: string[];

@@ -5,10 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { giveToPostgres, PG_BIN, PITR_BIN, tempDir } from '../harness/env.js';
+import { giveToPostgres, PITR_BIN, tempDir } from '../harness/env.js';
 import { Cluster } from '../harness/postgres.js';
 import { S3Server } from '../harness/s3.js';
-import { asPostgresArgs, quantile, say, table, timed, type Sample, writePgbackrestConf } from './common.js';
+import { asPostgresArgs, pgbenchArgs, quantile, say, table, timed, type Sample, writePgbackrestConf } from './common.js';
 
 interface Row {
   label: string;
@@ -49,27 +49,8 @@ export async function benchWal(segments: number): Promise<void> {
   try {
     await cluster.start();
     const scale = Math.ceil(SEGMENTS * 1.4) + 2; // pgbench -i writes ~0.8 segments of WAL per scale unit
-    const init = spawnSync(
-      'runuser',
-      [
-        '-u',
-        'postgres',
-        '--',
-        join(PG_BIN, 'pgbench'),
-        '-i',
-        '-q',
-        '-s',
-        String(scale),
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(cluster.port),
-        '-U',
-        'postgres',
-        'postgres',
-      ],
-      { encoding: 'utf8' },
-    );
+    const [pgbench, pgbenchInit] = pgbenchArgs(cluster.port, ['-i', '-q', '-s', String(scale)]);
+    const init = spawnSync(pgbench, pgbenchInit, { encoding: 'utf8' });
     if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
     await cluster.waitArchived(await cluster.switchWal());
     const names = (await readdir(walDir))
