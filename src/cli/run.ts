@@ -3,9 +3,11 @@
 import { loadConfig, type Flags } from '../config/config.js';
 import { ExitCode, FETCH_FATAL_OFFSET, PitrError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import type { CommandHandler } from './context.js';
+import type { PitrCommand } from './command.js';
 
-export async function runCommand(command: string, flags: Flags, handler: CommandHandler): Promise<never> {
+/** `flags` are the settings' flags (read by loadConfig); `args` what the command's handler takes. */
+export async function runCommand<A extends object>(pitrCommand: PitrCommand<A>, flags: Flags, args: A): Promise<never> {
+  const command = pitrCommand.name;
   let log: Logger | undefined;
   let code: number;
   // If a bug leaves a promise that nothing will ever settle, Node empties its event loop and
@@ -15,10 +17,10 @@ export async function runCommand(command: string, flags: Flags, handler: Command
     process.exit(reportError(stalled, command, log));
   });
   try {
-    const config = loadConfig(flags);
+    const config = loadConfig(flags, process.env, pitrCommand.defaultLogLevel);
     log = createLogger(config.logLevel, command);
     for (const warning of config.warnings) log.warn(warning);
-    code = (await handler({ config, log })) ?? ExitCode.ok;
+    code = (await pitrCommand.handler({ config, log }, args)) ?? ExitCode.ok;
   } catch (err) {
     code = reportError(err, command, log);
   }

@@ -1,11 +1,12 @@
 // `pitr init`: binds the repository to this cluster. Idempotent for the same cluster.
+import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { identityFromDatabase, identityFromDataDir, isDataDir } from '../pg/cluster-identity.js';
 import { assertSameCluster, bindIdentity, readIdentity } from '../repository/identity.js';
 import { openStorage } from '../storage/open.js';
 import { VERSION } from '../version.js';
 
-export async function initCommand({ config, log }: CommandContext): Promise<void> {
+async function initCommand({ config, log }: CommandContext): Promise<void> {
   const storage = await openStorage(config, { create: true });
   const source = config.pgdata && (await isDataDir(config.pgdata)) ? `data directory ${config.pgdata}` : 'the database';
   const cluster = source.startsWith('data') ? await identityFromDataDir(config.pgdata!) : await identityFromDatabase(config.dbUrl);
@@ -23,3 +24,9 @@ export async function initCommand({ config, log }: CommandContext): Promise<void
           `(PostgreSQL ${cluster.pgVersion}, ${cluster.walSegmentSize / 1048576} MiB WAL segments)\n`,
   );
 }
+
+export const command = defineCommand({
+  name: 'init',
+  describe: 'bind the repository to this cluster (idempotent)',
+  handler: initCommand,
+});

@@ -44,7 +44,8 @@ export type Flags = Record<string, string | boolean | undefined>;
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
-export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): Config {
+/** `defaultLogLevel`: when neither flag, environment nor file sets one (each command has its own). */
+export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, defaultLogLevel: LogLevel = 'info'): Config {
   const warnings: string[] = [];
   const configFile = pickConfigFile(flags, env);
   const fromFile = configFile ? readConfigFile(configFile, warnings) : {};
@@ -69,7 +70,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
   if (compress !== 'lz4' && compress !== 'none') {
     throw new ConfigError(`${label('PITR_COMPRESS')} must be lz4 or none, got "${compress}"`);
   }
-  const logLevel = (raw('PITR_LOG_LEVEL') ?? 'info') as LogLevel;
+  const logLevel = (raw('PITR_LOG_LEVEL') ?? defaultLogLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`${label('PITR_LOG_LEVEL')} must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
