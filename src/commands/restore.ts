@@ -10,6 +10,14 @@ import { openStorage } from '../storage/open.js';
 
 const ACTIONS = ['promote', 'pause', 'shutdown'] as const satisfies readonly RecoveryAction[];
 
+/** A TCP port, or a usage error naming what was given (yargs' number type would turn "abc" into NaN). */
+function tcpPort(input: string): number {
+  const port = Number(input);
+  if (!/^[0-9]+$/.test(input) || port < 1 || port > 65535)
+    throw new ConfigError(`--port "${input}" is not a TCP port: give a number from 1 to 65535`);
+  return port;
+}
+
 export const command = defineCommand({
   name: 'restore',
   describe: 'restore a backup and recover to a point in time (--to, --latest, --lsn, --xid, --name, --immediate)',
@@ -31,7 +39,7 @@ export const command = defineCommand({
         type: 'boolean',
         describe: 'replace the contents of a non-empty target directory (never one with a running server)',
       })
-      .option('port', { type: 'number', describe: 'port for the restored server (written to postgresql.auto.conf)' })
+      .option('port', { type: 'string', coerce: tcpPort, describe: 'port for the restored server (written to postgresql.auto.conf)' })
       .option('archive-mode', {
         choices: ['preserve', 'off'] as const,
         describe: 'off: the restored server does not archive (a test copy next to production)',
@@ -64,7 +72,7 @@ export const command = defineCommand({
       inclusive: args.exclusive !== true,
       force: args.force === true,
       start: args.start === true,
-      port,
+      port: args.port,
       archiveMode: args['archive-mode'] ?? 'preserve',
       // restore_command names the launcher this call came through.
       pitrPath: launcherPath(),

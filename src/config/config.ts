@@ -1,5 +1,6 @@
 // Resolves the effective configuration: flag > process environment > config file > default.
 import { readFileSync, existsSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { parseEnv } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_CONFIG_FILE, PASS_THROUGH_KEYS, SECRET_KEYS, SETTINGS, type SettingKey } from './settings.js';
@@ -121,13 +122,30 @@ function pickConfigFile(flags: Flags, env: NodeJS.ProcessEnv): string | undefine
   return existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined;
 }
 
+/** Why a config file cannot be read, and the fix, for the reasons that have one. */
+const UNREADABLE: Record<string, string> = {
+  ENOENT: 'no such file: fix the path given by --config or PITR_CONFIG',
+  EACCES: `permission denied for this user (${userName()}): chgrp the file to this user's group and chmod 640 it, or run pitr as its owner`,
+  EISDIR: 'it is a directory: give the config file itself with --config or PITR_CONFIG',
+};
+
+function userName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.()}`;
+  }
+}
+
 function readConfigFile(path: string, warnings: string[]): Record<string, string> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(`cannot read config file ${path} (${code ?? String(err)}): fix the path given by --config or PITR_CONFIG`);
+    throw new ConfigError(
+      `cannot read config file ${path}: ${UNREADABLE[code ?? ''] ?? `${code ?? String(err)}: fix the path given by --config or PITR_CONFIG`}`,
+    );
   }
   const values = parseEnv(text) as Record<string, string>;
   const known = new Set<string>(SETTINGS.map((s) => s.key));
