@@ -122,12 +122,19 @@ function pickConfigFile(flags: Flags, env: NodeJS.ProcessEnv): string | undefine
   return existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined;
 }
 
-/** Why a config file cannot be read, and the fix, for the reasons that have one. */
-const UNREADABLE: Record<string, string> = {
-  ENOENT: 'no such file: fix the path given by --config or PITR_CONFIG',
-  EACCES: `permission denied for this user (${userName()}): chgrp the file to this user's group and chmod 640 it, or run pitr as its owner`,
-  EISDIR: 'it is a directory: give the config file itself with --config or PITR_CONFIG',
-};
+/** Why a config file cannot be read, and the fix. Built only on failure: it looks the user up. */
+function unreadable(code: string | undefined): string {
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file: fix the path given by --config or PITR_CONFIG';
+    case 'EACCES':
+      return `permission denied for this user (${userName()}): chgrp the file to this user's group and chmod 640 it, or run pitr as its owner`;
+    case 'EISDIR':
+      return 'it is a directory: give the config file itself with --config or PITR_CONFIG';
+    default:
+      return `${code}: fix the path given by --config or PITR_CONFIG`;
+  }
+}
 
 function userName(): string {
   try {
@@ -142,10 +149,7 @@ function readConfigFile(path: string, warnings: string[]): Record<string, string
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(
-      `cannot read config file ${path}: ${UNREADABLE[code ?? ''] ?? `${code ?? String(err)}: fix the path given by --config or PITR_CONFIG`}`,
-    );
+    throw new ConfigError(`cannot read config file ${path}: ${unreadable((err as NodeJS.ErrnoException).code ?? String(err))}`);
   }
   const values = parseEnv(text) as Record<string, string>;
   const known = new Set<string>(SETTINGS.map((s) => s.key));
