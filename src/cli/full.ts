@@ -11,11 +11,12 @@ import { command as status } from '../commands/status.js';
 import { command as walFetch } from '../commands/wal-fetch.js';
 import { command as walPush } from '../commands/wal-push.js';
 import type { Flags } from '../config/config.js';
-import { PLAIN_FLAGS, SETTINGS } from '../config/settings.js';
+import { HELP_GROUPS, PLAIN_FLAGS, SETTINGS, type HelpGroup } from '../config/settings.js';
 import { ExitCode } from '../errors.js';
 import { VERSION } from '../version.js';
-import type { AnyCommand } from './command.js';
+import type { AnyCommand, CommandArgs } from './command.js';
 import { runCommand } from './run.js';
+import { usageMessage } from './usage-error.js';
 
 /** The commands, in the order --help lists them. */
 const COMMANDS: readonly AnyCommand[] = [init, walPush, walFetch, backup, restore, promote, list, status];
@@ -29,17 +30,45 @@ function globalOptions(): Record<string, Options> {
   return options;
 }
 
-function register(cli: Argv, command: AnyCommand): Argv {
-  const positionals = command.positionals ?? [];
+/** Every shared flag with its heading in --help. */
+const SHARED_FLAGS: [string, HelpGroup][] = [
+  ...SETTINGS.map((s): [string, HelpGroup] => [s.flag, s.group]),
+  ...Object.entries(PLAIN_FLAGS).map(([flag, def]): [string, HelpGroup] => [flag, def.group]),
+  ['help', 'general'],
+  ['version', 'general'],
+];
+
+/** The shared flags under their headings, after the command's own options (yargs' "Options:"). */
+function groupSharedOptions(y: Argv): Argv {
+  for (const [group, heading] of Object.entries(HELP_GROUPS))
+    y.group(
+      SHARED_FLAGS.filter(([, g]) => g === group).map(([flag]) => flag),
+      heading,
+    );
+  return y;
+}
+
+/** What a usage error names: the command yargs recognised, if any, and the options it takes. */
+interface Parsing {
+  command?: string;
+  options: string[];
+}
+
+function register(cli: Argv, command: AnyCommand, parsing: Parsing): Argv {
+  const positionals: string[] = [...(command.positionals ?? [])];
+  const own = Object.keys(command.options ?? {});
   return cli.command(
     [command.name, ...positionals.map((p) => `<${p}>`)].join(' '),
     command.describe,
     (y) => {
       for (const p of positionals) y.positional(p, { type: 'string', demandOption: true });
-      return command.options ? command.options(y) : y;
+      parsing.command = command.name;
+      parsing.options = [...own, ...SHARED_FLAGS.map(([flag]) => flag)];
+      return groupSharedOptions(y.options(command.options ?? {}).group(own, 'Options:'));
     },
     async (argv) => {
-      await runCommand(command, argv as Flags, argv);
+      // yargs checked the arguments against the same declaration the handler's type comes from.
+      await runCommand(command, argv as Flags, argv as CommandArgs<never, never>);
     },
   );
 }
@@ -49,15 +78,17 @@ export async function runCli(args: string[]): Promise<void> {
     .scriptName('pitr')
     .usage('$0 [global options] <command>\n\nPoint-in-time recovery for PostgreSQL. Docs: README.md, docs/.')
     .options(globalOptions());
-  for (const command of COMMANDS) cli = register(cli, command);
-  await cli
+  const parsing: Parsing = { options: SHARED_FLAGS.map(([flag]) => flag) };
+  for (const command of COMMANDS) cli = register(cli, command, parsing);
+  await groupSharedOptions(cli)
     .demandCommand(1, 'name a command (pitr --help lists them)')
     .strict()
     .version(VERSION)
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .fail((message, err) => {
-      process.stderr.write(`pitr: ${message ?? err?.message} (pitr --help shows usage)\n`);
+      const text = message ? usageMessage(message, { args, commands: COMMANDS.map((c) => c.name), ...parsing }) : err?.message;
+      process.stderr.write(`pitr: ${text}\n`);
       process.exit(ExitCode.usage);
     })
     .parseAsync();

@@ -1,12 +1,17 @@
 // Runs one command handler: loads the configuration, makes the logger, turns any error into
 // one line on stderr and a stable exit code, and exits.
+import type { Options } from 'yargs';
 import { loadConfig, type Flags } from '../config/config.js';
 import { ExitCode, FETCH_FATAL_OFFSET, PitrError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import type { PitrCommand } from './command.js';
+import type { CommandArgs, PitrCommand } from './command.js';
 
 /** `flags` are the settings' flags (read by loadConfig); `args` what the command's handler takes. */
-export async function runCommand<A extends object>(pitrCommand: PitrCommand<A>, flags: Flags, args: A): Promise<never> {
+export async function runCommand<O extends Record<string, Options>, P extends string>(
+  pitrCommand: PitrCommand<O, P>,
+  flags: Flags,
+  args: CommandArgs<O, P>,
+): Promise<never> {
   const command = pitrCommand.name;
   let log: Logger | undefined;
   let code: number;

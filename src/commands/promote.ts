@@ -48,7 +48,6 @@ async function promoteCommand({ config, log }: CommandContext, withoutArchive: b
 export const command = defineCommand({
   name: 'promote',
   describe: 'promote a standby whose repository cannot be reached, with the WAL it has (--without-archive)',
-  options: (y) =>
-    y.option('without-archive', { type: 'boolean', describe: 'end recovery without the WAL the unreachable repository holds' }),
+  options: { 'without-archive': { type: 'boolean', describe: 'end recovery without the WAL the unreachable repository holds' } },
   handler: (ctx, args) => promoteCommand(ctx, args['without-archive'] === true),
 });

@@ -21,29 +21,26 @@ function tcpPort(input: string): number {
 export const command = defineCommand({
   name: 'restore',
   describe: 'restore a backup and recover to a point in time (--to, --latest, --lsn, --xid, --name, --immediate)',
-  options: (y) =>
-    y
-      .option('target-dir', { type: 'string', demandOption: true, describe: 'new or empty directory for the restored data directory' })
-      .option('to', { type: 'string', describe: 'recover to this time (ISO 8601 or PostgreSQL text, with a zone)' })
-      .option('latest', { type: 'boolean', describe: 'recover all archived WAL' })
-      .option('lsn', { type: 'string', describe: 'recover to this WAL position' })
-      .option('xid', { type: 'string', describe: 'recover to the commit of this transaction' })
-      .option('name', { type: 'string', describe: 'recover to this restore point (pg_create_restore_point)' })
-      .option('immediate', { type: 'boolean', describe: 'stop as soon as the backup is consistent' })
-      .option('backup', { type: 'string', describe: 'restore this backup id instead of choosing one' })
-      .option('timeline', { type: 'string', describe: 'latest (default), current, or a timeline number' })
-      .option('action', { choices: ACTIONS, describe: 'at the target (default promote)' })
-      .option('exclusive', { type: 'boolean', describe: 'stop just before the target instead of just after' })
-      .option('start', { type: 'boolean', describe: 'start the server and wait until recovery ends' })
-      .option('force', {
-        type: 'boolean',
-        describe: 'replace the contents of a non-empty target directory (never one with a running server)',
-      })
-      .option('port', { type: 'string', coerce: tcpPort, describe: 'port for the restored server (written to postgresql.auto.conf)' })
-      .option('archive-mode', {
-        choices: ['preserve', 'off'] as const,
-        describe: 'off: the restored server does not archive (a test copy next to production)',
-      }),
+  options: {
+    'target-dir': { type: 'string', demandOption: true, describe: 'new or empty directory for the restored data directory' },
+    to: { type: 'string', describe: 'recover to this time (ISO 8601 or PostgreSQL text, with a zone)' },
+    latest: { type: 'boolean', describe: 'recover all archived WAL' },
+    lsn: { type: 'string', describe: 'recover to this WAL position' },
+    xid: { type: 'string', describe: 'recover to the commit of this transaction' },
+    name: { type: 'string', describe: 'recover to this restore point (pg_create_restore_point)' },
+    immediate: { type: 'boolean', describe: 'stop as soon as the backup is consistent' },
+    backup: { type: 'string', describe: 'restore this backup id instead of choosing one' },
+    timeline: { type: 'string', describe: 'latest (default), current, or a timeline number' },
+    action: { choices: ACTIONS, describe: 'at the target (default promote)' },
+    exclusive: { type: 'boolean', describe: 'stop just before the target instead of just after' },
+    start: { type: 'boolean', describe: 'start the server and wait until recovery ends' },
+    force: { type: 'boolean', describe: 'replace the contents of a non-empty target directory (never one with a running server)' },
+    port: { type: 'string', coerce: tcpPort, describe: 'port for the restored server (written to postgresql.auto.conf)' },
+    'archive-mode': {
+      choices: ['preserve', 'off'] as const,
+      describe: 'off: the restored server does not archive (a test copy next to production)',
+    },
+  },
   handler: async ({ config, log }, args) => {
     const target = parseRecoveryTarget({
       to: args.to,

@@ -6,7 +6,7 @@ import { restoreWalFile } from '../archive/fetch-call.js';
 import { defineCommand } from '../cli/command.js';
 import { ownCall } from '../cli/invocation.js';
 
-export const command = defineCommand<{ name: string; dest: string }>({
+export const command = defineCommand({
   name: 'wal-fetch',
   describe: "restore one archived file (restore_command = 'pitr wal-fetch %f %p')",
   positionals: ['name', 'dest'],

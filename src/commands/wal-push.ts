@@ -5,7 +5,7 @@ import { archiveWalFile } from '../archive/push-call.js';
 import { defineCommand } from '../cli/command.js';
 import { ownCall } from '../cli/invocation.js';
 
-export const command = defineCommand<{ path: string }>({
+export const command = defineCommand({
   name: 'wal-push',
   describe: "archive one WAL file (archive_command = 'pitr wal-push %p')",
   positionals: ['path'],

@@ -26,3 +26,37 @@ describe('messages that name the bad input', () => {
     expect(res.stderr).not.toContain('fix the path');
   });
 });
+
+describe('--help', () => {
+  it("lists the command's own options first, then the shared ones under their headings", async () => {
+    const res = await pitr(['restore', '--help']);
+    expect(res.exitCode).toBe(0);
+    const at = (text: string) => {
+      const i = res.stdout.indexOf(text);
+      expect(i, `${text} in --help`).toBeGreaterThan(-1);
+      return i;
+    };
+    const headings = ['Options:', 'Repository and S3 options:', 'Database options:', 'Archiver tuning:', 'Global options:'].map(at);
+    expect(headings).toEqual([...headings].sort((a, b) => a - b));
+    // Each flag under its own heading: restore's before the first shared group, the S3 ones in theirs.
+    expect(at('--target-dir')).toBeLessThan(headings[1]!);
+    expect(at('--archive-mode')).toBeLessThan(headings[1]!);
+    expect(at('--s3-endpoint')).toBeGreaterThan(headings[1]!);
+    expect(at('--s3-endpoint')).toBeLessThan(headings[2]!);
+    expect(at('--archive-lookahead')).toBeGreaterThan(headings[3]!);
+    expect(at('--log-level')).toBeGreaterThan(headings[4]!);
+  });
+});
+
+describe('typos: the nearest command or flag, and the usage exit code', () => {
+  it.each([
+    [['restor'], 'unknown command restor; did you mean restore?'],
+    [['restore', '--targt-dir', 'x', '--latest'], 'unknown option --targt-dir; did you mean --target-dir?'],
+    [['--rpo', 'file:///tmp', 'status'], 'unknown option --rpo; did you mean --repo?'],
+  ])('pitr %j', async (args, expected) => {
+    const res = await pitr(args);
+    expect(res.exitCode).toBe(2);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+    expect(res.stderr).toContain(expected);
+  });
+});
