@@ -22,7 +22,8 @@ export async function runCommand<O extends Record<string, Options>, P extends st
     process.exit(reportError(stalled, command, log));
   });
   try {
-    const config = loadConfig(flags, process.env, pitrCommand.defaultLogLevel);
+    // At a terminal, what info lines say is in the command's own output already.
+    const config = loadConfig(flags, process.env, pitrCommand.defaultLogLevel ?? (process.stderr.isTTY ? 'warn' : 'info'));
     log = createLogger(config.logLevel, command);
     for (const warning of config.warnings) log.warn(warning);
     code = (await pitrCommand.handler({ config, log }, args)) ?? ExitCode.ok;

@@ -10,5 +10,7 @@ export const command = defineCommand({
   name: 'wal-fetch',
   describe: "restore one archived file (restore_command = 'pitr wal-fetch %f %p')",
   positionals: ['name', 'dest'],
+  // Quiet on success, as pgBackRest's console: PostgreSQL's log would get a line per segment.
+  defaultLogLevel: 'warn',
   handler: ({ config, log }, { name, dest }) => restoreWalFile(name, dest, { config, log, ownCall: () => ownCall('wal-fetch') }),
 });

@@ -9,5 +9,7 @@ export const command = defineCommand({
   name: 'wal-push',
   describe: "archive one WAL file (archive_command = 'pitr wal-push %p')",
   positionals: ['path'],
+  // Quiet on success, as pgBackRest's console: PostgreSQL's log would get a line per segment.
+  defaultLogLevel: 'warn',
   handler: ({ config, log }, { path }) => archiveWalFile(path, { config, log, ownCall: () => ownCall('wal-push') }),
 });

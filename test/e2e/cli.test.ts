@@ -1,9 +1,12 @@
 // The command line itself: help, usage errors and the messages that name what was wrong.
-// No server needed: each case fails (or answers) before a repository is touched.
+// Most cases fail (or answer) before a repository is touched; `init` needs a data directory.
+import { execa } from 'execa';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { AS_ROOT, pitr, tempDir } from '../../tools/harness/env.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AS_ROOT, pitr, PITR_BIN, tempDir } from '../../tools/harness/env.js';
+import { Cluster } from '../../tools/harness/postgres.js';
+import { shellQuote } from '../../src/restore/recovery-conf.js';
 
 describe('messages that name the bad input', () => {
   it('--port names what was given, not NaN', async () => {
@@ -58,5 +61,37 @@ describe('typos: the nearest command or flag, and the usage exit code', () => {
     expect(res.exitCode).toBe(2);
     expect(res.stderr.trim().split('\n')).toHaveLength(1);
     expect(res.stderr).toContain(expected);
+  });
+});
+
+describe('at a terminal', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await Cluster.create();
+  });
+
+  /** Runs bin/pitr with stdout and stderr on a pseudo-terminal (script(1)); returns what the terminal showed. */
+  async function onTerminal(args: string[]): Promise<{ exitCode: number; output: string }> {
+    const command = [PITR_BIN, ...args].map(shellQuote).join(' ');
+    const res = await execa('script', ['-qec', command, '/dev/null'], { reject: false, env: { PITR_CONFIG: '' } });
+    return { exitCode: res.exitCode ?? -1, output: res.stdout };
+  }
+
+  it('shows human lines only: a warning in words, no JSON log line, the summary', async () => {
+    const repo = await tempDir('repo');
+    const config = join(await tempDir('conf'), 'pitr.env');
+    // A world-readable file holding a secret: pitr warns about it.
+    await writeFile(config, `PITR_REPO=file://${repo}\nAWS_SECRET_ACCESS_KEY=not-a-real-one\n`);
+    await chmod(config, 0o644);
+    const args = ['--config', config, '--pgdata', cluster.dataDir, 'init'];
+    const tty = await onTerminal(args);
+    expect(tty.exitCode, tty.output).toBe(0);
+    expect(tty.output).toContain('pitr init: warning: config file');
+    expect(tty.output).toContain('initialised: file://');
+    expect(tty.output).not.toContain('{"level"');
+    // Not a terminal (PostgreSQL's log, a pipe): JSON lines, as the contract says.
+    const piped = await pitr(args);
+    expect(piped.exitCode, piped.stderr).toBe(0);
+    expect(piped.stderr).toContain('{"level":40');
   });
 });
