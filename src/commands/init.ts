@@ -1,6 +1,7 @@
 // `pitr init`: binds the repository to this cluster. Idempotent for the same cluster.
 import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
+import { postgresSettings } from '../cli/launcher.js';
 import { identityFromDatabase, identityFromDataDir, isDataDir } from '../pg/cluster-identity.js';
 import { assertSameCluster, bindIdentity, readIdentity } from '../repository/identity.js';
 import { openStorage } from '../storage/open.js';
@@ -15,13 +16,16 @@ async function initCommand({ config, log }: CommandContext): Promise<void> {
   if (existing) assertSameCluster(existing, cluster, storage, source);
   else created = (await bindIdentity(storage, cluster, VERSION, source)).created;
 
-  const summary = { repository: storage.url, created, ...cluster };
+  const settings = postgresSettings(config);
+  const summary = { repository: storage.url, created, ...cluster, ...settings };
   log.info(summary, created ? 'repository initialised' : 'repository already initialised for this cluster');
   process.stdout.write(
     config.json
       ? `${JSON.stringify(summary)}\n`
       : `${created ? 'initialised' : 'already initialised'}: ${storage.url} for cluster ${cluster.systemIdentifier} ` +
-          `(PostgreSQL ${cluster.pgVersion}, ${cluster.walSegmentSize / 1048576} MiB WAL segments)\n`,
+          `(PostgreSQL ${cluster.pgVersion}, ${cluster.walSegmentSize / 1048576} MiB WAL segments)\n` +
+          `archive into it with, in postgresql.conf:\n  archive_mode = on\n  ${settings.archiveCommand}\n` +
+          `and for recovery (pitr restore writes it into what it restores):\n  ${settings.restoreCommand}\n`,
   );
 }
 

@@ -38,6 +38,11 @@ export interface Config {
   json: boolean;
   /** Warnings found while loading (e.g. a world-readable file with secrets), logged once a logger exists. */
   warnings: string[];
+  /**
+   * Settings given by flag or environment, not by the config file, as `--flag value` pairs:
+   * what a command PostgreSQL runs with its own environment must be told on its command line.
+   */
+  givenOutsideFile: [flag: string, value: string][];
 }
 
 /** Parsed command-line flags, keyed by flag name (e.g. 'repo', 'log-level', 'config'). */
@@ -113,6 +118,11 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
     fetchConcurrency: int('PITR_FETCH_CONCURRENCY', 4, 1),
     json: flags.json === true,
     warnings,
+    givenOutsideFile: SETTINGS.flatMap((s): [string, string][] => {
+      const value = flags[s.flag] ?? env[s.key];
+      if (value === undefined || value === '') return [];
+      return [[s.flag, s.type === 'boolean' ? String(bool(String(value), label(s.key))) : String(value)]];
+    }),
   };
 }
 

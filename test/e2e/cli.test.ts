@@ -1,8 +1,8 @@
 // The command line itself: help, usage errors and the messages that name what was wrong.
 // Most cases fail (or answer) before a repository is touched; `init` needs a data directory.
 import { execa } from 'execa';
-import { chmod, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, readdir, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AS_ROOT, pitr, PITR_BIN, tempDir } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
@@ -93,5 +93,42 @@ describe('at a terminal', () => {
     const piped = await pitr(args);
     expect(piped.exitCode, piped.stderr).toBe(0);
     expect(piped.stderr).toContain('{"level":40');
+  });
+});
+
+describe('pitr init', () => {
+  it('prints archive_command and restore_command lines that work from PostgreSQL as they stand', async () => {
+    const repo = await tempDir('repo');
+    const configDir = await tempDir('conf');
+    await writeFile(join(configDir, 'pitr.env'), 'PITR_COMPRESS=none\n');
+    const cluster = await Cluster.create();
+    // Called through a relative path, with a relative config path, the repository by flag and a setting from the environment.
+    const args = ['--config', 'pitr.env', '--repo', `file://${repo}`, '--pgdata', cluster.dataDir, 'init'];
+    const ok = await execa(relative(configDir, PITR_BIN), args, {
+      cwd: configDir,
+      reject: false,
+      env: { PITR_ARCHIVE_CONCURRENCY: '1', PITR_CONFIG: '' },
+    });
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    const line = (setting: string) =>
+      ok.stdout
+        .split('\n')
+        .find((l) => l.trim().startsWith(`${setting} = `))
+        ?.trim();
+    const expected = `'${PITR_BIN} --config ${join(configDir, 'pitr.env')} --repo file://${repo} --archive-concurrency 1`;
+    expect(line('archive_command')).toBe(`archive_command = ${expected} wal-push %p'`);
+    expect(line('restore_command')).toBe(`restore_command = ${expected} wal-fetch %f %p'`);
+    expect(ok.stdout).toContain('archive_mode = on');
+
+    // PostgreSQL runs it with its own environment, from the data directory: the line is all it has.
+    await cluster.configure({ archive_mode: 'on', archive_command: line('archive_command')!.slice('archive_command = '.length) });
+    await cluster.start();
+    try {
+      const segment = await cluster.switchWal();
+      await cluster.waitArchived(segment);
+      expect(await readdir(join(repo, 'wal', segment.slice(0, 16)))).toContain(segment);
+    } finally {
+      await cluster.stop('immediate');
+    }
   });
 });
