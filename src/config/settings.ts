@@ -1,4 +1,4 @@
-// One vocabulary for flags, environment and config file (see ../shared/spec/cli.md).
+// One vocabulary for flags, environment and config file (docs/cli.md lists them).
 // Both the yargs CLI and the lean wal-push/wal-fetch parser are built from this table, so a
 // setting cannot exist in one and not the other.
 
