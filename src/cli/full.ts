@@ -21,22 +21,22 @@ import { usageMessage } from './usage-error.js';
 /** The commands, in the order --help lists them. */
 const COMMANDS: readonly AnyCommand[] = [init, walPush, walFetch, backup, restore, promote, list, status];
 
-function globalOptions(): Record<string, Options> {
-  const options: Record<string, Options> = {};
-  // default: undefined keeps an absent flag absent, so the environment and file still apply.
-  for (const s of SETTINGS) options[s.flag] = { type: s.type, describe: `${s.describe} [${s.key}]`, default: undefined, global: true };
-  for (const [flag, def] of Object.entries(PLAIN_FLAGS))
-    options[flag] = { type: def.type, describe: def.describe, default: undefined, global: true };
-  return options;
-}
-
-/** Every shared flag with its heading in --help. */
+/** Every flag all commands share (the settings and the plain flags), with its --help heading. */
+const SHARED: { flag: string; group: HelpGroup; option: Options }[] = [
+  ...SETTINGS.map((s) => ({ flag: s.flag, group: s.group, option: { type: s.type, describe: `${s.describe} [${s.key}]` } })),
+  ...Object.entries(PLAIN_FLAGS).map(([flag, def]) => ({ flag, group: def.group, option: { type: def.type, describe: def.describe } })),
+];
+/** What --help lists under each heading: the shared flags, and yargs' own. */
 const SHARED_FLAGS: [string, HelpGroup][] = [
-  ...SETTINGS.map((s): [string, HelpGroup] => [s.flag, s.group]),
-  ...Object.entries(PLAIN_FLAGS).map(([flag, def]): [string, HelpGroup] => [flag, def.group]),
+  ...SHARED.map((s): [string, HelpGroup] => [s.flag, s.group]),
   ['help', 'general'],
   ['version', 'general'],
 ];
+
+function globalOptions(): Record<string, Options> {
+  // default: undefined keeps an absent flag absent, so the environment and file still apply.
+  return Object.fromEntries(SHARED.map((s) => [s.flag, { ...s.option, default: undefined, global: true }]));
+}
 
 /** The shared flags under their headings, after the command's own options (yargs' "Options:"). */
 function groupSharedOptions(y: Argv): Argv {

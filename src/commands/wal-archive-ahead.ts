@@ -1,33 +1,36 @@
 // `pitr wal-archive-ahead`: the resident archiver, started in the background by wal-push; not for operators.
 import { ARCHIVER_COMMAND, runArchiver } from '../archive/archiver.js';
 import { defineCommand } from '../cli/command.js';
+import type { CommandContext } from '../cli/context.js';
 import { invocationFingerprint, workerFlags } from '../cli/invocation.js';
 import { resolveDataDir } from '../pg/data-dir.js';
 import { openStorage } from '../storage/open.js';
 
+async function walArchiveAheadCommand({ config, log }: CommandContext): Promise<void> {
+  // Started as `[flags...] wal-archive-ahead`, with the flags of the call it serves.
+  const flags = workerFlags(ARCHIVER_COMMAND);
+  const fingerprint = invocationFingerprint(flags);
+  // The configuration changed between the call that started this worker and now: that call's
+  // next one starts a worker that matches, if it can have one.
+  if (fingerprint === null) return;
+  const storage = await openStorage(config);
+  const stored = await runArchiver({
+    storage,
+    compression: config.compress,
+    dataDir: resolveDataDir(config),
+    fingerprint,
+    // Recomputed on every turn: a few stat calls and one hash (cli/invocation.ts).
+    stillConfigured: () => invocationFingerprint(flags) === fingerprint,
+    lookahead: config.archiveLookahead,
+    concurrency: config.archiveConcurrency,
+    idleMs: 60_000,
+    log,
+  });
+  log.debug({ stored }, 'archiver done');
+}
+
 export const command = defineCommand({
   name: ARCHIVER_COMMAND,
   describe: 'the resident archiver, started in the background by wal-push',
-  handler: async ({ config, log }) => {
-    // Started as `[flags...] wal-archive-ahead`, with the flags of the call it serves.
-    const flags = workerFlags(ARCHIVER_COMMAND);
-    const fingerprint = invocationFingerprint(flags);
-    // The configuration changed between the call that started this worker and now: that call's
-    // next one starts a worker that matches, if it can have one.
-    if (fingerprint === null) return;
-    const storage = await openStorage(config);
-    const stored = await runArchiver({
-      storage,
-      compression: config.compress,
-      dataDir: resolveDataDir(config),
-      fingerprint,
-      // Recomputed on every turn: a few stat calls and one hash (cli/invocation.ts).
-      stillConfigured: () => invocationFingerprint(flags) === fingerprint,
-      lookahead: config.archiveLookahead,
-      concurrency: config.archiveConcurrency,
-      idleMs: 60_000,
-      log,
-    });
-    log.debug({ stored }, 'archiver done');
-  },
+  handler: walArchiveAheadCommand,
 });
