@@ -81,7 +81,7 @@ export async function runCli(args: string[]): Promise<void> {
   const parsing: Parsing = { options: SHARED_FLAGS.map(([flag]) => flag) };
   for (const command of COMMANDS) cli = register(cli, command, parsing);
   await groupSharedOptions(cli)
-    .demandCommand(1, 'name a command (pitr --help lists them)')
+    .demandCommand(1, 'name a command')
     .strict()
     .version(VERSION)
     .help()

@@ -62,5 +62,6 @@ export function usageMessage(message: string, { args, command, commands, options
     return `unknown command ${word}${guess ? `; did you mean ${guess}?` : ''} (${help})`;
   }
   if (word !== undefined) return `unexpected argument ${word} (${help})`;
-  return `${message} (${help})`;
+  // One line: yargs spreads some messages (invalid choices) over several.
+  return `${message.replace(/\s*\n\s*/g, ' ')} (${help})`;
 }

@@ -30,4 +30,11 @@ describe('usageMessage', () => {
       'unexpected argument --whatever (pitr restore --help shows usage)',
     );
   });
+  it("puts yargs' multi-line messages on one line", () => {
+    const message = 'Invalid values:\n  Argument: action, Given: "bogus", Choices: "promote", "pause", "shutdown"';
+    const args = ['restore', '--action', 'bogus'];
+    expect(usageMessage(message, { args, command: 'restore', commands: COMMANDS, options: ['action'] })).toBe(
+      'Invalid values: Argument: action, Given: "bogus", Choices: "promote", "pause", "shutdown" (pitr restore --help shows usage)',
+    );
+  });
 });
