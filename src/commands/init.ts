@@ -1,7 +1,7 @@
 // `pitr init`: binds the repository to this cluster. Idempotent for the same cluster.
 import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
-import { postgresSettings } from '../cli/launcher.js';
+import { describePostgresSettings, postgresSettings } from '../cli/launcher.js';
 import { identityFromDatabase, identityFromDataDir, isDataDir } from '../pg/cluster-identity.js';
 import { assertSameCluster, bindIdentity, readIdentity } from '../repository/identity.js';
 import { openStorage } from '../storage/open.js';
@@ -24,8 +24,7 @@ async function initCommand({ config, log }: CommandContext): Promise<void> {
       ? `${JSON.stringify(summary)}\n`
       : `${created ? 'initialised' : 'already initialised'}: ${storage.url} for cluster ${cluster.systemIdentifier} ` +
           `(PostgreSQL ${cluster.pgVersion}, ${cluster.walSegmentSize / 1048576} MiB WAL segments)\n` +
-          `archive into it with, in postgresql.conf:\n  archive_mode = on\n  ${settings.archiveCommand}\n` +
-          `and for recovery (pitr restore writes it into what it restores):\n  ${settings.restoreCommand}\n`,
+          describePostgresSettings(settings),
   );
 }
 

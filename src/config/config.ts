@@ -43,6 +43,8 @@ export interface Config {
    * what a command PostgreSQL runs with its own environment must be told on its command line.
    */
   givenOutsideFile: [flag: string, value: string][];
+  /** The keys the config file sets (settings and the libpq/AWS keys it passes on). */
+  keysInFile: ReadonlySet<string>;
 }
 
 /** Parsed command-line flags, keyed by flag name (e.g. 'repo', 'log-level', 'config'). */
@@ -118,6 +120,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
     fetchConcurrency: int('PITR_FETCH_CONCURRENCY', 4, 1),
     json: flags.json === true,
     warnings,
+    keysInFile: new Set(Object.keys(fromFile)),
     givenOutsideFile: SETTINGS.flatMap((s): [string, string][] => {
       const value = flags[s.flag] ?? env[s.key];
       if (value === undefined || value === '') return [];
