@@ -41,7 +41,6 @@ import { claim, dropRecord, dropStamp, recordedNames, unclaim, usedAt, writeReco
 import { runResident } from './resident-worker.js';
 
 export const ARCHIVER_COMMAND = 'wal-archive-ahead';
-export { archiverPidFile } from '../launcher/handoff.js';
 
 /** Records of this many files in a row done without being used: the archiver is not wanted. */
 const UNUSED_LIMIT = 4;

@@ -6,6 +6,3 @@ export interface CommandContext {
   config: Config;
   log: Logger;
 }
-
-/** A handler returns its exit code (0 when omitted) or throws a PitrError. */
-export type CommandHandler = (ctx: CommandContext) => Promise<number | void>;

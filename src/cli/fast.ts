@@ -5,10 +5,16 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Flags } from '../config/config.js';
 import { PLAIN_FLAGS, SETTINGS } from '../config/settings.js';
+import type { AnyCommand } from './command.js';
 import { runCommand } from './run.js';
 
 // The background workers come this way too: they are started for every busy stretch.
-const HOT_COMMANDS: Record<string, number> = { 'wal-push': 1, 'wal-fetch': 2, 'wal-prefetch': 0, 'wal-archive-ahead': 0 };
+const HOT_COMMANDS: Record<string, () => Promise<AnyCommand>> = {
+  'wal-push': async () => (await import('../commands/wal-push.js')).command,
+  'wal-fetch': async () => (await import('../commands/wal-fetch.js')).command,
+  'wal-prefetch': async () => (await import('../commands/wal-prefetch.js')).command,
+  'wal-archive-ahead': async () => (await import('../commands/wal-archive-ahead.js')).command,
+};
 
 export async function tryFastPath(argv: string[]): Promise<boolean> {
   const options: NonNullable<ParseArgsConfig['options']> = {};
@@ -20,21 +26,11 @@ export async function tryFastPath(argv: string[]): Promise<boolean> {
   } catch {
     return false;
   }
-  const [command, ...args] = parsed.positionals;
-  if (command === undefined || HOT_COMMANDS[command] !== args.length) return false;
-  const flags = parsed.values as Flags;
-  if (command === 'wal-push') {
-    const { walPushCommand } = await import('../commands/wal-push.js');
-    return runCommand(command, flags, (ctx) => walPushCommand(ctx, args[0]!));
-  }
-  if (command === 'wal-prefetch') {
-    const { walPrefetchCommand } = await import('../commands/wal-prefetch.js');
-    return runCommand(command, flags, (ctx) => walPrefetchCommand(ctx));
-  }
-  if (command === 'wal-archive-ahead') {
-    const { walArchiveAheadCommand } = await import('../commands/wal-archive-ahead.js');
-    return runCommand(command, flags, (ctx) => walArchiveAheadCommand(ctx));
-  }
-  const { walFetchCommand } = await import('../commands/wal-fetch.js');
-  return runCommand(command, flags, (ctx) => walFetchCommand(ctx, args[0]!, args[1]!));
+  const [name, ...args] = parsed.positionals;
+  const load = name === undefined ? undefined : HOT_COMMANDS[name];
+  if (!load) return false;
+  const command = await load();
+  const positionals = command.positionals ?? [];
+  if (positionals.length !== args.length) return false;
+  return runCommand(command, parsed.values as Flags, Object.fromEntries(positionals.map((p, i) => [p, args[i]!])));
 }

@@ -1,11 +1,18 @@
 // Runs one command handler: loads the configuration, makes the logger, turns any error into
 // one line on stderr and a stable exit code, and exits.
+import type { Options } from 'yargs';
 import { loadConfig, type Flags } from '../config/config.js';
 import { ExitCode, FETCH_FATAL_OFFSET, PitrError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import type { CommandHandler } from './context.js';
+import type { CommandArgs, PitrCommand } from './command.js';
 
-export async function runCommand(command: string, flags: Flags, handler: CommandHandler): Promise<never> {
+/** `flags` are the settings' flags (read by loadConfig); `args` what the command's handler takes. */
+export async function runCommand<O extends Record<string, Options>, P extends string>(
+  pitrCommand: PitrCommand<O, P>,
+  flags: Flags,
+  args: CommandArgs<O, P>,
+): Promise<never> {
+  const command = pitrCommand.name;
   let log: Logger | undefined;
   let code: number;
   // If a bug leaves a promise that nothing will ever settle, Node empties its event loop and
@@ -15,10 +22,11 @@ export async function runCommand(command: string, flags: Flags, handler: Command
     process.exit(reportError(stalled, command, log));
   });
   try {
-    const config = loadConfig(flags);
+    // At a terminal, what info lines say is in the command's own output already.
+    const config = loadConfig(flags, process.env, pitrCommand.defaultLogLevel ?? (process.stderr.isTTY ? 'warn' : 'info'));
     log = createLogger(config.logLevel, command);
     for (const warning of config.warnings) log.warn(warning);
-    code = (await handler({ config, log })) ?? ExitCode.ok;
+    code = (await pitrCommand.handler({ config, log }, args)) ?? ExitCode.ok;
   } catch (err) {
     code = reportError(err, command, log);
   }

@@ -1,10 +1,11 @@
 // `pitr backup`: a base backup into the repository, visible only once complete.
 import { takeBackup } from '../backup/run.js';
+import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { progressReporter } from '../cli/progress.js';
 import { openStorage } from '../storage/open.js';
 
-export async function backupCommand({ config, log }: CommandContext): Promise<void> {
+async function backupCommand({ config, log }: CommandContext): Promise<void> {
   const storage = await openStorage(config);
   const progress = progressReporter('backup', log);
   const m = await takeBackup({ storage, config, log, onProgress: (bytes, estimate) => progress.update(bytes, estimate) });
@@ -23,3 +24,9 @@ export async function backupCommand({ config, log }: CommandContext): Promise<vo
           `WAL ${m.startLsn} .. ${m.stopLsn} on timeline ${m.timeline}\n`,
   );
 }
+
+export const command = defineCommand({
+  name: 'backup',
+  describe: 'take a base backup into the repository (pg_basebackup, streamed and compressed)',
+  handler: backupCommand,
+});

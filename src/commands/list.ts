@@ -1,5 +1,6 @@
 // `pitr list`: complete backups, archived WAL per timeline with its gaps, and the window a
 // restore can reach.
+import { defineCommand } from '../cli/command.js';
 import { listBackups, type BackupManifest } from '../repository/backups.js';
 import type { CommandContext } from '../cli/context.js';
 import { readIdentity } from '../repository/identity.js';
@@ -13,7 +14,7 @@ import { rootHistory } from '../wal/timeline-history.js';
 
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
-export async function listCommand({ config }: CommandContext): Promise<void> {
+async function listCommand({ config }: CommandContext): Promise<void> {
   const storage = await openStorage(config);
   const identity = await readIdentity(storage);
   const segmentSize = identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
@@ -73,3 +74,9 @@ function formatTimeline(t: TimelineWal): string[] {
     );
   return out;
 }
+
+export const command = defineCommand({
+  name: 'list',
+  describe: 'backups, archived WAL per timeline with any gaps (--json)',
+  handler: listCommand,
+});

@@ -7,13 +7,14 @@ import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RELEASE_FILE, releaseStandby } from '../archive/standby-outage.js';
+import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { ConfigError, InputError } from '../errors.js';
 import { readMajorVersion } from '../pg/control-file.js';
 import { pgProgram } from '../pg/binaries.js';
 import { isStandby } from '../pg/standby.js';
 
-export async function promoteCommand({ config, log }: CommandContext, withoutArchive: boolean): Promise<void> {
+async function promoteCommand({ config, log }: CommandContext, withoutArchive: boolean): Promise<void> {
   if (!withoutArchive) {
     throw new ConfigError(
       'pitr promote only promotes without the archive, and says so: pass --without-archive (to promote normally, use pg_ctl promote)',
@@ -43,3 +44,10 @@ export async function promoteCommand({ config, log }: CommandContext, withoutArc
   }
   process.stdout.write(`promoted ${dataDir} without waiting for the repository\n`);
 }
+
+export const command = defineCommand({
+  name: 'promote',
+  describe: 'promote a standby whose repository cannot be reached, with the WAL it has (--without-archive)',
+  options: { 'without-archive': { type: 'boolean', describe: 'end recovery without the WAL the unreachable repository holds' } },
+  handler: (ctx, args) => promoteCommand(ctx, args['without-archive'] === true),
+});

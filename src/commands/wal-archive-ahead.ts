@@ -1,11 +1,12 @@
 // `pitr wal-archive-ahead`: the resident archiver, started in the background by wal-push; not for operators.
 import { ARCHIVER_COMMAND, runArchiver } from '../archive/archiver.js';
+import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { invocationFingerprint, workerFlags } from '../launcher/fingerprint.js';
 import { resolveDataDir } from '../pg/data-dir.js';
 import { openStorage } from '../storage/open.js';
 
-export async function walArchiveAheadCommand({ config, log }: CommandContext): Promise<void> {
+async function walArchiveAheadCommand({ config, log }: CommandContext): Promise<void> {
   // Started as `[flags...] wal-archive-ahead`, with the flags of the call it serves.
   const flags = workerFlags(ARCHIVER_COMMAND);
   const fingerprint = invocationFingerprint(flags);
@@ -27,3 +28,9 @@ export async function walArchiveAheadCommand({ config, log }: CommandContext): P
   });
   log.debug({ stored }, 'archiver done');
 }
+
+export const command = defineCommand({
+  name: ARCHIVER_COMMAND,
+  describe: 'the resident archiver, started in the background by wal-push',
+  handler: walArchiveAheadCommand,
+});

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PREFETCH_COMMAND } from '../archive/prefetch.js';
 import { spool, spoolDir } from '../launcher/handoff.js';
 import { runPrefetcher } from '../archive/prefetch-worker.js';
+import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { invocationFingerprint, workerFlags } from '../launcher/fingerprint.js';
 import { unlinkQuietly } from '../os/quiet-fs.js';
@@ -12,7 +13,7 @@ import { resolveDataDir } from '../pg/data-dir.js';
 import { readIdentity } from '../repository/identity.js';
 import { openStorage } from '../storage/open.js';
 
-export async function walPrefetchCommand({ config, log }: CommandContext): Promise<void> {
+async function walPrefetchCommand({ config, log }: CommandContext): Promise<void> {
   // Started as `[flags...] wal-prefetch`, with the flags of the call it serves.
   const flags = workerFlags(PREFETCH_COMMAND);
   const fingerprint = invocationFingerprint(flags);
@@ -45,3 +46,9 @@ export async function walPrefetchCommand({ config, log }: CommandContext): Promi
   });
   log.debug({ fetched }, 'prefetcher done');
 }
+
+export const command = defineCommand({
+  name: PREFETCH_COMMAND,
+  describe: 'the resident prefetcher, started in the background by wal-fetch',
+  handler: walPrefetchCommand,
+});

@@ -1,5 +1,6 @@
 // Resolves the effective configuration: flag > process environment > config file > default.
 import { readFileSync, existsSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { parseEnv } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_CONFIG_FILE, PASS_THROUGH_KEYS, SECRET_KEYS, SETTINGS, type SettingKey } from './settings.js';
@@ -37,6 +38,13 @@ export interface Config {
   json: boolean;
   /** Warnings found while loading (e.g. a world-readable file with secrets), logged once a logger exists. */
   warnings: string[];
+  /**
+   * Settings given by flag or environment, not by the config file, as `--flag value` pairs:
+   * what a command PostgreSQL runs with its own environment must be told on its command line.
+   */
+  givenOutsideFile: [flag: string, value: string][];
+  /** The keys the config file sets (settings and the libpq/AWS keys it passes on). */
+  keysInFile: ReadonlySet<string>;
 }
 
 /** Parsed command-line flags, keyed by flag name (e.g. 'repo', 'log-level', 'config'). */
@@ -44,7 +52,8 @@ export type Flags = Record<string, string | boolean | undefined>;
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
-export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): Config {
+/** `defaultLogLevel`: when neither flag, environment nor file sets one (each command has its own). */
+export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, defaultLogLevel: LogLevel = 'info'): Config {
   const warnings: string[] = [];
   const configFile = pickConfigFile(flags, env);
   const fromFile = configFile ? readConfigFile(configFile, warnings) : {};
@@ -69,7 +78,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
   if (compress !== 'lz4' && compress !== 'none') {
     throw new ConfigError(`${label('PITR_COMPRESS')} must be lz4 or none, got "${compress}"`);
   }
-  const logLevel = (raw('PITR_LOG_LEVEL') ?? 'info') as LogLevel;
+  const logLevel = (raw('PITR_LOG_LEVEL') ?? defaultLogLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`${label('PITR_LOG_LEVEL')} must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
@@ -111,6 +120,12 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     fetchConcurrency: int('PITR_FETCH_CONCURRENCY', 4, 1),
     json: flags.json === true,
     warnings,
+    keysInFile: new Set(Object.keys(fromFile)),
+    givenOutsideFile: SETTINGS.flatMap((s): [string, string][] => {
+      const value = flags[s.flag] ?? env[s.key];
+      if (value === undefined || value === '') return [];
+      return [[s.flag, s.type === 'boolean' ? String(bool(String(value), label(s.key))) : String(value)]];
+    }),
   };
 }
 
@@ -120,13 +135,34 @@ function pickConfigFile(flags: Flags, env: NodeJS.ProcessEnv): string | undefine
   return existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined;
 }
 
+/** Why a config file cannot be read, and the fix. Built only on failure: it looks the user up. */
+function unreadable(code: string | undefined): string {
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file: fix the path given by --config or PITR_CONFIG';
+    case 'EACCES':
+      return `permission denied for this user (${userName()}): chgrp the file to this user's group and chmod 640 it, or run pitr as its owner`;
+    case 'EISDIR':
+      return 'it is a directory: give the config file itself with --config or PITR_CONFIG';
+    default:
+      return `${code}: fix the path given by --config or PITR_CONFIG`;
+  }
+}
+
+function userName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.()}`;
+  }
+}
+
 function readConfigFile(path: string, warnings: string[]): Record<string, string> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(`cannot read config file ${path} (${code ?? String(err)}): fix the path given by --config or PITR_CONFIG`);
+    throw new ConfigError(`cannot read config file ${path}: ${unreadable((err as NodeJS.ErrnoException).code ?? String(err))}`);
   }
   const values = parseEnv(text) as Record<string, string>;
   const known = new Set<string>(SETTINGS.map((s) => s.key));

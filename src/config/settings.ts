@@ -1,6 +1,15 @@
-// One vocabulary for flags, environment and config file (see ../shared/spec/cli.md).
+// One vocabulary for flags, environment and config file (docs/cli.md lists them).
 // Both the yargs CLI and the lean wal-push/wal-fetch parser are built from this table, so a
 // setting cannot exist in one and not the other.
+
+/** The groups of shared flags in `--help`, in the order shown. */
+export const HELP_GROUPS = {
+  repository: 'Repository and S3 options:',
+  database: 'Database options:',
+  tuning: 'Archiver tuning:',
+  general: 'Global options:',
+} as const;
+export type HelpGroup = keyof typeof HELP_GROUPS;
 
 export interface SettingDef {
   /** Environment variable and config-file key. */
@@ -8,6 +17,8 @@ export interface SettingDef {
   /** Long flag name without dashes; absent for settings that are never on a command line. */
   readonly flag?: string;
   readonly type: 'string' | 'boolean';
+  /** Where `--help` lists the flag, after the command's own options. */
+  readonly group: HelpGroup;
   readonly describe: string;
   /**
    * false: the setting only tunes how fast or how loud pitr works, never where or how objects
@@ -18,20 +29,46 @@ export interface SettingDef {
 }
 
 export const SETTINGS = [
-  { key: 'PITR_REPO', flag: 'repo', type: 'string', describe: 'repository URL: file:///abs/path or s3://bucket/prefix' },
-  { key: 'PITR_S3_ENDPOINT', flag: 's3-endpoint', type: 'string', describe: 'S3 endpoint URL for S3-compatible stores' },
-  { key: 'PITR_S3_REGION', flag: 's3-region', type: 'string', describe: 'S3 region (default: AWS_REGION, else us-east-1)' },
-  { key: 'PITR_S3_FORCE_PATH_STYLE', flag: 's3-force-path-style', type: 'boolean', describe: 'path-style S3 addressing' },
+  {
+    key: 'PITR_REPO',
+    flag: 'repo',
+    type: 'string',
+    group: 'repository',
+    describe: 'repository URL: file:///abs/path or s3://bucket/prefix',
+  },
+  {
+    key: 'PITR_S3_ENDPOINT',
+    flag: 's3-endpoint',
+    type: 'string',
+    group: 'repository',
+    describe: 'S3 endpoint URL for S3-compatible stores',
+  },
+  {
+    key: 'PITR_S3_REGION',
+    flag: 's3-region',
+    type: 'string',
+    group: 'repository',
+    describe: 'S3 region (default: AWS_REGION, else us-east-1)',
+  },
+  {
+    key: 'PITR_S3_FORCE_PATH_STYLE',
+    flag: 's3-force-path-style',
+    type: 'boolean',
+    group: 'repository',
+    describe: 'path-style S3 addressing',
+  },
   {
     key: 'PITR_S3_CHECKSUM',
     flag: 's3-checksum',
     type: 'string',
+    group: 'repository',
     describe: 'SDK request checksums: when_required (default; works with most S3-compatible stores) or when_supported',
   },
   {
     key: 'PITR_S3_MAX_ATTEMPTS',
     flag: 's3-max-attempts',
     type: 'string',
+    group: 'repository',
     describe: 'attempts per S3 request (default 3)',
     placement: false,
   },
@@ -39,6 +76,7 @@ export const SETTINGS = [
     key: 'PITR_S3_CONNECT_TIMEOUT_MS',
     flag: 's3-connect-timeout-ms',
     type: 'string',
+    group: 'repository',
     describe: 'S3 connect timeout (default 3000)',
     placement: false,
   },
@@ -46,6 +84,7 @@ export const SETTINGS = [
     key: 'PITR_S3_REQUEST_TIMEOUT_MS',
     flag: 's3-request-timeout-ms',
     type: 'string',
+    group: 'repository',
     describe: 'S3 socket idle timeout (default 10000)',
     placement: false,
   },
@@ -53,6 +92,7 @@ export const SETTINGS = [
     key: 'PITR_BACKUP_WAL_TIMEOUT',
     flag: 'wal-timeout',
     type: 'string',
+    group: 'database',
     describe: 'seconds a backup waits for its WAL to be archived (default 300)',
     placement: false,
   },
@@ -60,6 +100,7 @@ export const SETTINGS = [
     key: 'PITR_ARCHIVE_LOOKAHEAD',
     flag: 'archive-lookahead',
     type: 'string',
+    group: 'tuning',
     describe: 'most files the resident archiver keeps stored ahead of PostgreSQL (default 8; 0 = off)',
     placement: false,
   },
@@ -67,6 +108,7 @@ export const SETTINGS = [
     key: 'PITR_ARCHIVE_CONCURRENCY',
     flag: 'archive-concurrency',
     type: 'string',
+    group: 'tuning',
     describe: 'files the resident archiver stores at once (default 2)',
     placement: false,
   },
@@ -74,6 +116,7 @@ export const SETTINGS = [
     key: 'PITR_FETCH_PREFETCH',
     flag: 'fetch-prefetch',
     type: 'string',
+    group: 'tuning',
     describe: 'segments wal-fetch prefetches (default 8; 0 = off)',
     placement: false,
   },
@@ -81,27 +124,33 @@ export const SETTINGS = [
     key: 'PITR_FETCH_CONCURRENCY',
     flag: 'fetch-concurrency',
     type: 'string',
+    group: 'tuning',
     describe: 'segments the prefetcher downloads at once (default 4)',
     placement: false,
   },
-  { key: 'PITR_COMPRESS', flag: 'compress', type: 'string', describe: 'compression: lz4 (default) or none' },
+  { key: 'PITR_COMPRESS', flag: 'compress', type: 'string', group: 'repository', describe: 'compression: lz4 (default) or none' },
   {
     key: 'PITR_LOG_LEVEL',
     flag: 'log-level',
     type: 'string',
+    group: 'general',
     describe: 'trace, debug, info (default), warn, error, silent',
     placement: false,
   },
-  { key: 'PGDATA', flag: 'pgdata', type: 'string', describe: 'PostgreSQL data directory' },
+  { key: 'PGDATA', flag: 'pgdata', type: 'string', group: 'database', describe: 'PostgreSQL data directory' },
 ] as const satisfies readonly SettingDef[];
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];
 
 /** Flags that are not settings: they never come from the environment or the file. */
 export const PLAIN_FLAGS = {
-  config: { type: 'string', describe: 'config file (dotenv); default $PITR_CONFIG, else /etc/pitr/pitr.env if it exists' },
-  'db-url': { type: 'string', describe: 'database connection URL (default: libpq variables PGHOST, PGPORT, ...)' },
-  json: { type: 'boolean', describe: 'machine-readable output on stdout' },
+  config: {
+    group: 'general',
+    type: 'string',
+    describe: 'config file (dotenv); default $PITR_CONFIG, else /etc/pitr/pitr.env if it exists',
+  },
+  'db-url': { group: 'database', type: 'string', describe: 'database connection URL (default: libpq variables PGHOST, PGPORT, ...)' },
+  json: { group: 'general', type: 'boolean', describe: 'machine-readable output on stdout' },
 } as const;
 
 /**

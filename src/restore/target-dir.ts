@@ -47,7 +47,23 @@ export async function inspectTargetDir(input: string, force: boolean): Promise<T
     const parent = await stat(dirname(path)).catch(() => null);
     if (!parent?.isDirectory()) throw new InputError(`the parent of target directory ${path} does not exist: create it first`);
   }
+  await assertWritable(path, st !== null);
   return { path, existed: st !== null, owner: await ownerFor(path, st?.uid) };
+}
+
+/** Refused before the plan: otherwise the first write, after the plan, would fail as an unexpected error. */
+async function assertWritable(path: string, exists: boolean): Promise<void> {
+  const dir = exists ? path : dirname(path);
+  const code = await access(dir, fsc.W_OK | fsc.X_OK).then(
+    () => null,
+    (err: NodeJS.ErrnoException) => err.code ?? String(err),
+  );
+  if (code === null) return;
+  throw new InputError(
+    exists
+      ? `target directory ${path} is not writable by this user (${code}): chown it to the user running pitr, or restore into another directory`
+      : `cannot create target directory ${path}: its parent ${dir} is not writable by this user (${code}): create ${path} for the user running pitr, or restore under a directory it can write`,
+  );
 }
 
 /** Creates the directory (mode 0700, as PostgreSQL requires) or empties it under --force. */

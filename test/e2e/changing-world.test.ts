@@ -30,8 +30,9 @@ afterAll(async () => {
 const names = () => source.segments.map((p) => basename(p));
 
 /** PostgreSQL's call for one file, then the .done it marks on success. */
-async function pgPush(dir: string, name: string, args: string[], env: Record<string, string>): Promise<PitrResult> {
-  const res = await pitr([...args, 'wal-push', join('pg_wal', name)], { env, cwd: dir });
+async function pgPush(dir: string, name: string, args: string[], env: Record<string, string | undefined>): Promise<PitrResult> {
+  // At info: the tests tell who answered (bin/pitr or Node) by the line it logs.
+  const res = await pitr([...args, 'wal-push', join('pg_wal', name)], { env: { PITR_LOG_LEVEL: 'info', ...env }, cwd: dir });
   if (res.exitCode === 0) await rm(join(dir, 'pg_wal', 'archive_status', `${name}.ready`));
   return res;
 }
@@ -117,6 +118,19 @@ describe('the AWS config file changes under a running archiver', () => {
       await archiverGone(dir);
     },
   );
+});
+
+describe("the launcher's log", () => {
+  it('says nothing when it answers from a record, unless asked for info', async () => {
+    const repo = await fileRepo();
+    const dir = await fakeDataDir(source, { serverRuns: true });
+    await archiveAhead(dir, [], repo.env);
+    const quiet = await pgPush(dir, names()[1]!, [], { ...repo.env, PITR_LOG_LEVEL: undefined });
+    expect(quiet.exitCode, quiet.stderr).toBe(0);
+    expect(quiet.stderr).toBe('');
+    // The control: the next file, answered the same way, at info.
+    expect((await pgPush(dir, names()[2]!, [], repo.env)).stderr).toContain('"via":"bin/pitr"');
+  });
 });
 
 describe('the repository at the same URL is replaced', () => {

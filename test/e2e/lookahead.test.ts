@@ -89,8 +89,9 @@ describe('look-ahead faults', () => {
     await Promise.all([source?.cluster.stop('immediate'), other?.cluster.stop('immediate')]);
   });
   const names = () => source.segments.map((p) => basename(p));
+  // At info: the tests tell who answered (bin/pitr or Node) by the line it logs.
   const push = (repo: RepoFixture, dir: string, name: string, env: Record<string, string> = {}) =>
-    pitr(['wal-push', join('pg_wal', name)], { env: { ...repo.env, ...env }, cwd: dir });
+    pitr(['wal-push', join('pg_wal', name)], { env: { PITR_LOG_LEVEL: 'info', ...repo.env, ...env }, cwd: dir });
   const stored = (repo: RepoFixture, name: string) => readFile(join(repo.dir!, 'wal', name.slice(0, 16), name)).catch(() => null);
   /** PostgreSQL's calls, in order, each followed by the .done it would mark. */
   const pushAll = async (repo: RepoFixture, dir: string) => {

@@ -97,7 +97,11 @@ describe('the prefetch spool hands over only what it vouches for', () => {
   // Prefetch off (not part of the fingerprint): no prefetcher tidies or refills the spool
   // behind the test's back, so what each call finds there is exactly what the test planted.
   const fetch = (name: string) =>
-    pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], { env: { ...repo.env, PITR_FETCH_PREFETCH: '0' }, cwd: dir });
+    // At info: the tests tell who answered (bin/pitr or Node) by the line it logs.
+    pitr(['wal-fetch', name, join('pg_wal', 'RECOVERYXLOG')], {
+      env: { ...repo.env, PITR_FETCH_PREFETCH: '0', PITR_LOG_LEVEL: 'info' },
+      cwd: dir,
+    });
   const fetched = async () => digest(await readFile(join(dir, 'pg_wal', 'RECOVERYXLOG')));
   // As the prefetcher does: the identity of a file that has been still for a clock tick.
   const vouch = async (name: string, boot = bootId()) =>

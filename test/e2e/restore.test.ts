@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, giveToPostgres, pitr, PITR_BIN, tempDir, waitFor } from '../../tools/harness/env.js';
+import { AS_ROOT, freePort, giveToPostgres, pitr, PITR_BIN, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
 import { useS3Store } from '../support/s3.js';
@@ -189,6 +189,20 @@ describe('restore refusals leave the target untouched', () => {
     expect(live.stderr).toContain('is running in');
     expect(await primary.one<number>('SELECT 1')).toBe(1);
     expect(existsSync(join(primary.dataDir, 'recovery.signal'))).toBe(false);
+  });
+
+  it('refuses a target directory it could not create, before planning, naming the parent', async () => {
+    // The postgres user cannot write here (nor can a non-root user, the directory being read-only).
+    const parent = await tempDir('read-only');
+    const { chmod, chown } = await import('node:fs/promises');
+    if (AS_ROOT) await chown(parent, 0, 0);
+    await chmod(parent, 0o555);
+    const target = join(parent, 'data');
+    const res = await pitr(['--config', repo.configFile, 'restore', '--target-dir', target, '--immediate'], { asPostgres: true });
+    expect(res.exitCode, res.stderr).toBe(8);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+    expect(res.stderr).toContain(`its parent ${parent} is not writable`);
+    expect(existsSync(target)).toBe(false);
   });
 
   it('refuses a target the archived WAL cannot reach, and a gap in the WAL', async () => {

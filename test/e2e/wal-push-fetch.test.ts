@@ -31,8 +31,9 @@ const segKey = (name: string) => `wal/${name.slice(0, 16)}/${name}`;
 describe.each(['file', 's3'] as const)('%s repository', (kind) => {
   let repo: RepoFixture;
   let work: string;
+  // At info: some tests read what the push did from its log line.
   const push = (path: string, env: Record<string, string> = {}) =>
-    pitr(['wal-push', path], { env: { ...repo.env, ...env }, cwd: source.cluster.dataDir });
+    pitr(['wal-push', path], { env: { PITR_LOG_LEVEL: 'info', ...repo.env, ...env }, cwd: source.cluster.dataDir });
   const fetch = (name: string, dest: string) => pitr(['wal-fetch', name, dest], { env: repo.env, cwd: source.cluster.dataDir });
 
   beforeEach(async () => {
@@ -60,6 +61,26 @@ describe.each(['file', 's3'] as const)('%s repository', (kind) => {
     const fetched = await fetch(basename(seg), dest);
     expect(fetched.exitCode, fetched.stderr).toBe(0);
     expect(digest(await readFile(dest))).toBe(digest(await readFile(seg)));
+  });
+
+  it("says nothing on success by default (PostgreSQL's log would get a line per segment), and logs at info when asked", async () => {
+    const [seg, next] = [source.segments[0]!, source.segments[1]!];
+    const quiet = { env: repo.env, cwd: source.cluster.dataDir };
+    const pushed = await pitr(['wal-push', seg], quiet);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    expect(pushed.stderr).toBe('');
+    const fetched = await pitr(['wal-fetch', basename(seg), join(work, 'RECOVERYXLOG')], quiet);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    expect(fetched.stderr).toBe('');
+
+    const byFlag = await pitr(['--log-level', 'info', 'wal-push', next], quiet);
+    expect(byFlag.exitCode).toBe(0);
+    expect(JSON.parse(byFlag.stderr)).toMatchObject({ level: 30, cmd: 'wal-push', wal: basename(next), msg: 'archived' });
+    const byEnv = await pitr(['wal-fetch', basename(next), join(work, 'RECOVERYXLOG')], {
+      ...quiet,
+      env: { ...repo.env, PITR_LOG_LEVEL: 'info' },
+    });
+    expect(JSON.parse(byEnv.stderr)).toMatchObject({ level: 30, cmd: 'wal-fetch', wal: basename(next), msg: 'restored' });
   });
 
   it('refuses different bytes under an archived segment name and leaves the stored copy untouched', async () => {

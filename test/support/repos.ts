@@ -44,8 +44,9 @@ async function finish(kind: 'file' | 's3', env: Record<string, string>, extra: P
     env,
     configFile,
     ...extra,
-    archiveCommand: `${PITR_BIN} --config ${configFile} wal-push %p`,
-    restoreCommand: `${PITR_BIN} --config ${configFile} wal-fetch %f %p`,
+    // At info, not their quiet default: tests read what each call did in the server's log.
+    archiveCommand: `${PITR_BIN} --config ${configFile} --log-level info wal-push %p`,
+    restoreCommand: `${PITR_BIN} --config ${configFile} --log-level info wal-fetch %f %p`,
   };
 }
 
