@@ -3,7 +3,7 @@
 // this call read, and every setting this call was given by flag or environment.
 import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
-import { confQuote, shellQuote } from '../restore/recovery-conf.js';
+import { confQuote, shellQuote } from '../pg/quoting.js';
 import { START_ENV } from '../launcher/fingerprint.js';
 
 /** The launcher this call came through (bin/pitr exports its own path), else the one beside the bundle. */

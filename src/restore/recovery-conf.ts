@@ -4,6 +4,7 @@ import { constants as fsc } from 'node:fs';
 import { chown, open, readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
+import { confQuote, shellQuote } from '../pg/quoting.js';
 import { formatLsn } from '../wal/names.js';
 import type { RecoveryTarget } from './target.js';
 import type { Owner } from './target-dir.js';
@@ -62,11 +63,6 @@ export function describeArchiveMode(mode: RecoveryOptions['archiveMode']): strin
     : 'archiving: preserved (--archive-mode preserve): once promoted, this server archives its new timeline into the repository';
 }
 
-/** A postgresql.conf string literal: quotes doubled, backslashes escaped. */
-export function confQuote(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-}
-
 /**
  * Appends the settings to postgresql.auto.conf, commenting out earlier lines for the same
  * keys and every recovery target the source server had (two targets refuse to start), and
@@ -116,8 +112,4 @@ export function restoreCommandFor(config: Config, pitrPath: string): string {
   if (config.repo!.startsWith('s3://')) args.push('--s3-region', config.s3.region);
   if (config.s3.checksum !== 'when_required') args.push('--s3-checksum', config.s3.checksum);
   return `${args.map(shellQuote).join(' ')} wal-fetch %f %p`;
-}
-
-export function shellQuote(arg: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }

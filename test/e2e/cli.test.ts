@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AS_ROOT, pitr, PITR_BIN, tempDir } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
-import { shellQuote } from '../../src/restore/recovery-conf.js';
+import { shellQuote } from '../../src/pg/quoting.js';
 
 describe('messages that name the bad input', () => {
   it('--port names what was given, not NaN', async () => {
