@@ -18,8 +18,8 @@ import type { AnyCommand, CommandArgs } from './command.js';
 import { runCommand } from './run.js';
 import { usageMessage } from './usage-error.js';
 
-/** The commands, in the order --help lists them. */
-const COMMANDS: readonly AnyCommand[] = [init, walPush, walFetch, backup, restore, promote, list, status];
+/** The commands an operator runs, in the order --help lists them (wal-push and wal-fetch start the resident workers). */
+export const COMMANDS: readonly AnyCommand[] = [init, walPush, walFetch, backup, restore, promote, list, status];
 
 /** Every flag all commands share (the settings and the plain flags), with its --help heading. */
 const SHARED: { flag: string; group: HelpGroup; option: Options }[] = [
