@@ -42,7 +42,13 @@ export async function benchBackup(scale: number): Promise<void> {
       {},
     );
     if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
-    // Every tool archives the WAL from here on, so each backup can wait for its own WAL.
+    // Every tool archives the WAL from here on, so each backup can wait for its own WAL. Both
+    // pitr repositories are bound by hand: a push never binds an empty one once its cluster has
+    // archived elsewhere (archive/archived-into.ts).
+    for (const conf of [pitrFileConf, pitrS3Conf]) {
+      const bound = runAsPg(PITR_BIN, ['--config', conf, 'init', '--pgdata', cluster.dataDir], {});
+      if (bound.code !== 0) throw new Error(`pitr init failed: ${bound.stderr}`);
+    }
     const archive = `${PITR_BIN} --config ${pitrFileConf} wal-push %p && ${PITR_BIN} --config ${pitrS3Conf} wal-push %p && pgbackrest --config ${pgbrConf} --stanza=bench archive-push %p`;
     await cluster.query(`ALTER SYSTEM SET archive_command = '${archive.replace(/'/g, "''")}'`);
     await cluster.query('SELECT pg_reload_conf()');

@@ -10,7 +10,7 @@ import { cp } from 'node:fs/promises';
 import { giveToPostgres, PITR_BIN, tempDir, waitFor } from '../harness/env.js';
 import { Cluster } from '../harness/postgres.js';
 import { S3Server } from '../harness/s3.js';
-import { pgbenchArgs, pitrConfText, say, table, timed } from './common.js';
+import { asPostgresArgs, pgbenchArgs, pitrConfText, say, table, timed } from './common.js';
 
 export async function benchRecovery(scale: number): Promise<void> {
   const work = await tempDir('bench-recovery');
@@ -28,6 +28,13 @@ export async function benchRecovery(scale: number): Promise<void> {
   const primary = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${archive}'`, max_wal_size: "'4GB'" } });
   const started: Cluster[] = [];
   try {
+    // Both repositories bound by hand: a push never binds an empty one once its cluster has
+    // archived elsewhere (archive/archived-into.ts).
+    for (const conf of [fileConf, s3Conf]) {
+      const [c, a] = asPostgresArgs(PITR_BIN, ['--config', conf, 'init', '--pgdata', primary.dataDir]);
+      const bound = timed(c, a, {}, '/tmp');
+      if (bound.code !== 0) throw new Error(`pitr init failed: ${bound.stderr}`);
+    }
     await primary.start();
     const base = await primary.baseBackup();
     const lsn0 = await primary.one<string>('SELECT pg_current_wal_lsn()::text');
