@@ -4,8 +4,8 @@
 // the worker's news (plus a 250 ms poll), the files in flight, the first failure (which ends
 // the run and is thrown, for PostgreSQL's next call to meet), and the idle exit: after
 // `idleMs` with nothing to do, or at once once the server is gone.
-import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { openWakePipe, type WakePipe } from '../os/wake-pipe.js';
 import { lockWorker, unlockWorker, waiter } from './workers.js';
 
@@ -75,6 +75,7 @@ export async function runResident(o: ResidentOptions, step: ResidentStep): Promi
     active: () => void (idleSince = performance.now()),
   };
   try {
+    mkdirSync(dirname(o.wakePipe), { recursive: true, mode: 0o700 }); // the pipe needs its directory
     callers = openWakePipe(o.wakePipe);
     if (step.start && !(await step.start(resident))) return true;
     watcher = watch(o.watchDir, wake);

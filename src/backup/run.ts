@@ -54,6 +54,8 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
   else await bindIdentity(storage, server, VERSION, 'the database server');
 
   const started = new Date();
+  // Measured on the monotonic clock: a wall clock stepped back during the backup must not make it negative.
+  const startedAt = performance.now();
   const id = `${started
     .toISOString()
     .replace(/[-:]/g, '')
@@ -104,7 +106,7 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
         // STOP TIME is cut to whole seconds, so the real stop lies within the second after it;
         // our own clock after the WAL wait is late too; the earlier of the two is the tightest.
         stopTime: new Date(Math.min(stopTime ? stopTime.getTime() + 999 : Infinity, finished.getTime())).toISOString(),
-        durationMs: finished.getTime() - started.getTime(),
+        durationMs: Math.round(performance.now() - startedAt),
         ...(xminAfterStop ? { xminAfterStop } : {}),
         files: [
           {

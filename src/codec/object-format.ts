@@ -33,7 +33,8 @@ const objectMetaSchema = v.pipe(
      * cost the archiver ~8 ms of its ~24 per 16 MiB segment.
      */
     sha256: v.optional(sha256Hex),
-    compression: v.picklist(['lz4', 'none']),
+    /** 'lz4' or 'none'; another name (a newer pitr's) is refused when decoding, with the advice to upgrade. */
+    compression: v.string(),
     /**
      * Bytes of payload after the header. With it, an object that is shorter than promised is
      * recognisable as a cut-off write: some S3-compatible stores (s3rver among them) keep the

@@ -139,15 +139,16 @@ export interface WorkerPid {
 export const workerPidLine: LineFormat<WorkerPid> = {
   format: (w) => `${w.pid} ${w.fingerprint}\n`,
   parse(text) {
-    const m = /^(\d+) (\S*)\n?$/.exec(text);
-    return m ? { pid: Number(m[1]), fingerprint: m[2]! } : null;
+    // A pid file of the first prefetcher held the pid alone: it names a live worker all the same.
+    const m = /^(\d+)(?: (\S*))?\s*$/.exec(text);
+    return m ? { pid: Number(m[1]), fingerprint: m[2] ?? '' } : null;
   },
 };
 
 /** archived/.claim.<name>: the storing process. */
 export const claimLine: LineFormat<number> = {
   format: (pid) => `${pid}\n`,
-  parse: (text) => (/^\d+\n?$/.test(text) ? Number(text.trim()) : null),
+  parse: (text) => (/^\s*\d+\s*$/.test(text) ? Number(text.trim()) : null),
 };
 
 /** <name>.ok in a spool. */

@@ -2,7 +2,7 @@
 // list and restore are concerned.
 import { AlreadyExistsError, IntegrityError } from '../errors.js';
 import * as v from 'valibot';
-import { byteCount, isoTime, parseJsonDocument, sha256Hex } from '../codec/json-document.js';
+import { byteCount, checkDocument, isoTime, parseJsonDocument, sha256Hex } from '../codec/json-document.js';
 import type { Storage } from '../storage/storage.js';
 
 export const BACKUP_PREFIX = 'backups/';
@@ -40,7 +40,8 @@ const backupManifestSchema = v.object({
   stopWal: v.string(),
   startTime: isoTime,
   stopTime: isoTime,
-  durationMs: byteCount,
+  /** Written by pitr from a monotonic clock; older pitr used the wall clock, which can step back. */
+  durationMs: v.pipe(v.number(), v.integer()),
   /**
    * The oldest transaction still running just after the backup ended (xid8 text): any
    * transaction from this one on ended after the backup did, so a --xid restore to it can
@@ -58,6 +59,11 @@ export const backupDir = (id: string) => `${BACKUP_PREFIX}${id}/`;
 export const manifestKey = (id: string) => `${backupDir(id)}manifest.json`;
 
 export async function writeManifest(storage: Storage, manifest: BackupManifest): Promise<void> {
+  // Checked as every reader will check it: a manifest pitr would refuse to read is never stored.
+  checkDocument(manifest, backupManifestSchema, {
+    what: `the manifest of backup ${manifest.id}`,
+    fix: 'this is a bug in pitr: report it; the backup is not visible',
+  });
   try {
     await storage.put(manifestKey(manifest.id), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { noOverwrite: true });
   } catch (err) {

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { readWanted } from '../../src/archive/prefetch.js';
 import { claim, usedAt, writeRecord, writeStamp } from '../../src/archive/records.js';
 import { lockWorker } from '../../src/archive/workers.js';
-import { archiverPidFile, spool, spoolDir, spoolOkLine, tokenLine } from '../../src/launcher/handoff.js';
+import { archiverPidFile, claimLine, spool, spoolDir, spoolOkLine, tokenLine, workerPidLine } from '../../src/launcher/handoff.js';
 import { bootId } from '../../src/os/boot-id.js';
 import { replaceFile } from '../../src/os/exclusive-temp.js';
 import { fileIdentity } from '../../src/os/file-identity.js';
@@ -170,5 +170,18 @@ describe('bin/pitr reads what the prefetcher writes, and the prefetcher what bin
     writeFileSync(join(at, spool.OFF), '');
     // start_prefetcher is not among the functions run here: reaching it would fail loudly.
     expect(shell(dir, `fetch_answered ${SEGMENT} pg_wal/RECOVERYXLOG`)).toEqual({ code: 0, stdout: 'unanswered\n' });
+  });
+});
+
+describe('hand-off lines read as the old readers did', () => {
+  it("takes a worker pid file holding the pid alone (the first prefetcher's) as that live worker", () => {
+    expect(workerPidLine.parse('1234\n')).toEqual({ pid: 1234, fingerprint: '' });
+    expect(workerPidLine.parse(`1234 ${FP}\n`)).toEqual({ pid: 1234, fingerprint: FP });
+    expect(workerPidLine.parse('')).toBeNull();
+  });
+
+  it('takes a claim with spaces around its pid', () => {
+    expect(claimLine.parse(' 42 \n')).toBe(42);
+    expect(claimLine.parse('x')).toBeNull();
   });
 });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeHeader } from '../../src/codec/object-format.js';
 import { ExitCode } from '../../src/errors.js';
 import { acquireBackupLock, LOCK_KEY } from '../../src/repository/backup-lock.js';
-import { listBackups } from '../../src/repository/backups.js';
+import { listBackups, writeManifest, type BackupManifest } from '../../src/repository/backups.js';
 import { readIdentity } from '../../src/repository/identity.js';
 import { FileStorage } from '../../src/storage/file.js';
 
@@ -52,6 +52,18 @@ describe('stored JSON documents are validated', () => {
     expect(String((err as Error).message)).toMatch(new RegExp(`${manifest.id}/manifest.json is damaged \\(files[.:]`));
   });
 
+  it('reads a manifest whose duration an older pitr measured on a wall clock that stepped back', async () => {
+    const storage = await repoWith({ [`backups/${manifest.id}/manifest.json`]: JSON.stringify({ ...manifest, durationMs: -1200 }) });
+    expect((await listBackups(storage)).map((b) => b.id)).toEqual([manifest.id]);
+  });
+
+  it('never stores a manifest its readers would refuse', async () => {
+    const storage = await repoWith({});
+    const bad = { ...manifest, files: [] } as unknown as BackupManifest;
+    await expect(writeManifest(storage, bad)).rejects.toThrow(/manifest of backup .* is damaged \(files/);
+    expect(await listBackups(storage)).toEqual([]);
+  });
+
   it('refuses a manifest whose stop time is not a time', async () => {
     const storage = await repoWith({ [`backups/${manifest.id}/manifest.json`]: JSON.stringify({ ...manifest, stopTime: 'yesterday' }) });
     await expect(listBackups(storage)).rejects.toThrow(/stopTime: not an ISO 8601 time/);
@@ -83,6 +95,17 @@ describe('stored JSON documents are validated', () => {
     const err = await acquireBackupLock(storage, 'y').catch((e: unknown) => e);
     expect(err).toMatchObject({ exitCode: ExitCode.busy });
     expect(String((err as Error).message)).toMatch(/locks\/backup\.json is damaged .*remove it/);
+  });
+
+  it("reads an object header of a newer pitr's compression, so decoding can say to upgrade", () => {
+    const json = Buffer.from(
+      JSON.stringify({ v: 1, name: '00000002.history', size: 1, compression: 'zstd', payloadSize: 1, sha256: 'a'.repeat(64) }),
+    );
+    const head = Buffer.alloc(8 + json.length);
+    head.writeUInt32LE(0x184d2a5e, 0);
+    head.writeUInt32LE(json.length, 4);
+    json.copy(head, 8);
+    expect(decodeHeader(head, 'x').meta.compression).toBe('zstd');
   });
 
   it('refuses an object header without any checksum', () => {
