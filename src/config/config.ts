@@ -3,7 +3,8 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseEnv } from 'node:util';
 import { ConfigError } from '../errors.js';
-import { DEFAULT_CONFIG_FILE, PASS_THROUGH_KEYS, SECRET_KEYS, SETTINGS, type SettingKey } from './settings.js';
+import { parseDuration } from './duration.js';
+import { DEFAULT_CONFIG_FILE, NOT_FOR_WAL_COMMANDS, PASS_THROUGH_KEYS, SECRET_KEYS, SETTINGS, type SettingKey } from './settings.js';
 
 export type Compression = 'lz4' | 'none';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -36,6 +37,10 @@ export interface Config {
   fetchPrefetch: number;
   fetchConcurrency: number;
   json: boolean;
+  /** What expire keeps (docs/cli.md, Retention); every rule unset keeps nothing on its own. */
+  retention: RetentionSettings;
+  /** status's thresholds (PITR_ALERT_*). */
+  alerts: AlertSettings;
   /** Warnings found while loading (e.g. a world-readable file with secrets), logged once a logger exists. */
   warnings: string[];
   /**
@@ -45,6 +50,24 @@ export interface Config {
   givenOutsideFile: [flag: string, value: string][];
   /** The keys the config file sets (settings and the libpq/AWS keys it passes on). */
   keysInFile: ReadonlySet<string>;
+}
+
+export interface RetentionSettings {
+  /** Keep the newest N backups. */
+  full?: number;
+  /** Keep every moment of this many milliseconds restorable. */
+  windowMs?: number;
+  daily?: number;
+  weekly?: number;
+  monthly?: number;
+  /** IANA time zone of calendar days, weeks and months (PITR_TIMEZONE, default UTC); unchecked: see checkedTimeZone. */
+  timeZone: string;
+}
+
+export interface AlertSettings {
+  backupAgeMs: number;
+  archiveAgeMs: number;
+  restoreTestAgeMs: number;
 }
 
 /** Parsed command-line flags, keyed by flag name (e.g. 'repo', 'log-level', 'config'). */
@@ -119,14 +142,46 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
     fetchPrefetch: int('PITR_FETCH_PREFETCH', 8, 0),
     fetchConcurrency: int('PITR_FETCH_CONCURRENCY', 4, 1),
     json: flags.json === true,
+    retention: {
+      full: optionalCount(raw('PITR_RETENTION_FULL'), label('PITR_RETENTION_FULL')),
+      windowMs: optionalDuration(raw('PITR_RETENTION_WINDOW'), label('PITR_RETENTION_WINDOW')),
+      daily: optionalCount(raw('PITR_RETENTION_DAILY'), label('PITR_RETENTION_DAILY')),
+      weekly: optionalCount(raw('PITR_RETENTION_WEEKLY'), label('PITR_RETENTION_WEEKLY')),
+      monthly: optionalCount(raw('PITR_RETENTION_MONTHLY'), label('PITR_RETENTION_MONTHLY')),
+      // Checked where it is used (config/time-zone.ts): constructing an Intl.DateTimeFormat costs
+      // 10-20 ms, which every wal-push would pay.
+      timeZone: nonEmpty(raw('PITR_TIMEZONE')) ?? 'UTC',
+    },
+    alerts: {
+      backupAgeMs: optionalDuration(raw('PITR_ALERT_BACKUP_AGE'), label('PITR_ALERT_BACKUP_AGE')) ?? 25 * 3_600_000,
+      archiveAgeMs: optionalDuration(raw('PITR_ALERT_ARCHIVE_AGE'), label('PITR_ALERT_ARCHIVE_AGE')) ?? 15 * 60_000,
+      restoreTestAgeMs: optionalDuration(raw('PITR_ALERT_RESTORE_TEST_AGE'), label('PITR_ALERT_RESTORE_TEST_AGE')) ?? 35 * 86_400_000,
+    },
     warnings,
     keysInFile: new Set(Object.keys(fromFile)),
     givenOutsideFile: SETTINGS.flatMap((s): [string, string][] => {
+      if (NOT_FOR_WAL_COMMANDS.has(s.group)) return [];
       const value = flags[s.flag] ?? env[s.key];
       if (value === undefined || value === '') return [];
       return [[s.flag, s.type === 'boolean' ? String(bool(String(value), label(s.key))) : String(value)]];
     }),
   };
+}
+
+/** A whole number of at least 1, or undefined when unset. */
+function optionalCount(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ConfigError(`${name} "${value}" is not a count: give a whole number of at least 1, or leave it unset`);
+  return n;
+}
+
+function optionalDuration(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const ms = parseDuration(value);
+  if (ms === null || ms <= 0) throw new ConfigError(`${name} "${value}" is not a duration: write it as 30s, 15m, 25h or 7d`);
+  return ms;
 }
 
 function pickConfigFile(flags: Flags, env: NodeJS.ProcessEnv): string | undefined {

@@ -7,6 +7,8 @@ export const HELP_GROUPS = {
   repository: 'Repository and S3 options:',
   database: 'Database options:',
   tuning: 'Archiver tuning:',
+  retention: 'Retention (expire, status):',
+  alerts: 'Health thresholds (status):',
   general: 'Global options:',
 } as const;
 export type HelpGroup = keyof typeof HELP_GROUPS;
@@ -138,7 +140,35 @@ export const SETTINGS = [
     placement: false,
   },
   { key: 'PGDATA', flag: 'pgdata', type: 'string', group: 'database', describe: 'PostgreSQL data directory' },
+  // What to keep and when to worry: read by expire, status and the agent, never by the WAL commands.
+  ...(
+    [
+      ['PITR_RETENTION_FULL', 'retention-full', 'keep the newest N backups'],
+      ['PITR_RETENTION_WINDOW', 'retention-window', 'keep every moment of this long restorable (30d)'],
+      ['PITR_RETENTION_DAILY', 'retention-daily', 'keep the newest backup of each of the last N days that have one'],
+      ['PITR_RETENTION_WEEKLY', 'retention-weekly', 'the same for ISO weeks'],
+      ['PITR_RETENTION_MONTHLY', 'retention-monthly', 'the same for months'],
+      ['PITR_TIMEZONE', 'timezone', 'the time zone of calendar days, weeks and months (default UTC)'],
+    ] as const
+  ).map(([key, flag, describe]) => ({
+    key,
+    flag,
+    type: 'string' as const,
+    group: 'retention' as const,
+    describe,
+    placement: false as const,
+  })),
+  ...(
+    [
+      ['PITR_ALERT_BACKUP_AGE', 'alert-backup-age', 'unhealthy when the last backup is older (default 25h)'],
+      ['PITR_ALERT_ARCHIVE_AGE', 'alert-archive-age', 'unhealthy when the oldest .ready file (or the last archive) is older (default 15m)'],
+      ['PITR_ALERT_RESTORE_TEST_AGE', 'alert-restore-test-age', 'unhealthy when the last restore test is older (default 35d)'],
+    ] as const
+  ).map(([key, flag, describe]) => ({ key, flag, type: 'string' as const, group: 'alerts' as const, describe, placement: false as const })),
 ] as const satisfies readonly SettingDef[];
+
+/** Settings no WAL command reads: never passed on to archive_command or restore_command. */
+export const NOT_FOR_WAL_COMMANDS: ReadonlySet<HelpGroup> = new Set(['retention', 'alerts']);
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
+import { checkedTimeZone } from '../../src/config/time-zone.js';
 import { ConfigError } from '../../src/errors.js';
 import { parseRepoUrl } from '../../src/storage/open.js';
 import { VERSION } from '../../src/version.js';
@@ -71,4 +72,39 @@ describe('repository URLs', () => {
 
 it('VERSION matches package.json', () => {
   expect(VERSION).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
+});
+
+describe('retention and alert settings', () => {
+  it('reads counts, durations and the time zone, with the contract defaults for alerts', () => {
+    const c = loadConfig(
+      {},
+      {
+        PITR_RETENTION_FULL: '3',
+        PITR_RETENTION_WINDOW: '30d',
+        PITR_RETENTION_WEEKLY: '4',
+        PITR_TIMEZONE: 'Europe/Berlin',
+        PITR_ALERT_ARCHIVE_AGE: '90s',
+      },
+    );
+    expect(c.retention).toEqual({
+      full: 3,
+      windowMs: 30 * 86_400_000,
+      daily: undefined,
+      weekly: 4,
+      monthly: undefined,
+      timeZone: 'Europe/Berlin',
+    });
+    expect(c.alerts).toEqual({ backupAgeMs: 25 * 3_600_000, archiveAgeMs: 90_000, restoreTestAgeMs: 35 * 86_400_000 });
+  });
+
+  it('refuses a count or a duration it cannot read, naming the key and the form', () => {
+    expect(() => loadConfig({}, { PITR_RETENTION_DAILY: 'seven' })).toThrow(/PITR_RETENTION_DAILY .*"seven" is not a count/);
+    expect(() => loadConfig({}, { PITR_ALERT_BACKUP_AGE: '25 hours' })).toThrow(/PITR_ALERT_BACKUP_AGE .*write it as 30s, 15m, 25h or 7d/);
+    expect(() => checkedTimeZone('Mars/Olympus')).toThrow(/PITR_TIMEZONE "Mars\/Olympus" is not a time zone/);
+  });
+
+  it('never passes retention or alert settings on to the WAL commands', () => {
+    const c = loadConfig({ 'retention-full': '3' }, { PITR_REPO: 'file:///srv/r', PITR_ALERT_BACKUP_AGE: '2h' });
+    expect(c.givenOutsideFile).toEqual([['repo', 'file:///srv/r']]);
+  });
 });
