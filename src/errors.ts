@@ -17,6 +17,12 @@ export const ExitCode = {
   internal: 10,
   /** `pitr status`: the repository answered but something needs attention. */
   unhealthy: 11,
+  /** `pitr verify`: a stored object is damaged or missing, or WAL has a gap. */
+  verifyFailed: 12,
+  /** `pitr restore-test`: the restored copy did not come up, or a check failed. */
+  restoreTestFailed: 13,
+  /** `pitr check`: a step of the set-up check failed (the step is named). */
+  checkFailed: 14,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
