@@ -264,6 +264,10 @@ export class FileStorage implements Storage {
     });
   }
 
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    for (const key of keys) await this.delete(key);
+  }
+
   /**
    * Removes the temporary files of writes that will never finish (see isAbandonedWrite) from
    * the directories under `prefix`; what it removed. Names starting with '.' that are not

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -15,6 +16,9 @@ import {
 import type { S3Settings } from '../config/config.js';
 import { AlreadyExistsError, ConfigError, PitrError, StorageError, StorageUnavailableError } from '../errors.js';
 import type { Listing, ObjectHead, PutOptions, Storage } from './storage.js';
+
+/** S3's most keys in one DeleteObjects request. */
+const DELETE_BATCH = 1000;
 
 export class S3Storage implements Storage {
   readonly url: string;
@@ -176,6 +180,31 @@ export class S3Storage implements Storage {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
     } catch (err) {
       return this.fail(err, 'delete', key);
+    }
+  }
+
+  /** DeleteObjects, 1000 keys a request (S3's limit), one request after another. */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      const batch = keys.slice(i, i + DELETE_BATCH);
+      let failed: { Key?: string; Code?: string; Message?: string }[];
+      try {
+        const out = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((key) => ({ Key: this.k(key) })), Quiet: true },
+          }),
+        );
+        failed = out.Errors ?? [];
+      } catch (err) {
+        return this.fail(err, 'delete', `${batch[0]} and ${batch.length - 1} more`);
+      }
+      const first = failed[0];
+      if (first) {
+        throw new StorageError(
+          `cannot delete ${failed.length} object(s) of ${this.url}, ${first.Key ?? '?'} among them: ${first.Code ?? '?'}: ${first.Message ?? ''}`,
+        );
+      }
     }
   }
 

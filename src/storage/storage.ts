@@ -55,6 +55,12 @@ export interface Storage {
   getStream(key: string): Promise<Readable | null>;
   list(prefix: string, options?: { delimiter?: '/' }): Promise<Listing>;
   delete(key: string): Promise<void>;
+  /**
+   * Deletes every key (absent ones are no error): S3 in batches of up to 1000 keys a request
+   * (DeleteObjects), file:// one unlink each. Keys are deleted in the order given on file://;
+   * within one S3 batch the store chooses, so callers that need an order pass batches of it.
+   */
+  deleteMany(keys: readonly string[]): Promise<void>;
   /** file:// only: the local path of `key`, for checks the shell launcher makes itself. */
   localPath?(key: string): string;
   /**
