@@ -3,11 +3,14 @@
 // and declares the settings every command shares.
 import yargs, { type Argv, type Options } from 'yargs';
 import { command as backup } from '../commands/backup.js';
+import { command as expire } from '../commands/expire.js';
 import { command as init } from '../commands/init.js';
 import { command as list } from '../commands/list.js';
+import { command as pin } from '../commands/pin.js';
 import { command as promote } from '../commands/promote.js';
 import { command as restore } from '../commands/restore.js';
 import { command as status } from '../commands/status.js';
+import { command as unpin } from '../commands/unpin.js';
 import { command as walFetch } from '../commands/wal-fetch.js';
 import { command as walPush } from '../commands/wal-push.js';
 import type { Flags } from '../config/config.js';
@@ -19,7 +22,7 @@ import { runCommand } from './run.js';
 import { usageMessage } from './usage-error.js';
 
 /** The commands an operator runs, in the order --help lists them (wal-push and wal-fetch start the resident workers). */
-export const COMMANDS: readonly AnyCommand[] = [init, walPush, walFetch, backup, restore, promote, list, status];
+export const COMMANDS: readonly AnyCommand[] = [init, walPush, walFetch, backup, restore, promote, list, expire, pin, unpin, status];
 
 /** Every flag all commands share (the settings and the plain flags), with its --help heading. */
 const SHARED: { flag: string; group: HelpGroup; option: Options }[] = [

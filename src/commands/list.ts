@@ -4,6 +4,7 @@ import { defineCommand } from '../cli/command.js';
 import { listBackups, type BackupManifest } from '../repository/backups.js';
 import type { CommandContext } from '../cli/context.js';
 import { readIdentity } from '../repository/identity.js';
+import { readPins } from '../repository/pins.js';
 import { describeBranch, timelineBranches } from '../repository/timeline-branches.js';
 import { readHistories, walInventory, type TimelineWal, type WalInventory } from '../repository/wal-inventory.js';
 import { restorableWindow } from '../restore/restorable-window.js';
@@ -19,10 +20,14 @@ async function listCommand({ config }: CommandContext): Promise<void> {
   const identity = await readIdentity(storage);
   const segmentSize = identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
   // Verified: an object cut off by an interrupted upload is not archived (wal-inventory.ts).
-  const [backups, inventory] = await Promise.all([listBackups(storage), walInventory(storage, segmentSize, { verify: true })]);
+  const [backups, inventory, pins] = await Promise.all([
+    listBackups(storage),
+    walInventory(storage, segmentSize, { verify: true }),
+    readPins(storage),
+  ]);
   const histories = await readHistories(storage, inventory.histories);
   const branches = timelineBranches(inventory, histories, segmentSize);
-  const rows = backups.map((b) => ({ ...b, walComplete: backupWalPresent(b, inventory, segmentSize) }));
+  const rows = backups.map((b) => ({ ...b, walComplete: backupWalPresent(b, inventory, segmentSize), pinned: pins.has(b.id) }));
   const window = restorableWindow(
     rows.filter((b) => b.walComplete),
     inventory,
@@ -42,7 +47,7 @@ async function listCommand({ config }: CommandContext): Promise<void> {
     const f = b.files[0];
     lines.push(
       `  ${b.id}  ${b.startTime} .. ${b.stopTime}  LSN ${b.startLsn} .. ${b.stopLsn}  timeline ${b.timeline}  ` +
-        `${(f.size / 1048576).toFixed(1)} MiB (stored ${(f.storedSize / 1048576).toFixed(1)} MiB)${b.walComplete ? '' : '  WAL MISSING: not restorable'}`,
+        `${(f.size / 1048576).toFixed(1)} MiB (stored ${(f.storedSize / 1048576).toFixed(1)} MiB)${b.pinned ? '  pinned' : ''}${b.walComplete ? '' : '  WAL MISSING: not restorable'}`,
     );
   }
   lines.push('WAL');

@@ -7,7 +7,7 @@ import { isoTime, parseJsonDocument } from '../codec/json-document.js';
 import type { Storage } from '../storage/storage.js';
 
 export const PINS_PREFIX = 'pins/';
-const pinKey = (id: string) => `${PINS_PREFIX}${id}.json`;
+export const pinKey = (id: string) => `${PINS_PREFIX}${id}.json`;
 
 const pinSchema = v.object({
   format: v.literal(1),
@@ -29,6 +29,11 @@ export async function unpinBackup(storage: Storage, id: string): Promise<boolean
   if ((await storage.get(pinKey(id))) === null) return false;
   await storage.delete(pinKey(id));
   return true;
+}
+
+/** Read just before a backup is deleted: a pin set after expire read them all still counts. */
+export async function isPinned(storage: Storage, id: string): Promise<boolean> {
+  return (await storage.get(pinKey(id))) !== null;
 }
 
 /** Every pin, by backup id. */

@@ -9,6 +9,9 @@
 //               under the real key: the cut-off object readers must recognise)
 //   mid-stream  a streamed write (a base backup) dies after 1 MiB
 //   lookahead   the resident archiver dies after storing a file, before recording it
+//   expire-after-N-deletes
+//               a command dies once it has deleted N objects (delete and deleteMany count
+//               each key; a batch is cut off after the Nth key): an expire killed mid-way
 import { closeSync, constants as fsc, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -23,6 +26,8 @@ export type StorageUser = 'resident-archiver' | 'command';
 const STREAM_CRASH_AFTER = 1024 * 1024;
 
 export async function withInjectedCrash(storage: Storage, mode: string, user: StorageUser): Promise<Storage> {
+  const deletes = /^expire-after-(\d+)-deletes$/.exec(mode);
+  if (deletes) return user === 'command' ? crashAfterDeletes(storage, Number(deletes[1])) : storage;
   switch (mode as CrashMode) {
     case 'mid-write':
       return decorate(storage, { put: await cutOffPut(storage) });
@@ -37,8 +42,27 @@ export async function withInjectedCrash(storage: Storage, mode: string, user: St
         },
       });
     default:
-      throw new ConfigError(`PITR_TEST_CRASH=${mode} is not a crash mode: mid-write, mid-stream or lookahead`);
+      throw new ConfigError(`PITR_TEST_CRASH=${mode} is not a crash mode: mid-write, mid-stream, lookahead or expire-after-N-deletes`);
   }
+}
+
+/** Deletes go through until `limit` keys are gone, then the process dies. */
+function crashAfterDeletes(storage: Storage, limit: number): Storage {
+  let deleted = 0;
+  const allowed = (keys: readonly string[]) => keys.slice(0, Math.max(0, limit - deleted));
+  return decorate(storage, {
+    delete: async (key) => {
+      if (deleted >= limit) crashNow();
+      await storage.delete(key);
+      deleted++;
+    },
+    deleteMany: async (keys) => {
+      const some = allowed(keys);
+      await storage.deleteMany(some);
+      deleted += some.length;
+      if (some.length < keys.length) crashNow();
+    },
+  });
 }
 
 /** The driver with some methods replaced; everything else is the driver's own. */
