@@ -4,13 +4,14 @@
 // data, and the next run that finishes the job; then restores inside the new window (rows
 // checked after promotion) and before it (refused before writing).
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, pitr, tempDir } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import type { S3Store } from '../../tools/harness/s3.js';
-import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
+import { archivingInto, fileRepo, s3Repo, writeStored, type RepoFixture } from '../support/repos.js';
 import { useS3Store } from '../support/s3.js';
 
 const s3 = useS3Store();
@@ -124,6 +125,27 @@ describe.each(['file', 's3'] as const)('pitr expire in a %s repository', (kind) 
     expect(json.expired.map((e) => e.id)).toEqual([ids[0]]);
     expect(json.restorableWindowAfter.from).toBe(listedBefore.backups[2]!.stopTime);
     expect(await storedKeys(repo, s3(), '')).toEqual(before);
+  });
+
+  it('deletes nothing while a backup runs (the backup lock), and says who holds it', async () => {
+    const before = await storedKeys(repo, s3(), '');
+    const now = new Date().toISOString();
+    const lock = { id: 'running-backup', pid: process.pid, host: hostname(), startedAt: now, heartbeatAt: now };
+    await writeStored(repo, s3(), 'locks/backup.json', Buffer.from(JSON.stringify(lock)));
+    try {
+      const res = await pitr(['expire'], { env: { ...env, PITR_RETENTION_FULL: '1' } });
+      expect(res.exitCode).toBe(7);
+      expect(res.stderr).toContain('backup running-backup');
+      expect(await storedKeys(repo, s3(), '')).toEqual([...before, 'locks/backup.json'].sort());
+    } finally {
+      await rm(repo.kind === 'file' ? join(repo.dir!, 'locks/backup.json') : '/nonexistent', { force: true });
+      if (repo.kind === 's3') {
+        const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+        await s3()
+          .client()
+          .send(new DeleteObjectCommand({ Bucket: repo.bucket, Key: 'main/locks/backup.json' }));
+      }
+    }
   });
 
   it('killed between a manifest and its data, leaves no backup in list without its data; the next run finishes', async () => {
