@@ -15,7 +15,7 @@ import { BACKUP_PREFIX, listBackups, manifestKey, type BackupManifest } from '..
 import { readIdentity } from '../repository/identity.js';
 import { WAL_PREFIX } from '../repository/layout.js';
 import { isPinned, PINS_PREFIX } from '../repository/pins.js';
-import { applyRetention, expiredWal, type KeepReason, type RetentionRules } from '../repository/retention.js';
+import { anyRuleSet, applyRetention, expiredWal, type KeepReason, type RetentionRules } from '../repository/retention.js';
 import { VERIFIED_BACKUPS_PREFIX, forgetBackupVerification } from '../repository/verify-results.js';
 import { readHistories, walInventory, type WalInventory } from '../repository/wal-inventory.js';
 import { restorableWindow, type RestorableWindow } from '../restore/restorable-window.js';
@@ -54,7 +54,9 @@ export interface ExpireOptions {
 
 export async function expire(storage: Storage, options: ExpireOptions): Promise<ExpireReport> {
   const now = options.now ?? new Date();
-  const lock: HeldLock | null = options.dryRun ? null : await acquireBackupLock(storage, `expire-${now.toISOString()}`);
+  // Without a rule nothing is deleted, so a running backup is no reason to refuse.
+  const deletes = !options.dryRun && anyRuleSet(options.rules);
+  const lock: HeldLock | null = deletes ? await acquireBackupLock(storage, `expire-${now.toISOString()}`) : null;
   try {
     return await run(storage, options, now);
   } finally {

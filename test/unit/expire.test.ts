@@ -1,0 +1,104 @@
+// The expire use case over an invented file:// repository: which objects go, in which order,
+// and what a killed run left that the next one removes (data without a manifest, pins and
+// verify results of backups that no longer exist).
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { expire } from '../../src/expire/expire.js';
+import { createLogger } from '../../src/log.js';
+import { writeManifest } from '../../src/repository/backups.js';
+import { pinBackup } from '../../src/repository/pins.js';
+import { recordBackupVerification } from '../../src/repository/verify-results.js';
+import { FileStorage } from '../../src/storage/file.js';
+import type { Storage } from '../../src/storage/storage.js';
+import { segmentName, testBackup } from '../support/backups.js';
+
+const log = createLogger('silent', 'expire', false);
+const walKey = (n: number) => `wal/0000000100000000/${segmentName(1, n)}`;
+
+async function repository(): Promise<{ storage: FileStorage; deleted: string[]; recording: Storage }> {
+  const storage = await FileStorage.open(await mkdtemp(join(tmpdir(), 'pitr-expire-')), false);
+  // Ids in the opposite order of stop times: a reset clock named the newest backups first.
+  const backups = [
+    testBackup('c-oldest', 1, 2, '2026-01-01T00:00:00Z'),
+    testBackup('b-middle', 3, 4, '2026-01-02T00:00:00Z'),
+    testBackup('a-newest', 5, 6, '2026-01-03T00:00:00Z'),
+  ];
+  for (const b of backups) {
+    await storage.put(`backups/${b.id}/base.tar.lz4`, Buffer.from('data'));
+    await writeManifest(storage, b);
+    await recordBackupVerification(storage, { backup: b.id, verifiedAt: '2026-01-04T00:00:00Z', result: 'passed', problems: 0 });
+  }
+  for (let n = 1; n <= 7; n++) await storage.put(walKey(n), Buffer.from('wal'));
+  await storage.put('wal/00000002.history', Buffer.from('1\t0/1000000\tno reason\n'));
+  // What a killed run left: data without a manifest, a pin and a verify result of a gone backup.
+  await storage.put('backups/killed/base.tar.lz4', Buffer.from('data'));
+  await pinBackup(storage, 'gone');
+  await recordBackupVerification(storage, { backup: 'gone', verifiedAt: '2026-01-04T00:00:00Z', result: 'passed', problems: 0 });
+  const deleted: string[] = [];
+  const recording = new Proxy(storage, {
+    get(target, prop, receiver) {
+      if (prop === 'delete')
+        return async (key: string) => {
+          if (!key.startsWith('locks/')) deleted.push(key); // the backup lock expire holds
+          await target.delete(key);
+        };
+      if (prop === 'deleteMany')
+        return async (keys: string[]) => {
+          deleted.push(...keys);
+          await target.deleteMany(keys);
+        };
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { storage, deleted, recording };
+}
+
+const keys = async (storage: Storage) => (await storage.list('')).objects.map((o) => o.key).sort();
+
+describe('expire', () => {
+  it('removes leftovers, then each expired backup manifest first, then its WAL oldest first', async () => {
+    const { storage, deleted, recording } = await repository();
+    const report = await expire(recording, { rules: { timeZone: 'UTC', full: 1 }, dryRun: false, log, now: new Date('2026-02-01Z') });
+    expect(report.expired.map((e) => e.id)).toEqual(['c-oldest', 'b-middle']);
+    expect(report.leftovers).toMatchObject({ backups: ['killed'], pins: ['gone'], verifications: ['gone'] });
+    expect(deleted).toEqual([
+      'backups/killed/base.tar.lz4',
+      'pins/gone.json',
+      'verify/backups/gone.json',
+      'backups/c-oldest/manifest.json',
+      'backups/c-oldest/base.tar.lz4',
+      'verify/backups/c-oldest.json',
+      'backups/b-middle/manifest.json',
+      'backups/b-middle/base.tar.lz4',
+      'verify/backups/b-middle.json',
+      walKey(1),
+      walKey(2),
+      walKey(3),
+      walKey(4),
+    ]);
+    expect(report.objects).toBe(deleted.length);
+    expect(await keys(storage)).toEqual([
+      'backups/a-newest/base.tar.lz4',
+      'backups/a-newest/manifest.json',
+      'verify/backups/a-newest.json',
+      walKey(5),
+      walKey(6),
+      walKey(7),
+      'wal/00000002.history',
+    ]);
+  });
+
+  it('--dry-run and a repository without rules delete nothing', async () => {
+    const { storage, deleted, recording } = await repository();
+    const before = await keys(storage);
+    const dry = await expire(recording, { rules: { timeZone: 'UTC', full: 1 }, dryRun: true, log });
+    expect(dry.expired).toHaveLength(2);
+    const none = await expire(recording, { rules: { timeZone: 'UTC' }, dryRun: false, log });
+    expect(none).toMatchObject({ ruleSet: false, expired: [], objects: 0, leftovers: { backups: [] } });
+    expect(deleted).toEqual([]);
+    expect(await keys(storage)).toEqual(before);
+  });
+});
