@@ -17,7 +17,9 @@ import { segmentName, testBackup } from '../support/backups.js';
 const log = createLogger('silent', 'expire', false);
 const walKey = (n: number) => `wal/0000000100000000/${segmentName(1, n)}`;
 
-async function repository(): Promise<{ storage: FileStorage; deleted: string[]; recording: Storage }> {
+async function repository(
+  onDelete: (key: string, storage: Storage) => Promise<void> = async () => undefined,
+): Promise<{ storage: FileStorage; deleted: string[]; recording: Storage }> {
   const storage = await FileStorage.open(await mkdtemp(join(tmpdir(), 'pitr-expire-')), false);
   // Ids in the opposite order of stop times: a reset clock named the newest backups first.
   const backups = [
@@ -43,6 +45,7 @@ async function repository(): Promise<{ storage: FileStorage; deleted: string[]; 
         return async (key: string) => {
           if (!key.startsWith('locks/')) deleted.push(key); // the backup lock expire holds
           await target.delete(key);
+          await onDelete(key, target);
         };
       if (prop === 'deleteMany')
         return async (keys: string[]) => {
@@ -89,6 +92,16 @@ describe('expire', () => {
       walKey(7),
       'wal/00000002.history',
     ]);
+  });
+
+  it('a backup pinned while expire runs is kept, and so is all WAL', async () => {
+    const { storage, deleted, recording } = await repository(async (key, target) => {
+      if (key === 'backups/c-oldest/manifest.json') await pinBackup(target, 'b-middle');
+    });
+    const report = await expire(recording, { rules: { timeZone: 'UTC', full: 1 }, dryRun: false, log, now: new Date('2026-02-01Z') });
+    expect(report.expired.map((e) => e.id)).toEqual(['c-oldest']);
+    expect(deleted.filter((k) => k.startsWith('wal/'))).toEqual([]);
+    expect(await keys(storage)).toContain('backups/b-middle/manifest.json');
   });
 
   it('--dry-run and a repository without rules delete nothing', async () => {
