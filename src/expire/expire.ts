@@ -16,7 +16,7 @@ import { readIdentity } from '../repository/identity.js';
 import { WAL_PREFIX } from '../repository/layout.js';
 import { isPinned, PINS_PREFIX } from '../repository/pins.js';
 import { anyRuleSet, applyRetention, expiredWal, type KeepReason, type RetentionRules } from '../repository/retention.js';
-import { VERIFIED_BACKUPS_PREFIX, forgetBackupVerification } from '../repository/verify-results.js';
+import { VERIFIED_BACKUPS_PREFIX } from '../repository/verify-results.js';
 import { readHistories, walInventory, type WalInventory } from '../repository/wal-inventory.js';
 import { restorableWindow, type RestorableWindow } from '../restore/restorable-window.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
@@ -143,33 +143,47 @@ async function run(storage: Storage, { rules, dryRun, log }: ExpireOptions, now:
   if (!decision.ruleSet || dryRun) return report;
 
   // 2. Leftovers of a killed run: we hold the backup lock, so no backup is writing these.
+  // The summary counts what was deleted, so a run cut short reports what it did.
+  const done = { objects: 0, bytes: 0 };
+  const remove = async (objects: ObjectInfo[]) => {
+    if (objects.length === 0) return;
+    await storage.deleteMany(objects.map((o) => o.key));
+    done.objects += objects.length;
+    done.bytes += sum(objects);
+  };
   for (const id of leftoverDirs) {
     log.info({ backup: id }, 'removing the data of a backup without a manifest (left by an interrupted backup or expire)');
-    await storage.deleteMany(byBackup.get(id)!.map((o) => o.key));
+    await remove(byBackup.get(id)!);
   }
-  if (stalePins.length + staleVerifications.length > 0) await storage.deleteMany([...stalePins, ...staleVerifications].map((o) => o.key));
+  await remove([...stalePins, ...staleVerifications]);
 
   // 3. Backups, oldest first: the manifest, then the data.
+  const verificationOf = new Map(goingVerifications.map((o) => [idOf(o.key, VERIFIED_BACKUPS_PREFIX), o]));
   for (const [i, backup] of going.entries()) {
     if (await isPinned(storage, backup.id)) {
       // Pinned after this run read the pins: it stays, and so does the WAL it needs.
       log.warn({ backup: backup.id }, 'pinned while expire ran: kept; run expire again to let its older WAL go');
-      return { ...report, expired: report.expired.slice(0, i), wal: { files: 0, bytes: 0, first: null, last: null } };
+      return { ...report, ...done, expired: report.expired.slice(0, i), wal: { files: 0, bytes: 0, first: null, last: null } };
     }
+    const objects = byBackup.get(backup.id) ?? [];
+    // By its key, not the listing: whatever the listing showed, the manifest goes first.
     await storage.delete(manifestKey(backup.id));
-    const rest = (byBackup.get(backup.id) ?? []).map((o) => o.key).filter((k) => k !== manifestKey(backup.id));
-    await storage.deleteMany(rest);
-    await forgetBackupVerification(storage, backup.id);
+    const manifest = objects.find((o) => o.key === manifestKey(backup.id));
+    done.objects += 1;
+    done.bytes += manifest?.size ?? 0;
+    await remove(objects.filter((o) => o !== manifest));
+    const verification = verificationOf.get(backup.id);
+    if (verification) await remove([verification]);
     log.info({ backup: backup.id, stopTime: backup.stopTime, progress: `${i + 1}/${going.length}` }, 'expired backup');
   }
 
   // 4. WAL, oldest first, in batches.
   for (let i = 0; i < walGoing.length; i += WAL_BATCH) {
     const batch = walGoing.slice(i, i + WAL_BATCH);
-    await storage.deleteMany(batch.map((o) => o.key));
+    await remove(batch);
     log.info({ from: nameOf(batch[0]!), to: nameOf(batch.at(-1)!), progress: `${i + batch.length}/${walGoing.length}` }, 'expired WAL');
   }
-  return report;
+  return { ...report, ...done };
 }
 
 /** Every object under backups/, by backup id. */
