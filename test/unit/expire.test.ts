@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expire } from '../../src/expire/expire.js';
 import { createLogger } from '../../src/log.js';
-import { writeManifest } from '../../src/repository/backups.js';
+import { LOCK_KEY } from '../../src/repository/backup-lock.js';
+import { listBackups, writeManifest } from '../../src/repository/backups.js';
 import { pinBackup } from '../../src/repository/pins.js';
 import { recordBackupVerification } from '../../src/repository/verify-results.js';
 import { FileStorage } from '../../src/storage/file.js';
@@ -102,6 +103,46 @@ describe('expire', () => {
     expect(report.expired.map((e) => e.id)).toEqual(['c-oldest']);
     expect(deleted.filter((k) => k.startsWith('wal/'))).toEqual([]);
     expect(await keys(storage)).toContain('backups/b-middle/manifest.json');
+  });
+
+  it('killed after any number of deletes: nothing listed lacks its data or WAL, and the next run ends where one whole run does', async () => {
+    const whole = await repository();
+    const rules = { timeZone: 'UTC', full: 1 };
+    const now = new Date('2026-02-01Z');
+    await expire(whole.storage, { rules, dryRun: false, log, now });
+    const end = await keys(whole.storage);
+    for (let n = 0; n < 13; n++) {
+      // 13 deletes is the whole run (the first test).
+      const { storage } = await repository();
+      let left = n;
+      const dying = new Proxy(storage, {
+        get(target, prop, receiver) {
+          if (prop === 'delete' || prop === 'deleteMany')
+            return async (arg: string | string[]) => {
+              const keys = (Array.isArray(arg) ? arg : [arg]).filter((k) => !k.startsWith('locks/'));
+              const some = keys.slice(0, left);
+              left -= some.length;
+              await target.deleteMany(some);
+              if (some.length < keys.length) throw new Error('killed');
+            };
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      await expire(dying, { rules, dryRun: false, log, now }).then(
+        () => expect.fail(`a run with ${n} deletes finished`),
+        (err: Error) => expect(err.message).toBe('killed'),
+      );
+      const stored = new Set(await keys(storage));
+      for (const b of await listBackups(storage)) {
+        expect(stored.has(`backups/${b.id}/base.tar.lz4`), `${b.id} after ${n} deletes`).toBe(true);
+        const from = Number.parseInt(b.startWal.slice(16), 16);
+        for (let seg = from; seg <= 7; seg++) expect(stored.has(walKey(seg)), `${walKey(seg)} after ${n} deletes`).toBe(true);
+      }
+      await storage.delete(LOCK_KEY); // the lock of a killed process goes stale (backup-lock.ts)
+      await expire(storage, { rules, dryRun: false, log, now });
+      expect(await keys(storage), `after ${n} deletes and a second run`).toEqual(end);
+    }
   });
 
   it('--dry-run and a repository without rules delete nothing', async () => {
