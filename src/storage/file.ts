@@ -17,7 +17,7 @@ import {
   renameSync,
   writeSync,
 } from 'node:fs';
-import { chown, lstat, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { chown, lstat, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -264,8 +264,19 @@ export class FileStorage implements Storage {
     });
   }
 
+  /**
+   * One unlink each, in order; then the directories two levels down (backups/<id>/,
+   * wal/<timeline+log>/) that this left empty, so an expired backup leaves no empty directory
+   * under its id. A directory something was written into meanwhile is not empty, and stays.
+   */
   async deleteMany(keys: readonly string[]): Promise<void> {
     for (const key of keys) await this.delete(key);
+    const dirs = new Set(keys.filter((k) => k.split('/').length === 3).map((k) => dirname(this.path(k))));
+    for (const dir of dirs) {
+      await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+        if (!['ENOTEMPTY', 'EEXIST', 'ENOENT'].includes(err.code ?? '')) return fail(err, 'remove', dir);
+      });
+    }
   }
 
   /**

@@ -34,4 +34,13 @@ describe.each(['file', 's3'] as const)('deleteMany in a %s repository', (kind) =
     await storage.deleteMany([...keys, 'x/never-stored']);
     expect((await storage.list('x/')).objects.map((o) => o.key)).toEqual(['x/keep']);
   });
+
+  it('leaves no empty directory of a deleted backup behind, and keeps one that is not empty', async () => {
+    await storage.put('backups/a/base.tar.lz4', Buffer.from('a'));
+    await storage.put('backups/a/manifest.json', Buffer.from('{}'));
+    await storage.put('backups/b/base.tar.lz4', Buffer.from('b'));
+    await storage.put('backups/b/manifest.json', Buffer.from('{}'));
+    await storage.deleteMany(['backups/a/manifest.json', 'backups/a/base.tar.lz4', 'backups/b/manifest.json']);
+    expect((await storage.list('backups/', { delimiter: '/' })).prefixes).toEqual(['backups/b/']);
+  });
 });
