@@ -73,13 +73,22 @@ export function replaySegments(plan: RestorePlan, segmentSize: number): string[]
  * null when not even its first segment is archived.
  */
 export function replayReach(input: Pick<PlanInput, 'wal' | 'histories' | 'segmentSize'>, backup: BackupManifest): string | null {
-  const newest = resolveTimeline(input.histories, 'latest', backup);
-  let history = input.histories.get(newest) ?? rootHistory(newest);
-  if (!isOnHistory(history, backup.timeline, parseLsn(backup.stopLsn)!))
-    history = input.histories.get(backup.timeline) ?? rootHistory(backup.timeline);
+  const history = replayHistory(input.histories, backup);
   const first = segmentNumber(parseLsn(backup.startLsn)!, input.segmentSize);
   const last = runEnd(input.wal, history, first, input.segmentSize);
   return last < first ? null : segmentOnHistory(history, last, input.segmentSize);
+}
+
+/**
+ * The history replay from `backup` follows as recovery_target_timeline 'latest' would: the
+ * newest timeline of the run of history files above the backup's, or the backup's own when it
+ * does not lie on that one (verify walks the same chain that replayReach measures).
+ */
+export function replayHistory(histories: PlanInput['histories'], backup: BackupManifest): TimelineSpan[] {
+  const newest = resolveTimeline(histories, 'latest', backup);
+  const history = histories.get(newest) ?? rootHistory(newest);
+  if (isOnHistory(history, backup.timeline, parseLsn(backup.stopLsn)!)) return history;
+  return histories.get(backup.timeline) ?? rootHistory(backup.timeline);
 }
 
 /** The last segment number of the unbroken run of archived segments from `first` along `history` (first - 1: none). */
