@@ -11,6 +11,7 @@ import { command as promote } from '../commands/promote.js';
 import { command as restore } from '../commands/restore.js';
 import { command as status } from '../commands/status.js';
 import { command as unpin } from '../commands/unpin.js';
+import { command as verify } from '../commands/verify.js';
 import { command as walFetch } from '../commands/wal-fetch.js';
 import { command as walPush } from '../commands/wal-push.js';
 import type { Flags } from '../config/config.js';
@@ -22,7 +23,7 @@ import { runCommand } from './run.js';
 import { usageMessage } from './usage-error.js';
 
 /** The commands an operator runs, in the order --help lists them (wal-push and wal-fetch start the resident workers). */
-export const COMMANDS: readonly AnyCommand[] = [init, walPush, walFetch, backup, restore, promote, list, expire, pin, unpin, status];
+export const COMMANDS: readonly AnyCommand[] = [init, walPush, walFetch, backup, restore, promote, list, expire, pin, unpin, verify, status];
 
 /** Every flag all commands share (the settings and the plain flags), with its --help heading. */
 const SHARED: { flag: string; group: HelpGroup; option: Options }[] = [
