@@ -24,7 +24,6 @@ import { checkBackupFile, checkWalObject, type ObjectProblem } from './object-ch
 
 /** Objects read at once: enough to keep a store and a core busy, few enough for 2 CPUs shared. */
 export const OBJECTS_AT_ONCE = 4;
-const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 /** How many problems the recorded run quotes. */
 const EXAMPLES = 5;
 
@@ -67,7 +66,12 @@ export async function verifyRepository(args: {
   const { storage, log } = args;
   const startedAt = new Date().toISOString();
   const identity = await readIdentity(storage);
-  const segmentSize = identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
+  // Nothing is written into a repository no cluster is bound to: it may be an unmounted volume's mount point.
+  if (identity === null)
+    throw new NotFoundError(
+      `${storage.url} is not a pitr repository (no repository.json): nothing to verify; check --repo, or run pitr init`,
+    );
+  const segmentSize = identity.walSegmentSize;
   const problems: VerifyProblem[] = [];
 
   let backups: BackupManifest[] = [];

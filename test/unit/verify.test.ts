@@ -128,10 +128,27 @@ describe('checkWalObject', () => {
   });
 });
 
+const IDENTITY = {
+  format: 1,
+  id: 'repo-0001',
+  systemIdentifier: '7000000000000000001',
+  pgVersion: 15,
+  walSegmentSize: 16 * 1024 * 1024,
+  createdAt: '2026-12-01T00:00:00.000Z',
+  createdBy: 'test',
+};
+
 describe('verifyRepository: the WAL chains', () => {
+  it('refuses a store no cluster is bound to, writing nothing there (it may be a mount point)', async () => {
+    const s = new MemoryStorage();
+    await expect(verifyRepository({ storage: s, log })).rejects.toMatchObject({ exitCode: 1 });
+    expect(s.objects.size).toBe(0);
+  });
+
   /** Timeline 1 segments 1-5, timeline 2 branching at segment 4 (its segments 4-6), a backup on timeline 1 over segments 1-2. */
   async function forked(): Promise<MemoryStorage> {
     const s = new MemoryStorage();
+    await s.put('repository.json', Buffer.from(JSON.stringify(IDENTITY)));
     for (let n = 1; n <= 5; n++) await storeWal(s, seg(1, n));
     for (let n = 4; n <= 6; n++) await storeWal(s, seg(2, n));
     await storeWal(s, '00000002.history', Buffer.from(`1\t${lsnOf(4, 0x100)}\tno recovery target specified\n`));
@@ -143,7 +160,7 @@ describe('verifyRepository: the WAL chains', () => {
     const s = await forked();
     const r = await verifyRepository({ storage: s, log });
     expect(r).toMatchObject({ result: 'passed', problems: [], thinned: [], backups: [{ id: 'B1', result: 'passed' }] });
-    expect(r.objects.checked).toBe(1 + 5 + 3 + 1);
+    expect(r.objects.checked).toBe(1 + 5 + 3 + 1); // the backup, the segments, the history file
     expect(await readLastVerifyRun(s)).toMatchObject({ result: 'passed', scope: 'all' });
   });
 
