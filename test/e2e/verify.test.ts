@@ -164,6 +164,21 @@ describe.each(['file', 's3'] as const)('pitr verify on a %s repository', (kind) 
     });
   });
 
+  it("names a backup's truncated stored object, exit 12", async () => {
+    const key = backup.files[0]!.key;
+    await damaged(
+      key,
+      (b) => b.subarray(0, b.length - 1000),
+      async () => {
+        const res = await verify('--json', '--backup', backup.id);
+        expect(res.exitCode, res.stderr).toBe(12);
+        expect(JSON.parse(res.stdout).problems).toEqual([
+          expect.objectContaining({ kind: 'incomplete', object: key, message: expect.stringContaining('truncated') }),
+        ]);
+      },
+    );
+  });
+
   it("names a backup's stored object with a flipped byte, exit 12", async () => {
     const key = backup.files[0]!.key;
     await damaged(
