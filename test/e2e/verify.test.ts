@@ -3,10 +3,11 @@
 // (a flipped byte, a cut-off object, a missing segment, a missing or altered backup) is
 // found and named, exit 12; --backup limits the reading; --json's shape.
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pitr, waitFor } from '../../tools/harness/env.js';
+import { freePort, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { loadConfig } from '../../src/config/config.js';
 import { readBackupVerifications, readLastVerifyRun } from '../../src/repository/verify-results.js';
@@ -197,5 +198,64 @@ describe.each(['file', 's3'] as const)('pitr verify on a %s repository', (kind) 
     );
     // Put back, all is well again.
     expect((await verify()).exitCode).toBe(0);
+  });
+});
+
+describe('pitr verify across a timeline switch (file://)', () => {
+  const started: Cluster[] = [];
+  afterAll(async () => {
+    for (const server of started) await server.stop('immediate');
+  });
+
+  it("follows the history file to the new timeline's newest segment and names a gap on it; the old timeline's WAL after the fork is no gap", async () => {
+    const repo = await fileRepo();
+    const primary = await Cluster.create({ conf: archivingInto(repo) });
+    started.push(primary);
+    await primary.start();
+    const env = { ...repo.env, ...primary.libpqEnv, PITR_BACKUP_WAL_TIMEOUT: '60' };
+    await primary.query('CREATE TABLE marks (id int)');
+    expect((await pitr(['backup'], { env })).exitCode).toBe(0);
+    await primary.waitArchived(await primary.switchWal());
+
+    // A copy restored and promoted as the new primary (timeline 2), archiving into the same repository.
+    const port = await freePort();
+    const dir = join(await tempDir('restore'), 'data');
+    const restored = await pitr([
+      '--config',
+      repo.configFile,
+      'restore',
+      '--target-dir',
+      dir,
+      '--latest',
+      '--start',
+      '--port',
+      String(port),
+      '--archive-mode',
+      'preserve',
+    ]);
+    expect(restored.exitCode, restored.stderr).toBe(0);
+    const copy = Cluster.existing(dir, port);
+    started.push(copy);
+    const onTwo: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await copy.query('INSERT INTO marks VALUES (1)');
+      onTwo.push(await copy.switchWal());
+    }
+    await copy.waitArchived(onTwo.at(-1)!);
+    await waitFor('00000002.history archived', async () => existsSync(join(repo.dir!, 'wal', '00000002.history')));
+    // The old primary keeps writing on timeline 1: a branch no restore --latest follows.
+    await primary.query('INSERT INTO marks VALUES (2)');
+    await primary.waitArchived(await primary.switchWal());
+    expect(onTwo.every((n) => n.startsWith('00000002'))).toBe(true);
+
+    const clean = await pitr(['verify', '--json'], { env: repo.env });
+    expect(clean.exitCode, clean.stdout + clean.stderr).toBe(0);
+    expect(JSON.parse(clean.stdout)).toMatchObject({ result: 'passed', problems: [] });
+
+    const gone = onTwo[1]!;
+    await rm(join(repo.dir!, walKey(gone)));
+    const res = await pitr(['verify', '--json'], { env: repo.env });
+    expect(res.exitCode, res.stderr).toBe(12);
+    expect(JSON.parse(res.stdout).problems).toEqual([expect.objectContaining({ kind: 'gap', from: gone, to: gone, segments: 1 })]);
   });
 });
