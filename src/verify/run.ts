@@ -134,7 +134,7 @@ export async function verifyRepository(args: {
   const inventory = summariseWal([...listed], segmentSize, badWal);
   const histories = await readHistories(storage, inventory.histories);
   const gaps = new Map<string, Extract<VerifyProblem, { kind: 'gap' }>>();
-  const addGap = (run: Run, backup: string | null, why: string) => {
+  const addGap = (run: { from: string; to: string; segments: number }, backup: string | null, why: string) => {
     const key = `${run.from}..${run.to}`;
     const gap = gaps.get(key) ?? { kind: 'gap' as const, from: run.from, to: run.to, segments: run.segments, backups: [], message: '' };
     if (backup !== null && !gap.backups.includes(backup)) gap.backups.push(backup);
@@ -157,34 +157,45 @@ export async function verifyRepository(args: {
     const oldest = backups[0]!;
     const history = replayHistory(histories, oldest);
     const first = segmentNumber(parseLsn(oldest.startLsn)!, segmentSize);
-    let newest = first;
+    // The listed segments of this chain, sound or not: walking them rather than every number
+    // from the first to the newest keeps the work to the listing, whatever a stray name says.
+    const sound: bigint[] = [];
+    const bad: bigint[] = [];
     for (const name of listed) {
-      const file = parseWalFileName(name)!;
-      if (file.kind !== 'segment') continue;
+      if (parseWalFileName(name)!.kind !== 'segment') continue;
       const segno = segmentNumberOfName(name, segmentSize);
-      if (segno > newest && segmentOnHistory(history, segno, segmentSize) === name) newest = segno;
+      if (segno < first || segmentOnHistory(history, segno, segmentSize) !== name) continue;
+      (badWal.has(name) ? bad : sound).push(segno);
     }
-    const chain: string[] = [];
-    for (let segno = first; segno <= newest; segno++) chain.push(segmentOnHistory(history, segno, segmentSize));
+    const newest = [...sound, ...bad].reduce((a, b) => (b > a ? b : a), first);
+    const newestName = segmentOnHistory(history, newest, segmentSize);
+    sound.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const starts = new Set(backups.map((b) => segmentNumber(parseLsn(b.startLsn)!, segmentSize)));
     const stops = new Set(backups.map((b) => segmentNumber(parseLsn(b.stopLsn)!, segmentSize)));
-    for (const run of missingRuns(chain, (n) => listed.has(n) && !badWal.has(n), segmentSize)) {
-      if (run.names.every((n) => badWal.has(n))) continue;
-      const from = segmentNumberOfName(run.from, segmentSize);
-      const to = segmentNumberOfName(run.to, segmentSize);
-      if (stops.has(from - 1n) && starts.has(to + 1n) && run.names.every((n) => !listed.has(n))) {
-        thinned.push({ from: run.from, to: run.to, segments: run.segments });
-        continue;
+    let previous = first - 1n;
+    for (const next of [...sound, newest + 1n]) {
+      if (next > previous + 1n) {
+        const [from, to] = [previous + 1n, next - 1n];
+        const segments = Number(to - from + 1n);
+        const badInside = bad.filter((n) => n >= from && n <= to).length;
+        const run = {
+          from: segmentOnHistory(history, from, segmentSize),
+          to: segmentOnHistory(history, to, segmentSize),
+          segments,
+        };
+        if (badInside === segments) {
+          // Every one of them is there but bad: already named, as objects.
+        } else if (badInside === 0 && stops.has(from - 1n) && starts.has(to + 1n)) {
+          thinned.push(run);
+        } else {
+          addGap(
+            run,
+            null,
+            `restore --latest along timeline ${history.at(-1)!.timeline} from a backup that started before it stops at ${run.from}, short of the newest archived segment ${newestName}`,
+          );
+        }
       }
-      const inside = backups.filter((b) => {
-        const s = segmentNumber(parseLsn(b.startLsn)!, segmentSize);
-        return s <= to && segmentNumber(parseLsn(b.stopLsn)!, segmentSize) >= from;
-      });
-      addGap(
-        run,
-        null,
-        `recovery from backup ${inside[0]?.id ?? oldest.id} or older along timeline ${history.at(-1)!.timeline} stops at ${run.from}, short of the newest archived segment ${chain.at(-1)}`,
-      );
+      if (next > previous) previous = next;
     }
   }
   problems.push(...[...gaps.values()].sort((a, b) => (a.from < b.from ? -1 : 1)));

@@ -195,6 +195,16 @@ describe('verifyRepository: the WAL chains', () => {
     ]);
   });
 
+  it('walks the listing, not every segment number: a segment far ahead is one gap, found at once', async () => {
+    const s = await forked();
+    const far = '000000020000FFFF000000FF';
+    await storeWal(s, far);
+    const r = await verifyRepository({ storage: s, log });
+    expect(r.problems).toEqual([
+      expect.objectContaining({ kind: 'gap', from: seg(2, 7), to: '000000020000FFFF000000FE', segments: 0xffff * 256 + 0xff - 7 }),
+    ]);
+  });
+
   it('--backup reads that backup and its WAL only', async () => {
     const s = await forked();
     s.objects.set(keyOf(seg(2, 6)), Buffer.from('garbage'));
