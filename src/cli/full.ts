@@ -23,7 +23,20 @@ import { runCommand } from './run.js';
 import { usageMessage } from './usage-error.js';
 
 /** The commands an operator runs, in the order --help lists them (wal-push and wal-fetch start the resident workers). */
-export const COMMANDS: readonly AnyCommand[] = [init, walPush, walFetch, backup, restore, promote, list, expire, pin, unpin, verify, status];
+export const COMMANDS: readonly AnyCommand[] = [
+  init,
+  walPush,
+  walFetch,
+  backup,
+  restore,
+  promote,
+  list,
+  expire,
+  pin,
+  unpin,
+  verify,
+  status,
+];
 
 /** Every flag all commands share (the settings and the plain flags), with its --help heading. */
 const SHARED: { flag: string; group: HelpGroup; option: Options }[] = [

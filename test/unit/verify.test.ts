@@ -52,6 +52,9 @@ class MemoryStorage implements Storage {
   async delete(key: string) {
     this.objects.delete(key);
   }
+  async deleteMany(keys: string[]) {
+    for (const key of keys) this.objects.delete(key);
+  }
 }
 
 const log = pino({ level: 'silent' });
