@@ -4,7 +4,7 @@ import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { checkedTimeZone } from '../config/time-zone.js';
 import { expire, type ExpireReport } from '../expire/expire.js';
-import type { RestorableWindow } from '../restore/restorable-window.js';
+import type { RestorableWindow } from '../repository/restorable-window.js';
 import { openStorage } from '../storage/open.js';
 
 const options = {

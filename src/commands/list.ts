@@ -7,7 +7,7 @@ import { readIdentity } from '../repository/identity.js';
 import { readPins } from '../repository/pins.js';
 import { describeBranch, timelineBranches } from '../repository/timeline-branches.js';
 import { readHistories, walInventory, type TimelineWal, type WalInventory } from '../repository/wal-inventory.js';
-import { restorableWindow } from '../restore/restorable-window.js';
+import { restorableWindow } from '../repository/restorable-window.js';
 import { openStorage } from '../storage/open.js';
 import { parseLsn } from '../wal/names.js';
 import { requiredSegments } from '../wal/segments.js';

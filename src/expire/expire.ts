@@ -18,7 +18,7 @@ import { isPinned, PINS_PREFIX } from '../repository/pins.js';
 import { anyRuleSet, applyRetention, expiredWal, type KeepReason, type RetentionRules } from '../repository/retention.js';
 import { VERIFIED_BACKUPS_PREFIX } from '../repository/verify-results.js';
 import { readHistories, walInventory, type WalInventory } from '../repository/wal-inventory.js';
-import { restorableWindow, type RestorableWindow } from '../restore/restorable-window.js';
+import { restorableWindow, type RestorableWindow } from '../repository/restorable-window.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { parseLsn } from '../wal/names.js';
 import { requiredSegments } from '../wal/segments.js';

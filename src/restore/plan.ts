@@ -12,6 +12,7 @@ import type { BackupManifest } from '../repository/backups.js';
 import { InputError, IntegrityError, NotFoundError, type PitrError } from '../errors.js';
 import { describeProblem, type WalProblem } from '../repository/wal-completeness.js';
 import type { WalInventory } from '../repository/wal-inventory.js';
+import { newestTimeline, runEnd } from '../repository/replay.js';
 import { formatLsn, historyFileName, parseLsn } from '../wal/names.js';
 import { segmentNumber, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';
 import { describeHistory, isOnHistory, rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
@@ -65,37 +66,6 @@ export function replaySegments(plan: RestorePlan, segmentSize: number): string[]
     names.push(segmentOnHistory(plan.history, segno, segmentSize));
   }
   return names;
-}
-
-/**
- * How far replay from `backup` reaches along the newest timeline it can follow (as
- * recovery_target_timeline 'latest'): the last segment of the unbroken run from its start;
- * null when not even its first segment is archived.
- */
-export function replayReach(input: Pick<PlanInput, 'wal' | 'histories' | 'segmentSize'>, backup: BackupManifest): string | null {
-  const history = replayHistory(input.histories, backup);
-  const first = segmentNumber(parseLsn(backup.startLsn)!, input.segmentSize);
-  const last = runEnd(input.wal, history, first, input.segmentSize);
-  return last < first ? null : segmentOnHistory(history, last, input.segmentSize);
-}
-
-/**
- * The history replay from `backup` follows as recovery_target_timeline 'latest' would: the
- * newest timeline of the run of history files above the backup's, or the backup's own when it
- * does not lie on that one (verify walks the same chain that replayReach measures).
- */
-export function replayHistory(histories: PlanInput['histories'], backup: BackupManifest): TimelineSpan[] {
-  const newest = resolveTimeline(histories, 'latest', backup);
-  const history = histories.get(newest) ?? rootHistory(newest);
-  if (isOnHistory(history, backup.timeline, parseLsn(backup.stopLsn)!)) return history;
-  return histories.get(backup.timeline) ?? rootHistory(backup.timeline);
-}
-
-/** The last segment number of the unbroken run of archived segments from `first` along `history` (first - 1: none). */
-function runEnd(wal: WalInventory, history: TimelineSpan[], first: bigint, segmentSize: number): bigint {
-  let last = first - 1n;
-  while (wal.segments.has(segmentOnHistory(history, last + 1n, segmentSize))) last++;
-  return last;
 }
 
 /**
@@ -176,9 +146,7 @@ function chooseBackup(input: PlanInput): { backup: BackupManifest; timeline: num
 function resolveTimeline(histories: PlanInput['histories'], choice: TimelineChoice, backup: BackupManifest): number {
   if (choice === 'current') return backup.timeline;
   if (typeof choice === 'number') return choice;
-  let newest = backup.timeline;
-  while (histories.has(newest + 1)) newest++;
-  return newest;
+  return newestTimeline(histories, backup.timeline);
 }
 
 function historyOf(input: PlanInput, timeline: number, backup: BackupManifest): TimelineSpan[] {

@@ -15,7 +15,7 @@ import { WAL_PREFIX } from '../repository/layout.js';
 import { recordBackupVerification, recordVerifyRun } from '../repository/verify-results.js';
 import type { WalProblem } from '../repository/wal-completeness.js';
 import { readHistories, summariseWal } from '../repository/wal-inventory.js';
-import { replayHistory } from '../restore/plan.js';
+import { replayHistory } from '../repository/replay.js';
 import type { Storage } from '../storage/storage.js';
 import { parseLsn, parseWalFileName } from '../wal/names.js';
 import { requiredSegments, segmentNumber, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';

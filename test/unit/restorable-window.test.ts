@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testBackup } from '../support/backups.js';
 import { summariseWal } from '../../src/repository/wal-inventory.js';
-import { restorableWindow } from '../../src/restore/restorable-window.js';
+import { restorableWindow } from '../../src/repository/restorable-window.js';
 
 const SEG = 16 * 1024 * 1024;
 const seg = (n: number) => `00000001000000000000000${n.toString(16).toUpperCase()}`;

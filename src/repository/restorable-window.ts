@@ -1,10 +1,10 @@
 // The restorable window `pitr list` shows: the stretch of time a restore --to can reach from
 // the backups whose WAL is archived. Pure: the caller loads the manifests, the inventory and
 // the timeline histories.
-import type { BackupManifest } from '../repository/backups.js';
-import type { WalInventory } from '../repository/wal-inventory.js';
+import type { BackupManifest } from './backups.js';
+import type { WalInventory } from './wal-inventory.js';
 import type { TimelineSpan } from '../wal/timeline-history.js';
-import { replayReach } from './plan.js';
+import { replayReach } from './replay.js';
 
 export interface RestorableWindow {
   from: string;

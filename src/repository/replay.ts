@@ -1,0 +1,49 @@
+// Where replay from a backup goes as recovery_target_timeline 'latest' makes it go, and how
+// far it gets on what the repository holds: shared by restore's plan, list's and expire's
+// restorable window, verify's chain and status's gap check.
+import type { BackupManifest } from './backups.js';
+import type { WalInventory } from './wal-inventory.js';
+import { parseLsn } from '../wal/names.js';
+import { segmentNumber, segmentOnHistory } from '../wal/segments.js';
+import { isOnHistory, rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
+
+/** The newest timeline of the unbroken run of history files above `timeline` (PostgreSQL's findNewestTimeLine). */
+export function newestTimeline(histories: ReadonlyMap<number, TimelineSpan[]>, timeline: number): number {
+  let newest = timeline;
+  while (histories.has(newest + 1)) newest++;
+  return newest;
+}
+
+/**
+ * The history replay from `backup` follows as recovery_target_timeline 'latest' would: the
+ * newest timeline of the run of history files above the backup's, or the backup's own when it
+ * does not lie on that one (verify walks the same chain that replayReach measures).
+ */
+export function replayHistory(histories: ReadonlyMap<number, TimelineSpan[]>, backup: BackupManifest): TimelineSpan[] {
+  const newest = newestTimeline(histories, backup.timeline);
+  const history = histories.get(newest) ?? rootHistory(newest);
+  if (isOnHistory(history, backup.timeline, parseLsn(backup.stopLsn)!)) return history;
+  return histories.get(backup.timeline) ?? rootHistory(backup.timeline);
+}
+
+/**
+ * How far replay from `backup` reaches along the newest timeline it can follow (as
+ * recovery_target_timeline 'latest'): the last segment of the unbroken run from its start;
+ * null when not even its first segment is archived.
+ */
+export function replayReach(
+  input: { wal: WalInventory; histories: ReadonlyMap<number, TimelineSpan[]>; segmentSize: number },
+  backup: BackupManifest,
+): string | null {
+  const history = replayHistory(input.histories, backup);
+  const first = segmentNumber(parseLsn(backup.startLsn)!, input.segmentSize);
+  const last = runEnd(input.wal, history, first, input.segmentSize);
+  return last < first ? null : segmentOnHistory(history, last, input.segmentSize);
+}
+
+/** The last segment number of the unbroken run of archived segments from `first` along `history` (first - 1: none). */
+export function runEnd(wal: WalInventory, history: TimelineSpan[], first: bigint, segmentSize: number): bigint {
+  let last = first - 1n;
+  while (wal.segments.has(segmentOnHistory(history, last + 1n, segmentSize))) last++;
+  return last;
+}
