@@ -1,18 +1,29 @@
-// `pitr status`: health summary; exits non-zero when unhealthy so it can serve as a check.
+// `pitr status`: health summary; exits 11 when unhealthy, naming every problem, so it can serve
+// as a check.
 import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { ExitCode } from '../errors.js';
+import { restorableWindow } from '../restore/restorable-window.js';
+import { readDatabaseFacts } from '../status/database.js';
 import { collectStatus, formatStatus } from '../status/status.js';
 import { openStorage } from '../storage/open.js';
 
 async function statusCommand({ config }: CommandContext): Promise<number> {
-  const report = await collectStatus(await openStorage(config));
+  const [storage, database] = await Promise.all([openStorage(config), readDatabaseFacts(config)]);
+  const report = await collectStatus({
+    storage,
+    database,
+    alerts: config.alerts,
+    retention: config.retention,
+    windowOf: restorableWindow,
+  });
   process.stdout.write(config.json ? `${JSON.stringify(report)}\n` : formatStatus(report));
   return report.healthy ? ExitCode.ok : ExitCode.unhealthy;
 }
 
 export const command = defineCommand({
   name: 'status',
-  describe: 'repository health: identity, newest archived WAL per timeline (exit 11 when unhealthy)',
+  describe:
+    'health: archiver failures and backlog, last backup, last verify and restore test, WAL gaps in the restorable window (exit 11 when unhealthy, naming each problem)',
   handler: statusCommand,
 });

@@ -1,54 +1,349 @@
-// Repository health for `pitr status`: identity, the newest archived WAL per timeline, the
-// newest backup.
-import { newestBackup } from '../repository/backups.js';
+// Health for `pitr status`: the facts (the repository's identity, WAL, backups, restorable
+// window, last verify and restore test; the database's archiver and `.ready` backlog when it
+// is reachable), then every problem (unhealthy: exit 11) and warning, one line each, saying
+// what is wrong and what to do. Never healthy with no backup, a gap in the restorable window's
+// WAL, or archiving failing.
+import type { AlertSettings, RetentionSettings } from '../config/config.js';
+import { formatDuration } from '../config/duration.js';
+import { PitrError } from '../errors.js';
+import { listBackups, type BackupManifest } from '../repository/backups.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
-import { timelineTips } from '../repository/wal-inventory.js';
+import { readLastVerifyRun, type VerifyRun } from '../repository/verify-results.js';
+import { readHistories, walInventory, type WalInventory } from '../repository/wal-inventory.js';
 import type { Storage } from '../storage/storage.js';
+import { parseLsn, parseWalFileName } from '../wal/names.js';
+import { requiredSegments, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';
+import { isOnHistory, rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
+import type { DatabaseFacts } from './database.js';
+import { readLastRestoreTest, type RestoreTestRun } from './restore-test.js';
+
+const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
+
+export interface RestorableWindowFacts {
+  from: string;
+  to: string;
+  lastWal: string;
+}
+
+/** restore/restorable-window.ts's restorableWindow, passed in by the command (restore/ is a floor above status/). */
+export type WindowOf = (
+  usable: BackupManifest[],
+  wal: WalInventory,
+  histories: Map<number, TimelineSpan[]>,
+  segmentSize: number,
+) => RestorableWindowFacts | null;
 
 export interface StatusReport {
   repository: string;
-  identity: RepositoryIdentity | null;
-  timelines: { timeline: string; lastWal: string | null; lastArchivedAt: string | null; ageSeconds: number | null }[];
-  lastBackup: { id: string; stopTime: string; ageSeconds: number } | null;
   healthy: boolean;
   problems: string[];
+  warnings: string[];
+  /** null when the store could not be read (then a problem says why). */
+  identity: RepositoryIdentity | null;
+  repositoryReachable: boolean;
+  timelines: { timeline: string; lastWal: string | null; lastArchivedAt: string | null; ageSeconds: number | null }[];
+  lastArchived: { wal: string; at: string; ageSeconds: number } | null;
+  lastBackup: { id: string; stopTime: string; ageSeconds: number } | null;
+  backups: number;
+  restorableWindow: RestorableWindowFacts | null;
+  /** The segment replay cannot get past, when WAL is archived after it. */
+  walGap: { after: string; missingFrom: string; missingTo: string; archivedThrough: string } | null;
+  lastVerify: (Pick<VerifyRun, 'finishedAt' | 'result' | 'scope' | 'problems' | 'examples'> & { ageSeconds: number }) | null;
+  /** Not built yet: always null until `pitr restore-test` records its runs (status/restore-test.ts). */
+  lastRestoreTest: (RestoreTestRun & { ageSeconds: number }) | null;
+  database: DatabaseFacts;
+  retentionRules: string[];
+  thresholds: { backupAge: string; archiveAge: string; restoreTestAge: string };
 }
 
-export async function collectStatus(storage: Storage, now = new Date()): Promise<StatusReport> {
-  const identity = await readIdentity(storage);
-  const [tips, backup] = await Promise.all([timelineTips(storage), newestBackup(storage)]);
-  const age = (at: Date) => Math.max(0, Math.round((now.getTime() - at.getTime()) / 1000));
-  const lastBackup = backup ? { id: backup.id, stopTime: backup.stopTime, ageSeconds: age(new Date(backup.stopTime)) } : null;
-  const timelines = tips.map((t) => ({
-    timeline: t.timeline,
-    lastWal: t.lastWal?.name ?? null,
-    lastArchivedAt: t.lastWal?.archivedAt.toISOString() ?? null,
-    ageSeconds: t.lastWal ? age(t.lastWal.archivedAt) : null,
-  }));
+export interface StatusInputs {
+  storage: Storage;
+  database: DatabaseFacts;
+  alerts: AlertSettings;
+  retention: RetentionSettings;
+  windowOf: WindowOf;
+  now?: Date;
+}
+
+export async function collectStatus(inputs: StatusInputs): Promise<StatusReport> {
+  const { storage, database, alerts, retention, windowOf } = inputs;
+  const now = inputs.now ?? new Date();
+  const age = (at: Date | string) => Math.max(0, Math.round((now.getTime() - new Date(at).getTime()) / 1000));
   const problems: string[] = [];
-  if (!identity) problems.push('repository is not initialised: run "pitr init" or let archive_command push the first WAL');
-  if (!timelines.some((t) => t.lastWal))
-    problems.push('no WAL archived yet: check archive_mode and archive_command, and the PostgreSQL log');
-  return { repository: storage.url, identity, timelines, lastBackup, healthy: problems.length === 0, problems };
+  const warnings: string[] = [];
+  const report: StatusReport = {
+    repository: storage.url,
+    healthy: false,
+    problems,
+    warnings,
+    identity: null,
+    repositoryReachable: true,
+    timelines: [],
+    lastArchived: null,
+    lastBackup: null,
+    backups: 0,
+    restorableWindow: null,
+    walGap: null,
+    lastVerify: null,
+    lastRestoreTest: null,
+    database,
+    retentionRules: retentionRules(retention),
+    thresholds: {
+      backupAge: formatDuration(alerts.backupAgeMs),
+      archiveAge: formatDuration(alerts.archiveAgeMs),
+      restoreTestAge: formatDuration(alerts.restoreTestAgeMs),
+    },
+  };
+
+  // The repository.
+  try {
+    report.identity = await readIdentity(storage);
+    const segmentSize = report.identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
+    const [backups, inventory, verify, restoreTest] = await Promise.all([
+      listBackups(storage),
+      walInventory(storage, segmentSize, { verify: true }),
+      readLastVerifyRun(storage),
+      readLastRestoreTest(storage),
+    ]);
+    const histories = await readHistories(storage, inventory.histories);
+    report.backups = backups.length;
+    report.timelines = inventory.timelines.map((t) => {
+      const at = t.last ? inventory.archivedAt.get(t.last) : undefined;
+      return {
+        timeline: parseTimelineHex(t.timeline),
+        lastWal: t.last,
+        lastArchivedAt: at?.toISOString() ?? null,
+        ageSeconds: at ? age(at) : null,
+      };
+    });
+    let newest: { wal: string; at: Date } | null = null;
+    for (const [name, at] of inventory.archivedAt)
+      if (parseWalFileName(name)?.kind === 'segment' && (!newest || at > newest.at)) newest = { wal: name, at };
+    report.lastArchived = newest && { wal: newest.wal, at: newest.at.toISOString(), ageSeconds: age(newest.at) };
+    const last = backups.at(-1);
+    report.lastBackup = last ? { id: last.id, stopTime: last.stopTime, ageSeconds: age(last.stopTime) } : null;
+
+    // Backups whose own WAL (start to stop) is not all archived cannot be restored.
+    const usable: BackupManifest[] = [];
+    const unusable: string[] = [];
+    for (const b of backups) {
+      const needed = requiredSegments(rootHistory(b.timeline), parseLsn(b.startLsn)!, parseLsn(b.stopLsn)!, segmentSize);
+      const missing = needed.find((n) => !inventory.segments.has(n));
+      if (missing) unusable.push(`${b.id} (${missing} ${describeMissing(missing, inventory)})`);
+      else usable.push(b);
+    }
+    if (unusable.length > 0)
+      problems.push(
+        `backup(s) that cannot be restored, their own WAL not all archived: ${unusable.join(', ')}: ` +
+          'push the missing segments again from pg_wal if they are still there ("pitr wal-push pg_wal/NAME"), else take a new backup ("pitr backup")',
+      );
+    report.restorableWindow = windowOf(usable, inventory, histories, segmentSize);
+    if (report.restorableWindow) {
+      report.walGap = windowGap(report.restorableWindow.lastWal, inventory, histories, segmentSize);
+      const g = report.walGap;
+      if (g)
+        problems.push(
+          `gap in the archived WAL: ${g.missingFrom === g.missingTo ? g.missingFrom : `${g.missingFrom} .. ${g.missingTo}`} ` +
+            `${describeMissing(g.missingFrom, inventory)}, so a restore stops at ${g.after} (${report.restorableWindow.to}) although WAL through ` +
+            `${g.archivedThrough} is archived: push the missing segments again from pg_wal if they are still there ("pitr wal-push pg_wal/NAME"), ` +
+            `and take a new backup ("pitr backup") so that the time after the gap can be restored`,
+        );
+    }
+
+    if (!report.identity) problems.push('repository is not initialised: run "pitr init" or let archive_command push the first WAL');
+    if (!report.lastArchived)
+      problems.push('no WAL archived yet: check archive_mode and archive_command ("pitr check"), and the PostgreSQL log');
+    if (!last) problems.push('no backup at all: nothing can be restored; take one with "pitr backup" (and schedule it)');
+    else if (report.lastBackup!.ageSeconds * 1000 > alerts.backupAgeMs)
+      problems.push(
+        `last backup ${last.id} ended ${last.stopTime}, ${formatDuration(report.lastBackup!.ageSeconds * 1000)} ago, ` +
+          `older than PITR_ALERT_BACKUP_AGE (${report.thresholds.backupAge}): take one with "pitr backup" and check the backup schedule`,
+      );
+
+    if (verify) {
+      report.lastVerify = {
+        finishedAt: verify.finishedAt,
+        result: verify.result,
+        scope: verify.scope,
+        problems: verify.problems,
+        examples: verify.examples,
+        ageSeconds: age(verify.finishedAt),
+      };
+      if (verify.result === 'failed')
+        problems.push(
+          `last verify (${verify.scope}, ${verify.finishedAt}) failed with ${verify.problems} problem(s)` +
+            `${verify.examples.length ? `: ${verify.examples.join('; ')}` : ''}: run "pitr verify" to see them all, repair, and verify again`,
+        );
+    }
+    // Judged only once a restore test has run (the contract's PITR_ALERT_RESTORE_TEST_AGE).
+    if (restoreTest) {
+      report.lastRestoreTest = { ...restoreTest, ageSeconds: age(restoreTest.finishedAt) };
+      if (restoreTest.result === 'failed')
+        problems.push(`last restore test (${restoreTest.finishedAt}) failed: run "pitr restore-test" and read why`);
+      else if (age(restoreTest.finishedAt) * 1000 > alerts.restoreTestAgeMs)
+        problems.push(
+          `last restore test ran ${restoreTest.finishedAt}, longer ago than PITR_ALERT_RESTORE_TEST_AGE (${report.thresholds.restoreTestAge}): run "pitr restore-test"`,
+        );
+    }
+  } catch (err) {
+    if (!(err instanceof PitrError)) throw err;
+    report.repositoryReachable = false;
+    problems.push(`repository ${storage.url} cannot be read: ${err.message}`);
+  }
+
+  // The database's archiver.
+  if (database.reachable) {
+    const id = report.identity;
+    if (id && id.systemIdentifier !== database.systemIdentifier) {
+      warnings.push(
+        `the database reached is cluster ${database.systemIdentifier}, not the repository's ${id.systemIdentifier}: its archiver is not judged; ` +
+          'point --db-url, PGHOST/PGPORT or PGDATA at the cluster that archives here',
+      );
+    } else {
+      judgeArchiver(database, alerts, report);
+    }
+  } else {
+    warnings.push(
+      `database not reachable (${database.error}): archiver failures and the .ready backlog are not shown, the last archived WAL's age is judged instead; ` +
+        'set --db-url, PGHOST/PGPORT/PGUSER or PGDATA to see them',
+    );
+  }
+  if (!database.reachable || (report.identity && report.identity.systemIdentifier !== database.systemIdentifier)) {
+    const la = report.lastArchived;
+    if (la && la.ageSeconds * 1000 > alerts.archiveAgeMs)
+      problems.push(
+        `last WAL archived ${la.wal} at ${la.at}, ${formatDuration(la.ageSeconds * 1000)} ago, longer than PITR_ALERT_ARCHIVE_AGE (${report.thresholds.archiveAge}): ` +
+          'check that archiving works ("pitr check") and the PostgreSQL log',
+      );
+  }
+
+  if (report.retentionRules.length === 0)
+    warnings.push(
+      'no retention rule is set (PITR_RETENTION_FULL, _WINDOW, _DAILY, _WEEKLY, _MONTHLY): nothing is ever expired and the repository grows without bound',
+    );
+
+  report.healthy = problems.length === 0;
+  return report;
+}
+
+function judgeArchiver(db: Extract<DatabaseFacts, { reachable: true }>, alerts: AlertSettings, report: StatusReport): void {
+  const a = db.archiver;
+  if (db.archiveMode === 'off')
+    report.problems.push(
+      'archive_mode is off: no WAL is archived; set archive_mode = on and restart PostgreSQL ("pitr check" tests the set-up)',
+    );
+  const failingSince = a.lastFailedTime && (!a.lastArchivedTime || a.lastFailedTime > a.lastArchivedTime);
+  if (failingSince)
+    report.problems.push(
+      `archiving is failing: ${a.failedCount} failure(s), the last at ${a.lastFailedTime} (${a.lastFailedWal}), ` +
+        `${a.lastArchivedTime ? `after the last success at ${a.lastArchivedTime} (${a.lastArchivedWal})` : 'and nothing archived since the statistics began'}: ` +
+        'read the PostgreSQL log for archive_command\'s error and fix it (the store, its credentials, space); "pitr check" tests the set-up',
+    );
+  const b = db.backlog;
+  if (b && b.oldestAgeSeconds !== null && b.oldestAgeSeconds * 1000 > alerts.archiveAgeMs)
+    report.problems.push(
+      `${b.ready} WAL file(s) waiting to be archived (.ready), the oldest ${b.oldest} for ${formatDuration(b.oldestAgeSeconds * 1000)}, ` +
+        `longer than PITR_ALERT_ARCHIVE_AGE (${report.thresholds.archiveAge}): archiving is failing or falling behind; ` +
+        "read the PostgreSQL log for archive_command's error; pg_wal fills up until it is fixed",
+    );
+  if (db.backlogError) report.warnings.push(`the .ready backlog cannot be read: ${db.backlogError}`);
+}
+
+/**
+ * The first segment replay from the window cannot find, when archived WAL lies beyond it on
+ * the history replay follows (the window's timeline or one branching from it later): a pushed
+ * segment missing from the store, e.g. after a volume was detached.
+ */
+function windowGap(
+  lastWal: string,
+  inventory: WalInventory,
+  histories: Map<number, TimelineSpan[]>,
+  segmentSize: number,
+): StatusReport['walGap'] {
+  const tli = parseInt(lastWal.slice(0, 8), 16);
+  const lastSegno = segmentNumberOfName(lastWal, segmentSize);
+  const lastLsn = (lastSegno + 1n) * BigInt(segmentSize) - 1n;
+  let found: StatusReport['walGap'] = null;
+  for (const t of inventory.timelines) {
+    if (!t.last || t.timeline < tli) continue;
+    const history = histories.get(t.timeline) ?? rootHistory(t.timeline);
+    if (t.timeline !== tli && !isOnHistory(history, tli, lastLsn)) continue;
+    if (segmentNumberOfName(t.last, segmentSize) <= lastSegno) continue;
+    const missingFrom = segmentOnHistory(history, lastSegno + 1n, segmentSize);
+    let n = lastSegno + 1n;
+    while (!inventory.segments.has(segmentOnHistory(history, n + 1n, segmentSize)) && n < segmentNumberOfName(t.last, segmentSize)) n++;
+    const gap = { after: lastWal, missingFrom, missingTo: segmentOnHistory(history, n, segmentSize), archivedThrough: t.last };
+    if (!found || gap.archivedThrough > found.archivedThrough) found = gap;
+  }
+  return found;
+}
+
+function describeMissing(name: string, inventory: WalInventory): string {
+  const tli = parseInt(name.slice(0, 8), 16);
+  const t = inventory.timelines.find((x) => x.timeline === tli);
+  if (t?.incomplete.includes(name)) return 'cut off by an interrupted upload';
+  if (t?.damaged.includes(name)) return 'damaged';
+  return 'missing from the repository';
+}
+
+function parseTimelineHex(timeline: number): string {
+  return timeline.toString(16).toUpperCase().padStart(8, '0');
+}
+
+function retentionRules(r: RetentionSettings): string[] {
+  const rules: string[] = [];
+  if (r.full !== undefined) rules.push(`PITR_RETENTION_FULL=${r.full}`);
+  if (r.windowMs !== undefined) rules.push(`PITR_RETENTION_WINDOW=${formatDuration(r.windowMs)}`);
+  if (r.daily !== undefined) rules.push(`PITR_RETENTION_DAILY=${r.daily}`);
+  if (r.weekly !== undefined) rules.push(`PITR_RETENTION_WEEKLY=${r.weekly}`);
+  if (r.monthly !== undefined) rules.push(`PITR_RETENTION_MONTHLY=${r.monthly}`);
+  return rules;
 }
 
 export function formatStatus(report: StatusReport): string {
-  const lines = [`repository  ${report.repository}`];
+  const lines = [`repository    ${report.repository}${report.repositoryReachable ? '' : ' (cannot be read)'}`];
   const id = report.identity;
   lines.push(
     id
-      ? `cluster     ${id.systemIdentifier} (PostgreSQL ${id.pgVersion}, ${id.walSegmentSize / 1048576} MiB WAL segments), bound ${id.createdAt}`
-      : 'cluster     (not bound)',
+      ? `cluster       ${id.systemIdentifier} (PostgreSQL ${id.pgVersion}, ${id.walSegmentSize / 1048576} MiB WAL segments), bound ${id.createdAt}`
+      : 'cluster       (not bound)',
   );
   for (const t of report.timelines) {
     lines.push(
-      `timeline ${parseInt(t.timeline, 16)}  ` +
-        (t.lastWal ? `last WAL ${t.lastWal} archived ${t.lastArchivedAt} (${t.ageSeconds} s ago)` : 'no segments (history only)'),
+      `timeline ${parseInt(t.timeline, 16)}    ` +
+        (t.lastWal ? `last WAL ${t.lastWal} archived ${t.lastArchivedAt} (${ago(t.ageSeconds!)})` : 'no segments (history only)'),
     );
   }
+  const db = report.database;
+  if (db.reachable) {
+    const a = db.archiver;
+    lines.push(
+      `archiver      archive_mode ${db.archiveMode}; ${a.archivedCount} archived, last ${a.lastArchivedWal ?? 'none'}` +
+        `${a.lastArchivedTime ? ` at ${a.lastArchivedTime}` : ''}; ${a.failedCount} failed` +
+        `${a.lastFailedTime ? `, last ${a.lastFailedWal} at ${a.lastFailedTime}` : ''}`,
+    );
+    const b = db.backlog;
+    lines.push(
+      b
+        ? `backlog       ${b.ready} .ready file(s)${b.oldest ? `, oldest ${b.oldest} (${ago(b.oldestAgeSeconds!)})` : ''}`
+        : 'backlog       unknown',
+    );
+  } else lines.push(`database      not reachable: ${db.error}`);
   const b = report.lastBackup;
-  lines.push(b ? `last backup ${b.id}, ended ${b.stopTime} (${b.ageSeconds} s ago)` : 'last backup none: run "pitr backup"');
-  lines.push(`status      ${report.healthy ? 'healthy' : 'UNHEALTHY'}`);
-  for (const p of report.problems) lines.push(`  - ${p}`);
+  lines.push(b ? `last backup   ${b.id}, ended ${b.stopTime} (${ago(b.ageSeconds)}), ${report.backups} in all` : 'last backup   none');
+  const w = report.restorableWindow;
+  lines.push(`restorable    ${w ? `${w.from} .. ${w.to} (WAL through ${w.lastWal})` : 'none'}`);
+  const v = report.lastVerify;
+  lines.push(`last verify   ${v ? `${v.result} ${v.finishedAt} (${ago(v.ageSeconds)}), ${v.scope}, ${v.problems} problem(s)` : 'never'}`);
+  const r = report.lastRestoreTest;
+  lines.push(`restore test  ${r ? `${r.result} ${r.finishedAt} (${ago(r.ageSeconds)})` : 'never'}`);
+  lines.push(`retention     ${report.retentionRules.length ? report.retentionRules.join(', ') : 'no rule set'}`);
+  lines.push(`status        ${report.healthy ? 'healthy' : 'UNHEALTHY'}`);
+  for (const p of report.problems) lines.push(`  problem: ${p}`);
+  for (const p of report.warnings) lines.push(`  warning: ${p}`);
   return `${lines.join('\n')}\n`;
+}
+
+function ago(seconds: number): string {
+  return `${formatDuration(seconds * 1000)} ago`;
 }
