@@ -3,6 +3,7 @@
 // and declares the settings every command shares.
 import yargs, { type Argv, type Options } from 'yargs';
 import { command as backup } from '../commands/backup.js';
+import { command as check } from '../commands/check.js';
 import { command as expire } from '../commands/expire.js';
 import { command as init } from '../commands/init.js';
 import { command as list } from '../commands/list.js';
@@ -36,6 +37,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   unpin,
   verify,
   status,
+  check,
 ];
 
 /** Every flag all commands share (the settings and the plain flags), with its --help heading. */
