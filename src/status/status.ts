@@ -254,7 +254,7 @@ function judgeArchiver(db: Extract<DatabaseFacts, { reachable: true }>, alerts: 
  * the history replay follows (the window's timeline or one branching from it later): a pushed
  * segment missing from the store, e.g. after a volume was detached.
  */
-function windowGap(
+export function windowGap(
   lastWal: string,
   inventory: WalInventory,
   histories: Map<number, TimelineSpan[]>,
