@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { recordVerifyRun } from '../../src/repository/verify-results.js';
 import { openStorage } from '../../src/storage/open.js';
-import { pitr, tempDir, waitFor } from '../../tools/harness/env.js';
+import { freePort, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
 import { S3Server } from '../../tools/harness/s3.js';
@@ -101,6 +101,22 @@ describe('pitr status, file:// repository', () => {
     const passed = await status(env);
     expect(passed.code).toBe(0);
     expect(passed.report.lastVerify.result).toBe('passed');
+  });
+
+  it("without the database says so as a warning and judges the last archived WAL's age instead of the backlog's", async () => {
+    const noDb = { ...repo.env, PITR_RETENTION_FULL: '2', PGHOST: '127.0.0.1', PGPORT: String(await freePort()) };
+    const fresh = await status(noDb);
+    expect(fresh.report.database.reachable).toBe(false);
+    expect(fresh.warnings).toContain('database not reachable');
+    expect(fresh.code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1100));
+    const old = await status({ ...noDb, PITR_ALERT_ARCHIVE_AGE: '1s' });
+    expect(old.code).toBe(11);
+    expect(old.problems).toMatch(/last WAL archived \S+ at \S+, \d+s ago, longer than PITR_ALERT_ARCHIVE_AGE \(1s\)/);
+    // With the database, the same threshold judges the .ready backlog, which is empty.
+    const withDb = await status({ ...env, PITR_ALERT_ARCHIVE_AGE: '1s' });
+    expect(withDb.report.problems).toEqual([]);
+    expect(withDb.code).toBe(0);
   });
 
   it('names archiver failures and the .ready backlog while the repository refuses writes, healthy again once caught up', async () => {
