@@ -192,7 +192,13 @@ async function checkArchiving(client: Client, inputs: CheckInputs): Promise<stri
   const failedBefore = Number(before.rows[0]!.failed);
   // A switch with nothing written since the last one switches nothing: write a commit record first.
   await client.query('SELECT txid_current()');
-  const switched = await client.query<{ name: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS name');
+  const switched = await client.query<{ name: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS name').catch((err: unknown) => {
+    if ((err as { code?: string }).code !== '42501') throw err;
+    throw new CheckFailure(
+      step,
+      `cannot force a WAL switch (${(err as Error).message}): connect as a superuser, or GRANT EXECUTE ON FUNCTION pg_switch_wal() TO the role`,
+    );
+  });
   const name = switched.rows[0]!.name;
   const key = walObjectKey(parseWalFileName(name)!);
   const started = Date.now();

@@ -72,6 +72,14 @@ describe('pitr check, file:// repository', () => {
     }
   });
 
+  it('fails (14) at "archiving" for a role that may not force a WAL switch, saying what to grant', async () => {
+    await cluster.query('CREATE ROLE checker LOGIN');
+    const res = await pitr(['check'], { env: { ...env, PGUSER: 'checker' } });
+    expect(res.exitCode, res.stdout + res.stderr).toBe(14);
+    expectSteps(res.stdout, ['database', 'settings', 'repository'], 'archiving');
+    expect(res.stderr).toContain('GRANT EXECUTE ON FUNCTION pg_switch_wal() TO the role');
+  });
+
   it('fails (14) at "database" when no server answers', async () => {
     const res = await pitr(['check'], { env: { ...env, PGPORT: String(await freePort()) } });
     expect(res.exitCode).toBe(14);
