@@ -303,10 +303,13 @@ function retentionRules(r: RetentionSettings): string[] {
 export function formatStatus(report: StatusReport): string {
   const lines = [`repository    ${report.repository}${report.repositoryReachable ? '' : ' (cannot be read)'}`];
   const id = report.identity;
+  const known = report.repositoryReachable;
   lines.push(
-    id
-      ? `cluster       ${id.systemIdentifier} (PostgreSQL ${id.pgVersion}, ${id.walSegmentSize / 1048576} MiB WAL segments), bound ${id.createdAt}`
-      : 'cluster       (not bound)',
+    !known
+      ? 'cluster       unknown (the repository cannot be read)'
+      : id
+        ? `cluster       ${id.systemIdentifier} (PostgreSQL ${id.pgVersion}, ${id.walSegmentSize / 1048576} MiB WAL segments), bound ${id.createdAt}`
+        : 'cluster       (not bound)',
   );
   for (const t of report.timelines) {
     lines.push(
@@ -329,6 +332,16 @@ export function formatStatus(report: StatusReport): string {
         : 'backlog       unknown',
     );
   } else lines.push(`database      not reachable: ${db.error}`);
+  if (known) lines.push(...repositoryFacts(report));
+  lines.push(`retention     ${report.retentionRules.length ? report.retentionRules.join(', ') : 'no rule set'}`);
+  lines.push(`status        ${report.healthy ? 'healthy' : 'UNHEALTHY'}`);
+  for (const p of report.problems) lines.push(`  problem: ${p}`);
+  for (const p of report.warnings) lines.push(`  warning: ${p}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function repositoryFacts(report: StatusReport): string[] {
+  const lines: string[] = [];
   const b = report.lastBackup;
   lines.push(b ? `last backup   ${b.id}, ended ${b.stopTime} (${ago(b.ageSeconds)}), ${report.backups} in all` : 'last backup   none');
   const w = report.restorableWindow;
@@ -337,11 +350,7 @@ export function formatStatus(report: StatusReport): string {
   lines.push(`last verify   ${v ? `${v.result} ${v.finishedAt} (${ago(v.ageSeconds)}), ${v.scope}, ${v.problems} problem(s)` : 'never'}`);
   const r = report.lastRestoreTest;
   lines.push(`restore test  ${r ? `${r.result} ${r.finishedAt} (${ago(r.ageSeconds)})` : 'never'}`);
-  lines.push(`retention     ${report.retentionRules.length ? report.retentionRules.join(', ') : 'no rule set'}`);
-  lines.push(`status        ${report.healthy ? 'healthy' : 'UNHEALTHY'}`);
-  for (const p of report.problems) lines.push(`  problem: ${p}`);
-  for (const p of report.warnings) lines.push(`  warning: ${p}`);
-  return `${lines.join('\n')}\n`;
+  return lines;
 }
 
 function ago(seconds: number): string {

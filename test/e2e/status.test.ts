@@ -203,6 +203,10 @@ describe('pitr status, S3 repository', () => {
         expect(code).toBe(11);
         expect(problems).toContain(`repository ${repo.env.PITR_REPO}`);
         expect(problems).toContain('cannot be read');
+        // What the store holds is unknown, not "none".
+        const text = await pitr(['status'], { env });
+        expect(text.stdout).toMatch(/cluster\s+unknown \(the repository cannot be read\)/);
+        expect(text.stdout).not.toMatch(/last backup|not bound/);
         expect(problems).toMatch(/archiving is failing/);
         expect(problems).toMatch(/WAL file\(s\) waiting to be archived/);
       } finally {
