@@ -168,6 +168,25 @@ describe('pitr status, file:// repository', () => {
     }
     expect((await status(env)).code).toBe(0);
   });
+  it('names a backup whose own WAL is not all in the repository: nothing can be restored from it', async () => {
+    const { backups } = JSON.parse((await pitr(['list', '--json'], { env })).stdout);
+    const b = backups.at(-1);
+    const key = join(repo.dir!, 'wal', b.stopWal.slice(0, 16), b.stopWal);
+    const aside = join(await tempDir('aside'), b.stopWal);
+    await copyFile(key, aside);
+    await rm(key);
+    try {
+      const { code, report, problems } = await status(env);
+      expect(code).toBe(11);
+      expect(problems).toContain(
+        `backup(s) that cannot be restored, their own WAL not all archived: ${b.id} (${b.stopWal} missing from the repository)`,
+      );
+      expect(report.restorableWindow).toBeNull();
+    } finally {
+      await copyFile(aside, key);
+    }
+    expect((await status(env)).code).toBe(0);
+  });
 });
 
 describe('pitr status, S3 repository', () => {
