@@ -3,7 +3,6 @@
 import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { ExitCode } from '../errors.js';
-import { restorableWindow } from '../restore/restorable-window.js';
 import { readDatabaseFacts } from '../status/database.js';
 import { collectStatus, formatStatus } from '../status/status.js';
 import { openStorage } from '../storage/open.js';
@@ -15,7 +14,6 @@ async function statusCommand({ config }: CommandContext): Promise<number> {
     database,
     alerts: config.alerts,
     retention: config.retention,
-    windowOf: restorableWindow,
   });
   process.stdout.write(config.json ? `${JSON.stringify(report)}\n` : formatStatus(report));
   return report.healthy ? ExitCode.ok : ExitCode.unhealthy;

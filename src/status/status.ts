@@ -10,6 +10,7 @@ import { listBackups, type BackupManifest } from '../repository/backups.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
 import { readLastVerifyRun, type VerifyRun } from '../repository/verify-results.js';
 import { readHistories, walInventory, type WalInventory } from '../repository/wal-inventory.js';
+import { restorableWindow, type RestorableWindow } from '../repository/restorable-window.js';
 import type { Storage } from '../storage/storage.js';
 import { parseLsn, parseWalFileName } from '../wal/names.js';
 import { requiredSegments, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';
@@ -18,20 +19,6 @@ import type { DatabaseFacts } from './database.js';
 import { readLastRestoreTest, type RestoreTestRun } from './restore-test.js';
 
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
-
-export interface RestorableWindowFacts {
-  from: string;
-  to: string;
-  lastWal: string;
-}
-
-/** restore/restorable-window.ts's restorableWindow, passed in by the command (restore/ is a floor above status/). */
-export type WindowOf = (
-  usable: BackupManifest[],
-  wal: WalInventory,
-  histories: Map<number, TimelineSpan[]>,
-  segmentSize: number,
-) => RestorableWindowFacts | null;
 
 export interface StatusReport {
   repository: string;
@@ -45,7 +32,7 @@ export interface StatusReport {
   lastArchived: { wal: string; at: string; ageSeconds: number } | null;
   lastBackup: { id: string; stopTime: string; ageSeconds: number } | null;
   backups: number;
-  restorableWindow: RestorableWindowFacts | null;
+  restorableWindow: RestorableWindow | null;
   /** The segment replay cannot get past, when WAL is archived after it. */
   walGap: { after: string; missingFrom: string; missingTo: string; archivedThrough: string } | null;
   lastVerify: (Pick<VerifyRun, 'finishedAt' | 'result' | 'scope' | 'problems' | 'examples'> & { ageSeconds: number }) | null;
@@ -61,12 +48,11 @@ export interface StatusInputs {
   database: DatabaseFacts;
   alerts: AlertSettings;
   retention: RetentionSettings;
-  windowOf: WindowOf;
   now?: Date;
 }
 
 export async function collectStatus(inputs: StatusInputs): Promise<StatusReport> {
-  const { storage, database, alerts, retention, windowOf } = inputs;
+  const { storage, database, alerts, retention } = inputs;
   const now = inputs.now ?? new Date();
   const age = (at: Date | string) => Math.max(0, Math.round((now.getTime() - new Date(at).getTime()) / 1000));
   const problems: string[] = [];
@@ -137,7 +123,7 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
         `backup(s) that cannot be restored, their own WAL not all archived: ${unusable.join(', ')}: ` +
           'push the missing segments again from pg_wal if they are still there ("pitr wal-push pg_wal/NAME"), else take a new backup ("pitr backup")',
       );
-    report.restorableWindow = windowOf(usable, inventory, histories, segmentSize);
+    report.restorableWindow = restorableWindow(usable, inventory, histories, segmentSize);
     if (report.restorableWindow) {
       report.walGap = windowGap(report.restorableWindow.lastWal, inventory, histories, segmentSize);
       const g = report.walGap;

@@ -2,7 +2,7 @@
 // cannot reach, on the history replay follows, and nothing on branches it does not follow.
 import { describe, expect, it } from 'vitest';
 import { summariseWal } from '../../src/repository/wal-inventory.js';
-import { restorableWindow } from '../../src/restore/restorable-window.js';
+import { restorableWindow } from '../../src/repository/restorable-window.js';
 import { windowGap } from '../../src/status/status.js';
 import { parseTimelineHistory, type TimelineSpan } from '../../src/wal/timeline-history.js';
 import { SEG, segmentName as seg, testBackup } from '../support/backups.js';
