@@ -4,6 +4,7 @@ import { AlreadyExistsError, IntegrityError } from '../errors.js';
 import * as v from 'valibot';
 import { byteCount, checkDocument, isoTime, parseJsonDocument, sha256Hex } from '../codec/json-document.js';
 import type { Storage } from '../storage/storage.js';
+import { parseLsn } from '../wal/names.js';
 
 export const BACKUP_PREFIX = 'backups/';
 
@@ -72,16 +73,6 @@ export async function writeManifest(storage: Storage, manifest: BackupManifest):
   }
 }
 
-/** The newest complete backup, reading manifests newest first until one exists. */
-export async function newestBackup(storage: Storage): Promise<BackupManifest | null> {
-  const { prefixes } = await storage.list(BACKUP_PREFIX, { delimiter: '/' });
-  for (const prefix of prefixes.sort().reverse()) {
-    const manifest = await readManifest(storage, prefix);
-    if (manifest) return manifest;
-  }
-  return null;
-}
-
 async function readManifest(storage: Storage, prefix: string): Promise<BackupManifest | null> {
   const raw = await storage.get(`${prefix}manifest.json`);
   if (!raw) return null; // incomplete: interrupted, or still running
@@ -91,9 +82,24 @@ async function readManifest(storage: Storage, prefix: string): Promise<BackupMan
   });
 }
 
-/** Complete backups (those with a manifest), oldest first. */
+/**
+ * Oldest first by when a backup ended, never by its id: ids carry the start time of the host's
+ * clock, which a clock reset or a backup from another host can put out of order (a tool that
+ * ordered by name expired the newest backups after a timeline reset). Equal stop times go by
+ * stop LSN, then id, so the order is total.
+ */
+export function byStopTime(a: BackupManifest, b: BackupManifest): number {
+  const t = Date.parse(a.stopTime) - Date.parse(b.stopTime);
+  if (t !== 0) return t;
+  const la = parseLsn(a.stopLsn)!;
+  const lb = parseLsn(b.stopLsn)!;
+  if (la !== lb) return la < lb ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** Complete backups (those with a manifest), oldest first by stop time. */
 export async function listBackups(storage: Storage): Promise<BackupManifest[]> {
   const { prefixes } = await storage.list(BACKUP_PREFIX, { delimiter: '/' });
   const manifests = await Promise.all(prefixes.map((prefix) => readManifest(storage, prefix)));
-  return manifests.filter((m): m is BackupManifest => m !== null).sort((a, b) => (a.id < b.id ? -1 : 1));
+  return manifests.filter((m): m is BackupManifest => m !== null).sort(byStopTime);
 }

@@ -2,7 +2,7 @@
 // WAL it keeps with them. Pure: the caller loads the manifests and the pins and says what time
 // it is. Time is a backup's stop time, never its id: ids sort by the clock of the host that
 // took them, and a tool that ordered by name deleted the newest backups after a reset.
-import type { BackupManifest } from './backups.js';
+import { byStopTime, type BackupManifest } from './backups.js';
 import { parseLsn, parseWalFileName } from '../wal/names.js';
 import { segmentNumber, segmentNumberOfName } from '../wal/segments.js';
 
@@ -32,16 +32,6 @@ export interface RetentionDecision {
   continuousFrom: BackupManifest | null;
   /** Older kept backups (calendar rules, pins) that keep only their own WAL, start to stop. */
   thinned: BackupManifest[];
-}
-
-/** Oldest first by stop time; equal stop times by stop LSN, then id, so the order is total. */
-export function byStopTime(a: BackupManifest, b: BackupManifest): number {
-  const t = Date.parse(a.stopTime) - Date.parse(b.stopTime);
-  if (t !== 0) return t;
-  const la = parseLsn(a.stopLsn)!;
-  const lb = parseLsn(b.stopLsn)!;
-  if (la !== lb) return la < lb ? -1 : 1;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 export function anyRuleSet(rules: RetentionRules): boolean {

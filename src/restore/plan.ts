@@ -8,7 +8,7 @@
 // - a backup can be replayed into a timeline only if it ended on that timeline's history;
 // - each segment is read from the newest timeline that had begun by it (XLogFileReadAnyTLI);
 // - replay stops at the first missing segment, so a gap ends recovery there.
-import type { BackupManifest } from '../repository/backups.js';
+import { byStopTime, type BackupManifest } from '../repository/backups.js';
 import { InputError, IntegrityError, NotFoundError, type PitrError } from '../errors.js';
 import { describeProblem, type WalProblem } from '../repository/wal-completeness.js';
 import type { WalInventory } from '../repository/wal-inventory.js';
@@ -109,7 +109,7 @@ function checkHistoryProbe(input: PlanInput, timeline: number): void {
 function chooseBackup(input: PlanInput): { backup: BackupManifest; timeline: number; history: TimelineSpan[] } {
   const { backups, target, repo } = input;
   if (backups.length === 0) throw new NotFoundError(`no complete backup in ${repo}: take one with "pitr backup"`);
-  const newestFirst = [...backups].sort((a, b) => (a.id < b.id ? 1 : -1));
+  const newestFirst = [...backups].sort(byStopTime).reverse();
   const candidates = input.backupId ? newestFirst.filter((b) => b.id === input.backupId) : newestFirst;
   if (candidates.length === 0)
     throw new NotFoundError(`backup ${input.backupId} is not in ${repo}: "pitr list" shows the complete backups`);

@@ -43,6 +43,16 @@ describe('restore planner', () => {
     expect(() => planRestore(input(tl1(2, 9), time('2026-11-21 11:00:00Z')))).toThrow(/before the end of the oldest backup/);
   });
 
+  it('orders backups by when they ended, not by their ids (which a clock reset puts out of order)', () => {
+    // The newer backup got the smaller id: its host's clock was set back before it ran.
+    const backups = [
+      backup('20261121T130000Z-aaaa', 2, 2, '2026-11-21T12:00:30Z'),
+      backup('20261121T110000Z-bbbb', 5, 5, '2026-11-21T12:10:30Z'),
+    ];
+    const plan = planRestore(input(tl1(2, 9), { kind: 'latest' }, { backups }));
+    expect(plan.backup.id).toBe('20261121T110000Z-bbbb');
+  });
+
   it('refuses a time the archive does not reach yet, and a gap before the target', () => {
     expect(() => planRestore(input(tl1(2, 9), time('2026-11-21 13:00:00Z')))).toThrow(/not archived yet/);
     const gapped = [...tl1(2, 6), ...tl1(8, 9)];
