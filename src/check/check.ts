@@ -12,7 +12,7 @@ import type { Client } from 'pg';
 import type { Config } from '../config/config.js';
 import { formatDuration } from '../config/duration.js';
 import { PitrError } from '../errors.js';
-import { newClient, serverConnection } from '../pg/connection.js';
+import { connectWithin, serverConnection } from '../pg/connection.js';
 import { readIdentity } from '../repository/identity.js';
 import { walObjectKey } from '../repository/layout.js';
 import type { Storage } from '../storage/storage.js';
@@ -94,24 +94,13 @@ function isPgError(err: unknown): boolean {
 }
 
 async function connect(config: CheckInputs['config']): Promise<Client> {
-  const client = await newClient(serverConnection(config));
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      client.connect(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
-      }),
-    ]);
-    return client;
+    return await connectWithin(serverConnection(config), CONNECT_TIMEOUT_MS);
   } catch (err) {
-    await client.end().catch(() => undefined);
     throw new CheckFailure(
       'database',
       `cannot connect to the database (${(err as Error).message || String(err)}): set --db-url, PGHOST/PGPORT/PGUSER (libpq), or PGDATA to the running cluster's data directory`,
     );
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -21,6 +21,29 @@ export async function newClient(connection: DbConnection): Promise<Client> {
 }
 
 /**
+ * A connected client, or an Error saying why not (a server that accepts the connection but
+ * never answers counts as not answering after `timeoutMs`); the client is closed on failure.
+ */
+export async function connectWithin(connection: DbConnection, timeoutMs: number): Promise<Client> {
+  const client = await newClient(connection);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+      }),
+    ]);
+    return client;
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Connection arguments for child programs (pg_basebackup): a URL without its password (which
  * would show in `ps`), the password moved into PGPASSWORD.
  */

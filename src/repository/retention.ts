@@ -2,19 +2,13 @@
 // WAL it keeps with them. Pure: the caller loads the manifests and the pins and says what time
 // it is. Time is a backup's stop time, never its id: ids sort by the clock of the host that
 // took them, and a tool that ordered by name deleted the newest backups after a reset.
+import type { RetentionSettings } from '../config/config.js';
 import { byStopTime, type BackupManifest } from './backups.js';
 import { parseLsn, parseWalFileName } from '../wal/names.js';
 import { segmentNumber, segmentNumberOfName } from '../wal/segments.js';
 
-export interface RetentionRules {
-  full?: number;
-  windowMs?: number;
-  daily?: number;
-  weekly?: number;
-  monthly?: number;
-  /** IANA time zone of calendar days, ISO weeks and months (checked by the caller). */
-  timeZone: string;
-}
+/** What expire keeps: the settings as configured (config/config.ts). */
+export type RetentionRules = RetentionSettings;
 
 export type KeepReason = 'no-rule' | 'newest' | 'full' | 'window' | 'daily' | 'weekly' | 'monthly' | 'pinned';
 

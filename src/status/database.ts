@@ -3,7 +3,8 @@
 // pg_wal/archive_status (the backlog). Read when the database is reachable; when it is not,
 // status says so and judges archiving by the repository alone.
 import type { Config } from '../config/config.js';
-import { newClient, serverConnection } from '../pg/connection.js';
+import type { Client } from 'pg';
+import { connectWithin, serverConnection } from '../pg/connection.js';
 
 export interface ArchiverState {
   archivedCount: number;
@@ -50,19 +51,11 @@ interface ArchiverRow {
 }
 
 export async function readDatabaseFacts(config: Pick<Config, 'dbUrl' | 'pgdata'>): Promise<DatabaseFacts> {
-  const client = await newClient(serverConnection(config));
-  let timer: NodeJS.Timeout | undefined;
+  let client: Client;
   try {
-    await Promise.race([
-      client.connect(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
-      }),
-    ]);
+    client = await connectWithin(serverConnection(config), CONNECT_TIMEOUT_MS);
   } catch (err) {
     return { reachable: false, error: (err as Error).message || String(err) };
-  } finally {
-    clearTimeout(timer);
   }
   try {
     const { rows } = await client.query<ArchiverRow>(
