@@ -161,6 +161,10 @@ describe.each(['file', 's3'] as const)('pitr expire in a %s repository', (kind) 
       expect(await storedKeys(repo, s3(), `backups/${b.id}/`)).toEqual([`backups/${b.id}/base.tar.lz4`, `backups/${b.id}/manifest.json`]);
     }
 
+    // What the killed run left is a repository verify passes: nothing listed lacks its data or WAL.
+    const midVerify = await pitr(['verify'], { env });
+    expect(midVerify.exitCode, midVerify.stdout + midVerify.stderr).toBe(0);
+
     const res = await pitr(['expire'], { env: { ...env, ...retention } });
     expect(res.exitCode, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/deleted 0 backup\(s\) and \d+ WAL file\(s\): \d+ object\(s\), [\d.]+ MiB freed/);
@@ -178,6 +182,9 @@ describe.each(['file', 's3'] as const)('pitr expire in a %s repository', (kind) 
     expect(tl.first).toBe(after.backups[0]!.startWal);
     expect(tl.gaps).toHaveLength(1);
     expect(after.restorableWindow!.from).toBe(after.backups[1]!.stopTime);
+
+    const verified = await pitr(['verify'], { env });
+    expect(verified.exitCode, verified.stdout + verified.stderr).toBe(0);
 
     // Nothing left to do.
     const again = await pitr(['--json', 'expire'], { env: { ...env, ...retention } });
