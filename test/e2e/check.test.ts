@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, pitr } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { S3Server } from '../../tools/harness/s3.js';
-import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
+import { archivingCluster, archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
 
 const STEPS = ['database', 'settings', 'repository', 'archiving'];
 
@@ -25,9 +25,7 @@ describe('pitr check, file:// repository', () => {
 
   beforeAll(async () => {
     repo = await fileRepo();
-    cluster = await Cluster.create({ conf: archivingInto(repo) });
-    await cluster.start();
-    env = { ...repo.env, ...cluster.libpqEnv };
+    ({ cluster, env } = await archivingCluster(repo));
   });
   afterAll(async () => {
     await cluster?.stop('immediate');

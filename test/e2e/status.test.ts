@@ -9,7 +9,7 @@ import { recordVerifyRun } from '../../src/repository/verify-results.js';
 import { openStorage } from '../../src/storage/open.js';
 import { freePort, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
-import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
+import { archivingCluster, archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
 import { S3Server } from '../../tools/harness/s3.js';
 
 async function status(env: Record<string, string>) {
@@ -42,9 +42,8 @@ describe('pitr status, file:// repository', () => {
 
   beforeAll(async () => {
     repo = await fileRepo();
-    cluster = await Cluster.create({ conf: archivingInto(repo) });
-    await cluster.start();
-    env = { ...repo.env, ...cluster.libpqEnv, PITR_BACKUP_WAL_TIMEOUT: '60', PITR_RETENTION_FULL: '2' };
+    ({ cluster, env } = await archivingCluster(repo));
+    env = { ...env, PITR_BACKUP_WAL_TIMEOUT: '60', PITR_RETENTION_FULL: '2' };
     await cluster.query('CREATE TABLE t (id int)');
     await caughtUp(cluster);
   });

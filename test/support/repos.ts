@@ -3,6 +3,7 @@
 import { writeFile, chmod, chown } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AS_ROOT, PITR_BIN, tempDir } from '../../tools/harness/env.js';
+import { Cluster } from '../../tools/harness/postgres.js';
 import type { S3Store } from '../../tools/harness/s3.js';
 
 export interface RepoFixture {
@@ -79,4 +80,11 @@ export async function writeStored(repo: RepoFixture, server: S3Store | undefined
   }
   const { PutObjectCommand } = await import('@aws-sdk/client-s3');
   await server!.client().send(new PutObjectCommand({ Bucket: repo.bucket, Key: `main/${key}`, Body: body }));
+}
+
+/** A running cluster archiving through bin/pitr into `repo`, and the environment that points pitr at both. */
+export async function archivingCluster(repo: RepoFixture): Promise<{ cluster: Cluster; env: Record<string, string> }> {
+  const cluster = await Cluster.create({ conf: archivingInto(repo) });
+  await cluster.start();
+  return { cluster, env: { ...repo.env, ...cluster.libpqEnv } };
 }
