@@ -4,7 +4,7 @@
 import type { BackupManifest } from './backups.js';
 import type { WalInventory } from './wal-inventory.js';
 import type { TimelineSpan } from '../wal/timeline-history.js';
-import { replayReach } from './replay.js';
+import { KnownRuns, replayReach } from './replay.js';
 
 export interface RestorableWindow {
   from: string;
@@ -32,9 +32,10 @@ export function restorableWindow(
   histories: Map<number, TimelineSpan[]>,
   segmentSize: number,
 ): RestorableWindow | null {
+  const runs = new KnownRuns(); // the backups share runs: each is walked once
   let best: { from: string; at: Date; lastWal: string } | null = null;
   for (const backup of usable) {
-    const lastWal = replayReach({ wal, histories, segmentSize }, backup);
+    const lastWal = replayReach({ wal, histories, segmentSize }, backup, runs);
     const archived = lastWal === null ? undefined : wal.archivedAt.get(lastWal);
     if (lastWal === null || !archived) continue;
     const stopped = new Date(backup.stopTime);

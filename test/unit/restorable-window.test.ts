@@ -56,3 +56,28 @@ describe('restorable window', () => {
     });
   });
 });
+
+describe('restorable window over many backups', () => {
+  it('gives every backup the end of its own run, whether a later run was walked first or not', async () => {
+    const { KnownRuns } = await import('../../src/repository/replay.js');
+    const names = [2, 3, 4, 5, 7, 8, 9].map((n) => seg(n));
+    const wal = summariseWal(names, SEG);
+    const history = [{ timeline: 1, begin: 0n, end: null }];
+    const runs = new KnownRuns();
+    // Later run first, then a start inside it, then an earlier run that ends at the gap.
+    expect(runs.end(wal, history, 8n, SEG)).toBe(9n);
+    expect(runs.end(wal, history, 7n, SEG)).toBe(9n);
+    expect(runs.end(wal, history, 9n, SEG)).toBe(9n);
+    expect(runs.end(wal, history, 2n, SEG)).toBe(5n);
+    expect(runs.end(wal, history, 3n, SEG)).toBe(5n);
+    expect(runs.end(wal, history, 6n, SEG)).toBe(5n); // first - 1: not archived
+    // A walk that meets a known run's start takes its end.
+    const joined = new KnownRuns();
+    const all = summariseWal(
+      [2, 3, 4, 5, 6, 7, 8, 9].map((n) => seg(n)),
+      SEG,
+    );
+    expect(joined.end(all, history, 7n, SEG)).toBe(9n);
+    expect(joined.end(all, history, 2n, SEG)).toBe(9n);
+  });
+});
