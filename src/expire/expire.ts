@@ -67,14 +67,15 @@ export async function expire(storage: Storage, options: ExpireOptions): Promise<
 async function run(storage: Storage, { rules, dryRun, log }: ExpireOptions, now: Date): Promise<ExpireReport> {
   const identity = await readIdentity(storage);
   const segmentSize = identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
-  const [backups, backupObjects, walObjects, pinObjects, verifyObjects, inventory] = await Promise.all([
+  const [backups, backupObjects, walObjects, pinObjects, verifyObjects] = await Promise.all([
     listBackups(storage),
     storage.list(BACKUP_PREFIX),
     storage.list(WAL_PREFIX),
     storage.list(PINS_PREFIX),
     storage.list(VERIFIED_BACKUPS_PREFIX),
-    walInventory(storage, segmentSize, { verify: true }),
   ]);
+  // From the same listing: what is deleted below is what the window after is computed without.
+  const inventory = await walInventory(storage, segmentSize, { verify: true, listing: walObjects.objects });
   const histories = await readHistories(storage, inventory.histories);
   const pinned = new Set(pinObjects.objects.map((o) => idOf(o.key, PINS_PREFIX)));
   const decision = applyRetention(backups, rules, pinned, now);

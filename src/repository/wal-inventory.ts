@@ -46,8 +46,15 @@ export interface WalInventory {
  * whole (wal-completeness.ts) do not count as archived: they leave gaps, and are named in
  * their timeline's `incomplete` or `damaged`.
  */
-export async function walInventory(storage: Storage, segmentSize: number, options: { verify?: boolean } = {}): Promise<WalInventory> {
-  const { objects } = await storage.list(WAL_PREFIX);
+export async function walInventory(
+  storage: Storage,
+  segmentSize: number,
+  options: {
+    verify?: boolean;
+    /** The listing of wal/, when the caller has made it already (one listing, not two). */ listing?: ObjectInfo[];
+  } = {},
+): Promise<WalInventory> {
+  const objects = options.listing ?? (await storage.list(WAL_PREFIX)).objects;
   const named = objects
     .map((o) => ({ ...o, name: o.key.slice(o.key.lastIndexOf('/') + 1) }))
     .filter((o) => parseWalFileName(o.name) !== null);
