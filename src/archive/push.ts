@@ -21,6 +21,7 @@ import type { ObjectHead, Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
 import { parseWalFileName, type WalFileName } from '../wal/names.js';
 import { checkSegmentMatchesName, readSegmentHeader } from '../wal/segment-header.js';
+import { scanTransactionEnds, type TransactionEnds } from '../wal/transaction-ends.js';
 import { assertMayBind } from './archived-into.js';
 import { readArchivedFile } from '../repository/archived-file.js';
 
@@ -127,10 +128,14 @@ async function store({ name, file, absolute, data, before }: ReadFile, opts: Pus
 
   // What this file says about its cluster. Segments carry it in their first page.
   let cluster: Partial<ClusterIdentity>;
+  let transactionEnds: TransactionEnds | undefined;
   if (file.kind === 'segment' || file.kind === 'partial') {
     const header = readSegmentHeader(data, absolute);
     checkSegmentMatchesName(header, file, data.length, absolute);
     cluster = { systemIdentifier: header.systemIdentifier, pgVersion: header.pgVersion, walSegmentSize: header.segmentSize };
+    // Not a .partial's: recovery never reads one (its WAL is in the next timeline's segment),
+    // and past the switch point it may hold WAL the new timeline does not have.
+    if (file.kind === 'segment') transactionEnds = scanTransactionEnds(data, header.pgVersion);
   } else {
     const sysid = await readSystemIdentifier(opts.dataDir);
     cluster = sysid === null ? {} : { systemIdentifier: sysid };
@@ -152,7 +157,12 @@ async function store({ name, file, absolute, data, before }: ReadFile, opts: Pus
 
   const payload = await sealBuffer(data, { compression: opts.compression }, opts.pool);
   try {
-    return await storeObject(key, payload, { name, data, existingHead, boundRepository, before, repositoryId: repository.id }, opts);
+    return await storeObject(
+      key,
+      payload,
+      { name, data, existingHead, boundRepository, before, repositoryId: repository.id, transactionEnds },
+      opts,
+    );
   } finally {
     if (payload.pooled) opts.pool?.give(payload.bytes);
   }
@@ -165,13 +175,14 @@ interface StoreArgs {
   existingHead: ObjectHead | null;
   boundRepository: boolean;
   before: string | null | undefined;
+  transactionEnds: TransactionEnds | undefined;
 }
 
 /** Writes the object under `key`, or finds the same file already there (steps 3 and 4 above). */
 async function storeObject(
   key: string,
   payload: SealedPayload,
-  { name, data, existingHead, boundRepository, before, repositoryId }: StoreArgs,
+  { name, data, existingHead, boundRepository, before, repositoryId, transactionEnds }: StoreArgs,
   opts: PushOptions,
 ): Promise<PushResult> {
   const { storage } = opts;
@@ -186,6 +197,7 @@ async function storeObject(
     payloadSha256,
   };
   if (payload.bytes === data) meta.sha256 = payloadSha256;
+  if (transactionEnds) meta.transactionEnds = transactionEnds;
   const object = encodeObject(meta, payload.bytes, payload.room);
   const pushed = { data, meta };
   const result = { name, key, size: data.length, payloadSha256, boundRepository, repositoryId, identity: before };

@@ -18,6 +18,11 @@ const PREFIX = 8;
 /** Enough to read any header with one ranged read. */
 export const MAX_HEADER_BYTES = 4096;
 
+const transactionEnd = v.object({
+  time: v.pipe(v.string(), v.regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/)),
+  lsn: v.pipe(v.string(), v.regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/)),
+});
+
 const objectMetaSchema = v.pipe(
   v.object({
     /** Envelope format version. */
@@ -48,6 +53,14 @@ const objectMetaSchema = v.pipe(
      * and are checked against `sha256`; every object has one of the two.
      */
     payloadSha256: v.optional(sha256Hex),
+    /**
+     * Segments: the first and last commit/abort record in it, with time and LSN
+     * (wal/transaction-ends.ts); {} for none. What the restorable window ends at: a time target
+     * is reachable only up to the last transaction end archived. In the header, so a host with
+     * only a public key can read it, and it is one write with the segment. Absent in segments
+     * stored before pitr recorded it (the window then ends at their archive time).
+     */
+    transactionEnds: v.optional(v.object({ first: v.optional(transactionEnd), last: v.optional(transactionEnd) })),
   }),
   v.check((meta) => meta.sha256 !== undefined || meta.payloadSha256 !== undefined, 'no checksum (sha256 or payloadSha256)'),
 );

@@ -4,7 +4,7 @@ import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { checkedTimeZone } from '../config/time-zone.js';
 import { expire, type ExpireReport } from '../expire/expire.js';
-import type { RestorableWindow } from '../repository/restorable-window.js';
+import { describeWindow } from '../repository/restorable-window.js';
 import { openStorage } from '../storage/open.js';
 
 const options = {
@@ -23,7 +23,6 @@ async function expireCommand({ config, log }: CommandContext, args: { 'dry-run':
 }
 
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
-const describeWindow = (w: RestorableWindow | null) => (w ? `${w.from} .. ${w.to} (WAL through ${w.lastWal})` : 'none');
 
 export function formatReport(r: ExpireReport): string {
   if (!r.ruleSet) {

@@ -7,7 +7,7 @@ import { readIdentity } from '../repository/identity.js';
 import { readPins } from '../repository/pins.js';
 import { describeBranch, timelineBranches } from '../repository/timeline-branches.js';
 import { readHistories, walInventory, type TimelineWal, type WalInventory } from '../repository/wal-inventory.js';
-import { restorableWindow } from '../repository/restorable-window.js';
+import { describeWindow, restorableWindow } from '../repository/restorable-window.js';
 import { openStorage } from '../storage/open.js';
 import { parseLsn } from '../wal/names.js';
 import { requiredSegments } from '../wal/segments.js';
@@ -28,7 +28,8 @@ async function listCommand({ config }: CommandContext): Promise<void> {
   const histories = await readHistories(storage, inventory.histories);
   const branches = timelineBranches(inventory, histories, segmentSize);
   const rows = backups.map((b) => ({ ...b, walComplete: backupWalPresent(b, inventory, segmentSize), pinned: pins.has(b.id) }));
-  const window = restorableWindow(
+  const window = await restorableWindow(
+    storage,
     rows.filter((b) => b.walComplete),
     inventory,
     histories,
@@ -53,9 +54,7 @@ async function listCommand({ config }: CommandContext): Promise<void> {
   lines.push('WAL');
   if (inventory.timelines.length === 0) lines.push('  none archived');
   for (const [i, t] of inventory.timelines.entries()) lines.push(...formatTimeline(t), ...describeBranch(branches[i]!));
-  lines.push(
-    `restorable window  ${window ? `${window.from} .. ${window.to} (WAL through ${window.lastWal})` : 'none (no backup with its WAL archived)'}`,
-  );
+  lines.push(`restorable window  ${describeWindow(window)}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

@@ -94,6 +94,7 @@ async function run(storage: Storage, { rules, dryRun, log }: ExpireOptions, now:
 
   const windowOf = (kept: BackupManifest[], wal: WalInventory) =>
     restorableWindow(
+      storage,
       kept.filter((b) => walPresent(b, wal, segmentSize)),
       wal,
       histories,
@@ -128,8 +129,8 @@ async function run(storage: Storage, { rules, dryRun, log }: ExpireOptions, now:
     },
     objects: 0,
     bytes: 0,
-    restorableWindowBefore: windowOf(backups, inventory),
-    restorableWindowAfter: windowOf(
+    restorableWindowBefore: await windowOf(backups, inventory),
+    restorableWindowAfter: await windowOf(
       backups.filter((b) => !goingIds.has(b.id)),
       without(
         inventory,

@@ -16,6 +16,8 @@ import { newestTimeline, runEnd } from '../repository/replay.js';
 import { formatLsn, historyFileName, parseLsn } from '../wal/names.js';
 import { segmentNumber, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';
 import { describeHistory, isOnHistory, rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
+import type { LastTransaction } from '../repository/last-transaction.js';
+import { isoMicros } from '../wal/transaction-ends.js';
 import { describeTarget, type RecoveryTarget, type TimelineChoice } from './target.js';
 
 export interface PlanInput {
@@ -276,3 +278,39 @@ function checkWal(input: PlanInput, backup: BackupManifest, history: TimelineSpa
 }
 
 const MTIME_GRANULARITY_MS = 1000;
+
+/**
+ * Refuses a time the archived WAL cannot stop at (`last`: the last transaction end on the
+ * plan's chain, read by the caller: repository/last-transaction.ts). PostgreSQL stops a time
+ * target only before a commit or abort whose time is after it (at or after it with
+ * recovery_target_inclusive off: recoveryStopsBefore); with none archived, recovery would
+ * replay everything the repository holds and then fail with "recovery ended before configured
+ * recovery target was reached", after the whole backup was written. `windowFrom`: where
+ * restorable times start.
+ */
+export function checkTimeReachable(
+  plan: RestorePlan,
+  target: RecoveryTarget,
+  inclusive: boolean,
+  last: LastTransaction,
+  windowFrom: string,
+  repo: string,
+): void {
+  if (target.kind !== 'time' || last.kind === 'unrecorded') return;
+  const { backup } = plan;
+  if (last.kind === 'none') {
+    throw new NotFoundError(
+      `no transaction has ended in ${repo} since backup ${backup.id} ended (${backup.stopTime}; WAL archived through ${plan.lastSegment}), ` +
+        `and recovery stops at a time only before a later commit or abort, so ${target.time.text} cannot be reached yet: restore --immediate (the end of the backup) or --latest, ` +
+        'or once the server has committed after that time run SELECT pg_switch_wal() there and retry when "pitr status" shows it archived',
+    );
+  }
+  const end = isoMicros(last.time);
+  if (inclusive ? target.time.micros < end : target.time.micros <= end) return;
+  throw new NotFoundError(
+    `${target.time.text} is not before the last transaction archived in ${repo}, which ended ${last.time} (LSN ${last.lsn}, in ${last.wal}): ` +
+      `recovery stops at a time only before a later commit or abort, so it would run out of WAL first. Restorable times run from ${windowFrom} to just before ${last.time}` +
+      `${inclusive ? ' (to it with --exclusive)' : ''}: choose one, or --latest, which replays that transaction too; ` +
+      'if the server has committed since, run SELECT pg_switch_wal() there and retry when "pitr status" shows it archived',
+  );
+}

@@ -6,7 +6,6 @@
 //      restore_command cannot start as a server by mistake;
 //   4. on any failure after writing began, empty the directory again.
 import { resolve } from 'node:path';
-import { listBackups } from '../repository/backups.js';
 import type { Config } from '../config/config.js';
 import { InputError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -18,7 +17,11 @@ import type { Storage } from '../storage/storage.js';
 import { historyFileName } from '../wal/names.js';
 import { explainBranch, planAcrossBranches, type BranchChoice } from './branch-choice.js';
 import { extractBackup } from './extract.js';
-import { replaySegments, type RestorePlan } from './plan.js';
+import { checkTimeReachable, replaySegments, type RestorePlan } from './plan.js';
+import { lastTransactionEnd } from '../repository/last-transaction.js';
+import { byStopTime, listBackups } from '../repository/backups.js';
+import { parseLsn } from '../wal/names.js';
+import { segmentNumber, segmentNumberOfName } from '../wal/segments.js';
 import { recoverySettings, restoreCommandFor, writeRecoveryConfig, type RecoveryAction } from './recovery-conf.js';
 import { startAndFollowRecovery, startCommandFor, type RecoveryOutcome } from './server.js';
 import { describeTarget, type RecoveryTarget, type TimelineChoice } from './target.js';
@@ -175,7 +178,27 @@ async function planFromRepository(o: RestoreOptions): Promise<{ plan: RestorePla
     // refuses, naming it. The new chain is part of the one checked: nothing is read twice.
     const unchecked = replaySegments(plan, segmentSize).filter((name) => !whole.has(name));
     const problems = await findUnusableWal(o.storage, unchecked);
-    if (problems.size === 0) return { plan, branch: explainBranch(plan, o.timeline, branches, histories) };
+    if (problems.size === 0) {
+      if (o.target.kind === 'time') {
+        const after = parseLsn(plan.backup.stopLsn)!;
+        const run = {
+          history: plan.history,
+          first: segmentNumber(after, segmentSize),
+          last: segmentNumberOfName(plan.lastSegment, segmentSize),
+          after,
+        };
+        const oldest = [...backups].sort(byStopTime)[0]!;
+        checkTimeReachable(
+          plan,
+          o.target,
+          o.inclusive,
+          await lastTransactionEnd(o.storage, run, segmentSize),
+          oldest.stopTime,
+          o.storage.url,
+        );
+      }
+      return { plan, branch: explainBranch(plan, o.timeline, branches, histories) };
+    }
     for (const name of unchecked) if (!problems.has(name)) whole.add(name);
     for (const [name, problem] of problems) {
       wal.segments.delete(name);

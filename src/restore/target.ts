@@ -6,6 +6,8 @@ export interface TargetTime {
   /** For recovery_target_time: ISO date, time with the operator's precision, explicit offset. */
   text: string;
   date: Date;
+  /** The same instant in microseconds since the Unix epoch: PostgreSQL's precision (Date keeps milliseconds). */
+  micros: bigint;
 }
 
 const TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$/i;
@@ -41,7 +43,8 @@ export function parseTargetTime(input: string): TargetTime {
   if (!valid || Number.isNaN(date.getTime()) || new Date(`${y}-${mo}-${d}T12:00:00Z`).getUTCDate() !== Number(d)) {
     throw new ConfigError(`--to "${input}" is not a valid date and time`);
   }
-  return { text: `${y}-${mo}-${d} ${h}:${mi}:${s}${frac ? `.${frac}` : ''}${offset}`, date };
+  const micros = BigInt(new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}${offset}`).getTime()) * 1000n + BigInt(frac.padEnd(6, '0'));
+  return { text: `${y}-${mo}-${d} ${h}:${mi}:${s}${frac ? `.${frac}` : ''}${offset}`, date, micros };
 }
 
 export function parseTargetXid(input: string): string {

@@ -10,7 +10,7 @@ import { listBackups, type BackupManifest } from '../repository/backups.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
 import { readLastVerifyRun, type VerifyRun } from '../repository/verify-results.js';
 import { readHistories, walInventory, type WalInventory } from '../repository/wal-inventory.js';
-import { restorableWindow, type RestorableWindow } from '../repository/restorable-window.js';
+import { describeWindow, restorableWindow, type RestorableWindow } from '../repository/restorable-window.js';
 import type { Storage } from '../storage/storage.js';
 import { parseLsn, parseWalFileName } from '../wal/names.js';
 import { requiredSegments, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';
@@ -123,7 +123,7 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
         `backup(s) that cannot be restored, their own WAL not all archived: ${unusable.join(', ')}: ` +
           'push the missing segments again from pg_wal if they are still there ("pitr wal-push pg_wal/NAME"), else take a new backup ("pitr backup")',
       );
-    report.restorableWindow = restorableWindow(usable, inventory, histories, segmentSize);
+    report.restorableWindow = await restorableWindow(storage, usable, inventory, histories, segmentSize);
     if (report.restorableWindow) {
       report.walGap = windowGap(report.restorableWindow.lastWal, inventory, histories, segmentSize);
       const g = report.walGap;
@@ -331,7 +331,7 @@ function repositoryFacts(report: StatusReport): string[] {
   const b = report.lastBackup;
   lines.push(b ? `last backup   ${b.id}, ended ${b.stopTime} (${ago(b.ageSeconds)}), ${report.backups} in all` : 'last backup   none');
   const w = report.restorableWindow;
-  lines.push(`restorable    ${w ? `${w.from} .. ${w.to} (WAL through ${w.lastWal})` : 'none'}`);
+  lines.push(`restorable    ${describeWindow(w)}`);
   const v = report.lastVerify;
   lines.push(`last verify   ${v ? `${v.result} ${v.finishedAt} (${ago(v.ageSeconds)}), ${v.scope}, ${v.problems} problem(s)` : 'never'}`);
   const r = report.lastRestoreTest;

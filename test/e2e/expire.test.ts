@@ -207,4 +207,31 @@ describe.each(['file', 's3'] as const)('pitr expire in a %s repository', (kind) 
     expect(refused.stderr).toMatch(/missing|not archived/);
     expect(existsSync(refusedDir)).toBe(false);
   });
+
+  it('calendar rules in PITR_TIMEZONE keep the newest backup of each day, week and month (and the pinned one); verify passes after', async () => {
+    // All four backups were taken today, this week and this month, in any zone.
+    const rules = {
+      PITR_TIMEZONE: 'Pacific/Kiritimati',
+      PITR_RETENTION_DAILY: '3',
+      PITR_RETENTION_WEEKLY: '2',
+      PITR_RETENTION_MONTHLY: '2',
+    };
+    const dry = JSON.parse((await pitr(['--json', 'expire', '--dry-run'], { env: { ...env, ...rules } })).stdout) as {
+      kept: { id: string; reasons: string[] }[];
+      expired: { id: string }[];
+    };
+    const listed = await list();
+    const present = listed.backups.map((b) => b.id);
+    const newest = present.at(-1)!;
+    expect(newest).toBe(ids[3]);
+    expect(dry.kept.find((k) => k.id === newest)!.reasons.join(' ')).toMatch(/daily.*weekly.*monthly/);
+    expect(dry.kept.map((k) => k.id).sort()).toEqual([ids[1]!, newest].sort()); // the pin keeps backup 2
+    expect(dry.expired.map((e) => e.id)).toEqual(present.filter((id) => id !== ids[1] && id !== newest));
+
+    const res = await pitr(['expire'], { env: { ...env, ...rules } });
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect((await list()).backups.map((b) => b.id)).toEqual([ids[1], newest]);
+    const verify = await pitr(['verify'], { env });
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+  });
 });

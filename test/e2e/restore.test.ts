@@ -41,7 +41,8 @@ describe.each(['file', 's3'] as const)('pitr restore from a %s repository', (kin
 
   beforeAll(async () => {
     repo = kind === 'file' ? await fileRepo() : await s3Repo(s3());
-    primary = await Cluster.create({ conf: archivingInto(repo) });
+    // track_commit_timestamp: the test reads the commit time PostgreSQL wrote in the commit record.
+    primary = await Cluster.create({ conf: { ...archivingInto(repo), track_commit_timestamp: 'on' } });
     await primary.start();
     await primary.query('CREATE TABLE marks (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())');
     await primary.query('INSERT INTO marks (id) VALUES (1)');
@@ -81,6 +82,47 @@ describe.each(['file', 's3'] as const)('pitr restore from a %s repository', (kin
     expect(await ids(byLsn.server)).toEqual([1, 2, 3, 4, 5, 6]);
     const exclusiveXid = await restoreAndStart(['--xid', marks.xid, '--exclusive', '--archive-mode', 'off']);
     expect(await ids(exclusiveXid.server)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('ends the window at the last transaction archived: a --to at or after it is refused before anything is written, one just before it restores', async () => {
+    const committed7 = await primary.one<string>(
+      `SELECT to_char(pg_xact_commit_timestamp(xmin) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM marks WHERE id = 7`,
+    );
+    // Newer WAL without a transaction (a checkpoint): archived after the last commit.
+    const between = await primary.one<string>(NOW_UTC);
+    await primary.query('CHECKPOINT');
+    const newest = await primary.switchWal();
+    await primary.waitArchived(newest);
+
+    const listed = JSON.parse((await pitr(['list', '--json'], { env: repo.env })).stdout);
+    expect(listed.restorableWindow).toMatchObject({ to: committed7, end: 'last-transaction', lastWal: newest });
+    expect(listed.restorableWindow.lastTransaction.wal < newest).toBe(true);
+    expect((await pitr(['list'], { env: repo.env })).stdout).toContain(
+      `.. ${committed7} (exclusive: the last transaction archived ended then`,
+    );
+
+    // Between the last commit and the newest segment's archive time: PostgreSQL would replay
+    // everything and fail at the end; pitr refuses it first, naming the window's end.
+    // So is the last commit's own time: recovery stops a time only before a commit after it.
+    const at7 = committed7.replace('T', ' ').replace('Z', '+00');
+    for (const to of [between, at7]) {
+      const dir = await newTarget();
+      const refused = await pitr(['--config', repo.configFile, 'restore', '--target-dir', dir, '--to', to, '--start']);
+      expect(refused.exitCode, refused.stderr).toBe(1);
+      expect(refused.stderr).toContain(`is not before the last transaction archived in `);
+      expect(refused.stderr).toContain(`, which ended ${committed7}`);
+      expect(refused.stderr).toContain(`Restorable times run from ${listed.restorableWindow.from} to just before ${committed7}`);
+      expect(existsSync(dir)).toBe(false);
+    }
+
+    // Just inside: everything but the last transaction; at it with --exclusive, the same.
+    const justBefore = await primary.one<string>(
+      `SELECT to_char((pg_xact_commit_timestamp(xmin) - interval '1 microsecond') AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' FROM marks WHERE id = 7`,
+    );
+    const inside = await restoreAndStart(['--to', justBefore, '--archive-mode', 'off']);
+    expect(await ids(inside.server)).toEqual([1, 2, 3, 4, 5, 6]);
+    const exclusive = await restoreAndStart(['--to', at7, '--exclusive', '--archive-mode', 'off']);
+    expect(await ids(exclusive.server)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it('restores --latest without --start, prints how to start it, and writes the recovery settings', async () => {

@@ -2,7 +2,7 @@
 // cannot reach, on the history replay follows, and nothing on branches it does not follow.
 import { describe, expect, it } from 'vitest';
 import { summariseWal } from '../../src/repository/wal-inventory.js';
-import { restorableWindow } from '../../src/repository/restorable-window.js';
+import { archivedReach } from '../../src/repository/restorable-window.js';
 import { windowGap } from '../../src/status/status.js';
 import { parseTimelineHistory, type TimelineSpan } from '../../src/wal/timeline-history.js';
 import { SEG, segmentName as seg, testBackup } from '../support/backups.js';
@@ -29,7 +29,7 @@ describe('gap in the restorable window', () => {
       SEG,
     );
     for (const n of [2, 3, 5, 6]) wal.archivedAt.set(seg(1, n), new Date(`2026-12-05T00:00:0${n}Z`));
-    const window = restorableWindow([testBackup('b', 2, 2, '2026-12-05T00:00:02Z')], wal, new Map(), SEG)!;
+    const window = archivedReach([testBackup('b', 2, 2, '2026-12-05T00:00:02Z')], wal, new Map(), SEG)!;
     expect(window.lastWal).toBe(seg(1, 3));
     expect(windowGap(window.lastWal, wal, new Map(), SEG)).toEqual({
       after: seg(1, 3),

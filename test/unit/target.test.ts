@@ -7,8 +7,12 @@ describe('recovery target time', () => {
     expect(parseTargetTime('2026-11-21 14:02:59+00')).toEqual({
       text: '2026-11-21 14:02:59+00:00',
       date: new Date('2026-11-21T14:02:59Z'),
+      micros: BigInt(Date.parse('2026-11-21T14:02:59Z')) * 1000n,
     });
     expect(parseTargetTime('2026-11-21T14:02:59.123456Z').text).toBe('2026-11-21 14:02:59.123456+00:00');
+    // Microseconds kept for comparing with commit times (a Date keeps milliseconds).
+    expect(parseTargetTime('2026-11-21T16:02:59.123456+02').micros).toBe(BigInt(Date.parse('2026-11-21T14:02:59Z')) * 1000n + 123456n);
+    expect(parseTargetTime('2026-11-21T14:02:59.5Z').micros % 1_000_000n).toBe(500000n);
     expect(parseTargetTime('2026-11-21 16:02:59+0200').date).toEqual(new Date('2026-11-21T14:02:59Z'));
     expect(parseTargetTime('2026-11-21 09:02:59-05:00').date).toEqual(new Date('2026-11-21T14:02:59Z'));
     expect(parseTargetTime('2026-11-21 14:02:59 UTC').text).toBe('2026-11-21 14:02:59+00:00');
