@@ -9,6 +9,7 @@ import { giveToPostgres, PITR_BIN, tempDir } from '../harness/env.js';
 import { Cluster } from '../harness/postgres.js';
 import { S3Server } from '../harness/s3.js';
 import { asPostgresArgs, pgbenchArgs, quantile, say, table, timed, type Sample, writePgbackrestConf } from './common.js';
+import { benchTransactionIndex } from './transaction-index.js';
 
 interface Row {
   label: string;
@@ -59,6 +60,20 @@ export async function benchWal(segments: number): Promise<void> {
       .slice(1, SEGMENTS + 1);
     const segBytes = (await stat(join(walDir, names[0]!))).size;
     say(`${names.length} segments of ${segBytes / 1048576} MiB`);
+    // OLTP WAL beside the bulk load's, for the index's usual cost.
+    const bulk = new Set(await readdir(walDir));
+    const [tpcb, tpcbArgs] = pgbenchArgs(cluster.port, ['-c', '4', '-T', '15']);
+    if (spawnSync(tpcb, tpcbArgs, { encoding: 'utf8' }).status !== 0) throw new Error('pgbench TPC-B failed');
+    await cluster.waitArchived(await cluster.switchWal());
+    // Not the first (it began during the load) nor the last (the switch's, mostly empty).
+    const oltp = (await readdir(walDir))
+      .filter((n) => /^[0-9A-F]{24}$/.test(n) && !bulk.has(n))
+      .sort()
+      .slice(1, -1);
+    benchTransactionIndex(walDir, [
+      { label: 'bulk load (pgbench -i)', names },
+      { label: 'TPC-B (pgbench -c 4 -T 15)', names: oltp },
+    ]);
 
     // pitr repositories
     const fileRepo = join(work, 'pitr-repo');
