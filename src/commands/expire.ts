@@ -36,6 +36,7 @@ export function formatReport(r: ExpireReport): string {
     `expire${r.dryRun ? ' (dry run: nothing deleted)' : ''}: ${would} ${r.expired.length} backup(s) and ${r.wal.files} WAL file(s): ` +
       `${r.objects} object(s), ${mib(r.bytes)}${r.dryRun ? '' : ' freed'}`,
   ];
+  if (r.resumes) lines.push(`  ${r.dryRun ? 'would finish' : 'finished'} an expire that began ${r.resumes} and was interrupted`);
   for (const e of r.expired) lines.push(`  backup ${e.id}  stopped ${e.stopTime}  ${e.objects} object(s), ${mib(e.bytes)}`);
   if (r.wal.files > 0) lines.push(`  WAL ${r.wal.first} .. ${r.wal.last}  ${r.wal.files} file(s), ${mib(r.wal.bytes)}`);
   for (const id of r.leftovers.backups) lines.push(`  backup ${id}  without a manifest: data of an interrupted backup or expire`);

@@ -36,6 +36,11 @@ export function formatReport(r: VerifyReport, seconds: number): string {
   ];
   for (const b of r.backups) lines.push(`  backup ${b.id}: ${b.result}${b.problems > 0 ? ` (${b.problems} problem(s))` : ''}`);
   for (const t of r.thinned) lines.push(`  not kept between backups (retention): ${t.from} .. ${t.to} (${t.segments} segment(s))`);
+  const x = r.interruptedExpire;
+  if (x)
+    lines.push(
+      `  an expire that began ${x.startedAt} was interrupted while removing ${x.backups.length > 0 ? `backup(s) ${x.backups.join(', ')} and ` : ''}WAL: run pitr expire to finish it`,
+    );
   for (const p of r.problems) lines.push(`  ${p.kind === 'gap' ? 'GAP' : p.kind.toUpperCase()}: ${p.message}`);
   lines.push(r.result === 'passed' ? 'verify passed' : `verify FAILED: ${r.problems.length} problem(s)`);
   return `${lines.join('\n')}\n`;

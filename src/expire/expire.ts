@@ -9,9 +9,12 @@
 //   3. each expired backup, oldest first: its manifest first, so it leaves `list` and
 //      `restore` before any of its data goes, then its data, then its verify result;
 //   4. WAL, oldest first, only once every backup that needed it is gone from `list`.
+// Before the first deletion it records what it is removing (repository/expire-intent.ts), and
+// clears that after the last: between, verify tells WAL being removed from WAL lost.
 import type { Logger } from '../log.js';
 import { acquireBackupLock, type HeldLock } from '../repository/backup-lock.js';
 import { BACKUP_PREFIX, listBackups, manifestKey, type BackupManifest } from '../repository/backups.js';
+import { clearExpireIntent, mergeIntents, readExpireIntent, walRuns, writeExpireIntent } from '../repository/expire-intent.js';
 import { readIdentity } from '../repository/identity.js';
 import { WAL_PREFIX } from '../repository/layout.js';
 import { isPinned, PINS_PREFIX } from '../repository/pins.js';
@@ -36,6 +39,8 @@ export interface ExpireReport {
   kept: { id: string; stopTime: string; reasons: KeepReason[]; walThinned: boolean }[];
   expired: { id: string; stopTime: string; objects: number; bytes: number }[];
   wal: { files: number; bytes: number; first: string | null; last: string | null };
+  /** When an interrupted run began whose job this one finishes (its intent was still there); null for none. */
+  resumes: string | null;
   /** What killed runs left, removed (or found, with --dry-run). */
   leftovers: { backups: string[]; pins: string[]; verifications: string[]; objects: number; bytes: number };
   /** Every object deleted (or that would be), and their bytes. */
@@ -67,7 +72,8 @@ export async function expire(storage: Storage, options: ExpireOptions): Promise<
 async function run(storage: Storage, { rules, dryRun, log }: ExpireOptions, now: Date): Promise<ExpireReport> {
   const identity = await readIdentity(storage);
   const segmentSize = identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
-  const [backups, backupObjects, walObjects, pinObjects, verifyObjects] = await Promise.all([
+  const [previousIntent, backups, backupObjects, walObjects, pinObjects, verifyObjects] = await Promise.all([
+    readExpireIntent(storage),
     listBackups(storage),
     storage.list(BACKUP_PREFIX),
     storage.list(WAL_PREFIX),
@@ -104,6 +110,7 @@ async function run(storage: Storage, { rules, dryRun, log }: ExpireOptions, now:
     repository: storage.url,
     dryRun,
     ruleSet: decision.ruleSet,
+    resumes: previousIntent?.startedAt ?? null,
     kept: decision.keep.map((k) => ({
       id: k.backup.id,
       stopTime: k.backup.stopTime,
@@ -143,6 +150,20 @@ async function run(storage: Storage, { rules, dryRun, log }: ExpireOptions, now:
   report.objects = report.leftovers.objects + goingObjects + goingVerifications.length + walGoing.length;
   report.bytes = report.leftovers.bytes + report.expired.reduce((n, e) => n + e.bytes, 0) + sum(goingVerifications) + report.wal.bytes;
   if (!decision.ruleSet || dryRun) return report;
+
+  const work = report.objects > 0;
+  if (work) {
+    const intent = {
+      format: 1 as const,
+      startedAt: now.toISOString(),
+      backups: going.map(({ id, timeline, startLsn, stopLsn }) => ({ id, timeline, startLsn, stopLsn })),
+      wal: walRuns(
+        walGoing.map((o) => nameOf(o)).filter((n) => /^[0-9A-F]{24}$/.test(n)),
+        segmentSize,
+      ),
+    };
+    await writeExpireIntent(storage, mergeIntents(previousIntent, intent));
+  }
 
   // 2. Leftovers of a killed run: we hold the backup lock, so no backup is writing these.
   // The summary counts what was deleted, so a run cut short reports what it did.
@@ -185,6 +206,8 @@ async function run(storage: Storage, { rules, dryRun, log }: ExpireOptions, now:
     await remove(batch);
     log.info({ from: nameOf(batch[0]!), to: nameOf(batch.at(-1)!), progress: `${i + batch.length}/${walGoing.length}` }, 'expired WAL');
   }
+  // Every stretch removed now ends at a backup that is still there: nothing left to explain.
+  if (work || previousIntent) await clearExpireIntent(storage);
   return { ...report, ...done };
 }
 

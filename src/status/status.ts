@@ -9,6 +9,7 @@ import { PitrError } from '../errors.js';
 import { listBackups, type BackupManifest } from '../repository/backups.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
 import { readLastVerifyRun, type VerifyRun } from '../repository/verify-results.js';
+import { readExpireIntent } from '../repository/expire-intent.js';
 import { readHistories, walInventory, type WalInventory } from '../repository/wal-inventory.js';
 import { describeWindow, restorableWindow, type RestorableWindow } from '../repository/restorable-window.js';
 import type { Storage } from '../storage/storage.js';
@@ -85,12 +86,19 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
   try {
     report.identity = await readIdentity(storage);
     const segmentSize = report.identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
-    const [backups, inventory, verify, restoreTest] = await Promise.all([
+    const [backups, inventory, verify, restoreTest, expireIntent] = await Promise.all([
       listBackups(storage),
       walInventory(storage, segmentSize, { verify: true }),
       readLastVerifyRun(storage),
       readLastRestoreTest(storage),
+      readExpireIntent(storage),
     ]);
+    // Consistent meanwhile (nothing listed lacks its data or WAL), but space is not freed yet.
+    if (expireIntent)
+      warnings.push(
+        `an expire that began ${expireIntent.startedAt} was interrupted before it finished removing ` +
+          `${expireIntent.backups.length > 0 ? `backup(s) ${expireIntent.backups.map((b) => b.id).join(', ')} and ` : ''}WAL: run "pitr expire" to finish it`,
+      );
     const histories = await readHistories(storage, inventory.histories);
     report.backups = backups.length;
     report.timelines = inventory.timelines.map((t) => {

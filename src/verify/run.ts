@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import { listBackups, type BackupManifest } from '../repository/backups.js';
 import { readIdentity } from '../repository/identity.js';
 import { WAL_PREFIX } from '../repository/layout.js';
+import { readExpireIntent } from '../repository/expire-intent.js';
 import { recordBackupVerification, recordVerifyRun } from '../repository/verify-results.js';
 import type { WalProblem } from '../repository/wal-completeness.js';
 import { readHistories, summariseWal } from '../repository/wal-inventory.js';
@@ -49,6 +50,8 @@ export interface VerifyReport {
   backups: BackupResult[];
   /** WAL absent between one backup's stop and a later backup's start: left out by retention (WAL thinning), not a gap. */
   thinned: { from: string; to: string; segments: number }[];
+  /** An expire that was interrupted (expire/intent.json): when it began and the backups it was removing; null for none. */
+  interruptedExpire: { startedAt: string; backups: string[] } | null;
 }
 
 interface WalObject {
@@ -82,7 +85,7 @@ export async function verifyRepository(args: {
     if (!(err instanceof IntegrityError)) throw err;
     problems.push({ kind: 'damaged', object: 'backups/', message: err.message });
   }
-  const { objects } = await storage.list(WAL_PREFIX);
+  const [{ objects }, intent] = await Promise.all([storage.list(WAL_PREFIX), readExpireIntent(storage)]);
   const wal: WalObject[] = objects
     .map((o) => ({ key: o.key, size: o.size, name: o.key.slice(o.key.lastIndexOf('/') + 1) }))
     .filter((o) => parseWalFileName(o.name) !== null);
@@ -170,8 +173,21 @@ export async function verifyRepository(args: {
     const newest = [...sound, ...bad].reduce((a, b) => (b > a ? b : a), first);
     const newestName = segmentOnHistory(history, newest, segmentSize);
     sound.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const starts = new Set(backups.map((b) => segmentNumber(parseLsn(b.startLsn)!, segmentSize)));
-    const stops = new Set(backups.map((b) => segmentNumber(parseLsn(b.stopLsn)!, segmentSize)));
+    // An interrupted expire is half-way through removing stretches of WAL: judged as they will
+    // be once it is done, its backups' ends still count and the WAL it set out to remove counts as there.
+    const ends = [...backups, ...(intent?.backups ?? [])];
+    const starts = new Set(ends.map((b) => segmentNumber(parseLsn(b.startLsn)!, segmentSize)));
+    const stops = new Set(ends.map((b) => segmentNumber(parseLsn(b.stopLsn)!, segmentSize)));
+    const known = new Set(sound);
+    for (const run of intent?.wal ?? []) {
+      for (let segno = segmentNumberOfName(run.from, segmentSize); segno <= segmentNumberOfName(run.to, segmentSize); segno++) {
+        if (segno >= first && !known.has(segno) && segmentOnHistory(history, segno, segmentSize).slice(0, 8) === run.from.slice(0, 8)) {
+          sound.push(segno);
+          known.add(segno);
+        }
+      }
+    }
+    sound.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     let previous = first - 1n;
     for (const next of [...sound, newest + 1n]) {
       if (next > previous + 1n) {
@@ -211,6 +227,7 @@ export async function verifyRepository(args: {
     problems,
     backups: selected.map((b) => ({ id: b.id, result: perBackup.get(b.id) === 0 ? 'passed' : 'failed', problems: perBackup.get(b.id)! })),
     thinned,
+    interruptedExpire: intent && { startedAt: intent.startedAt, backups: intent.backups.map((b) => b.id) },
   };
   await recordVerifyRun(storage, {
     startedAt,

@@ -208,7 +208,7 @@ describe.each(['file', 's3'] as const)('pitr expire in a %s repository', (kind) 
     expect(existsSync(refusedDir)).toBe(false);
   });
 
-  it('calendar rules in PITR_TIMEZONE keep the newest backup of each day, week and month (and the pinned one); verify passes after', async () => {
+  it('calendar rules in PITR_TIMEZONE keep the newest backup of each day, week and month (and the pinned one); killed after every deletion or two, verify passes between', async () => {
     // All four backups were taken today, this week and this month, in any zone.
     const rules = {
       PITR_TIMEZONE: 'Pacific/Kiritimati',
@@ -228,10 +228,30 @@ describe.each(['file', 's3'] as const)('pitr expire in a %s repository', (kind) 
     expect(dry.kept.map((k) => k.id).sort()).toEqual([ids[1]!, newest].sort()); // the pin keeps backup 2
     expect(dry.expired.map((e) => e.id)).toEqual(present.filter((id) => id !== ids[1] && id !== newest));
 
-    const res = await pitr(['expire'], { env: { ...env, ...rules } });
-    expect(res.exitCode, res.stderr).toBe(0);
+    // Killed after every deletion or two, run after run: each state between is one verify
+    // passes, with no backup listed that lacks its data or WAL, until a run has nothing left.
+    // (After 2: a killed run leaves its lock, whose removal by the next run is a deletion too.)
+    let runs = 0;
+    for (;;) {
+      const res = await pitr(['expire'], { env: { ...env, ...rules, PITR_TEST_CRASH: 'expire-after-2-deletes' } });
+      runs++;
+      const listed = await list();
+      expect(listed.backups.every((b) => b.walComplete)).toBe(true);
+      const verify = await pitr(['--json', 'verify'], { env });
+      expect(verify.exitCode, `after run ${runs}: ${verify.stdout}${verify.stderr}`).toBe(0);
+      const interrupted = (JSON.parse(verify.stdout) as { interruptedExpire: { backups: string[] } | null }).interruptedExpire;
+      if (res.exitCode === 0) {
+        expect(interrupted).toBeNull(); // the run that finished cleared what it set out to remove
+        break;
+      }
+      if (runs === 1) {
+        expect(interrupted, 'verify says an expire was interrupted').not.toBeNull();
+        const status = JSON.parse((await pitr(['--json', 'status'], { env })).stdout) as { warnings: string[] };
+        expect(status.warnings.join('\n')).toMatch(/an expire that began .* was interrupted .*run "pitr expire" to finish it/);
+      }
+      expect(runs).toBeLessThan(40);
+    }
+    expect(runs).toBeGreaterThan(3); // a manifest, its data, WAL: each run was cut short
     expect((await list()).backups.map((b) => b.id)).toEqual([ids[1], newest]);
-    const verify = await pitr(['verify'], { env });
-    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
   });
 });
