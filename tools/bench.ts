@@ -1,7 +1,8 @@
 // `npm run bench`: not a test; numbers are printed, nothing is asserted. Four parts, side by
 // side with pgBackRest (Debian package, posix repository, lz4) in the same run:
 //   wal     what PostgreSQL pays per WAL segment (wal-push / wal-fetch as whole processes);
-//   backup  backup and restore of a ~1 GB pgbench database, and restore to a promoted server;
+//   backup  backup and restore of a ~1 GB pgbench database, restore to a promoted server, and
+//           verify of the whole repository (MiB/s, against pgbackrest verify);
 //   recovery  archive recovery of ~1 GB of WAL through wal-fetch (file://, S3) against cp;
 //   sustained  archiving under 60 s bulk-insert and TPC-B loads: backlog, drain, tps cost.
 // BENCH_PARTS=wal,backup,... selects parts; BENCH_SEGMENTS (30), BENCH_SCALE (70 = ~1 GB
