@@ -1,11 +1,15 @@
-// `npm run bench`: not a test; numbers are printed, nothing is asserted. Four parts, side by
-// side with pgBackRest (Debian package, posix repository, lz4) in the same run:
+// `npm run bench`: not a test; numbers are printed, nothing is asserted. Five parts, the first
+// four side by side with pgBackRest (Debian package, posix repository, lz4) in the same run:
 //   wal     what PostgreSQL pays per WAL segment (wal-push / wal-fetch as whole processes);
-//   backup  backup and restore of a ~1 GB pgbench database, and restore to a promoted server;
+//   backup  backup and restore of a ~1 GB pgbench database, restore to a promoted server, and
+//           verify of the whole repository (MiB/s, against pgbackrest verify);
 //   recovery  archive recovery of ~1 GB of WAL through wal-fetch (file://, S3) against cp;
-//   sustained  archiving under 60 s bulk-insert and TPC-B loads: backlog, drain, tps cost.
+//   sustained  archiving under 60 s bulk-insert and TPC-B loads: backlog, drain, tps cost;
+//   scale   list, expire --dry-run, restore planning and verify of a synthetic repository of
+//           100,000 WAL objects and 200 backups (file://, S3): wall time and peak RSS.
 // BENCH_PARTS=wal,backup,... selects parts; BENCH_SEGMENTS (30), BENCH_SCALE (70 = ~1 GB
-// database), BENCH_RECOVERY_SCALE (85 = ~1 GB of WAL) and BENCH_LOAD_SECONDS (60) size them;
+// database), BENCH_RECOVERY_SCALE (85 = ~1 GB of WAL), BENCH_LOAD_SECONDS (60),
+// BENCH_SCALE_WAL (100000) and BENCH_SCALE_BACKUPS (200) size them;
 // BENCH_WAYS and BENCH_LOADS narrow the sustained part (label prefixes, or whole labels ending in $), BENCH_ROUNDS (2) repeats it;
 // BENCH_SERIES=1 prints each run's .ready backlog samples (when the maximum happened) to stderr.
 // BENCH_KEEP=1 keeps the files. Needs the Debian packages pgbackrest and time.
@@ -14,6 +18,7 @@ import { benchBackup } from './bench/backup.js';
 import { say } from './bench/common.js';
 import { makeTempRoot, removeTempRoot } from './harness/env.js';
 import { benchRecovery } from './bench/recovery.js';
+import { benchScale } from './bench/scale.js';
 import { benchSustained } from './bench/sustained.js';
 import { benchWal } from './bench/wal.js';
 
@@ -24,13 +29,15 @@ for (const need of ['/usr/bin/time', '/usr/bin/pgbackrest']) {
     process.exit(2);
   }
 }
-const parts = (process.env.BENCH_PARTS ?? 'wal,backup,recovery,sustained').split(',');
+const parts = (process.env.BENCH_PARTS ?? 'wal,backup,recovery,sustained,scale').split(',');
 const root = await makeTempRoot('bench');
 try {
   if (parts.includes('wal')) await benchWal(Number(process.env.BENCH_SEGMENTS ?? 30));
   if (parts.includes('backup')) await benchBackup(Number(process.env.BENCH_SCALE ?? 70));
   if (parts.includes('recovery')) await benchRecovery(Number(process.env.BENCH_RECOVERY_SCALE ?? 85)); // ~1 GB of WAL
   if (parts.includes('sustained')) await benchSustained(Number(process.env.BENCH_LOAD_SECONDS ?? 60));
+  if (parts.includes('scale'))
+    await benchScale(Number(process.env.BENCH_SCALE_WAL ?? 100_000), Number(process.env.BENCH_SCALE_BACKUPS ?? 200));
 } finally {
   if (process.env.BENCH_KEEP) say(`kept ${root}`);
   else await removeTempRoot(root);

@@ -11,6 +11,8 @@ import { S3Server } from '../harness/s3.js';
 import { asPostgresArgs, pitrConfText, say, table, timed, type Sample, writePgbackrestConf } from './common.js';
 
 const MiB = 1048576;
+/** Runs of each verify (interleaved); the median is shown. */
+const VERIFY_ROUNDS = 3;
 
 export async function benchBackup(scale: number): Promise<void> {
   const work = await tempDir('bench-backup');
@@ -154,6 +156,37 @@ export async function benchBackup(scale: number): Promise<void> {
       promoted.push(['pgBackRest restore + pg_ctl start', s, Date.now() - t0]);
     }
 
+    // verify of each whole repository: the 1 GB backup and all the WAL archived above. pitr
+    // reports the bytes it read; pgBackRest's are its repository's size (it reads every file in
+    // it). pgBackRest's verify decompresses what it reads (its checksums are of the original
+    // files); pitr's hashes the stored bytes. pgBackRest exits 0 whatever it finds: the status
+    // its --output=text --verbose summary gives is shown. Each takes about a second, so the three
+    // run interleaved, VERIFY_ROUNDS times, and the median run of each is shown.
+    const pitrVerify = (label: string, conf: string) => (): VerifyRun => {
+      const s = runAsPg(PITR_BIN, ['--config', conf, 'verify', '--json'], {});
+      if (s.code !== 0) throw new Error(`${label} failed (exit ${s.code}): ${s.stdout.slice(0, 500)} ${s.stderr.slice(-500)}`);
+      return { s, bytes: (JSON.parse(s.stdout) as { objects: { bytes: number } }).objects.bytes };
+    };
+    const pgbrVerify = (): VerifyRun => {
+      const s = runAsPg('pgbackrest', ['--config', pgbrConf, '--stanza=bench', '--output=text', '--verbose', 'verify'], {});
+      const status = /status: (.*)/.exec(s.stdout)?.[1] ?? `exit ${s.code}`;
+      const bytes = Number(spawnSync('du', ['-sb', join(work, 'pgbr-repo')], { encoding: 'utf8' }).stdout.split('\t')[0]);
+      return { s, bytes, status };
+    };
+    const verifyWays: [string, () => VerifyRun][] = [
+      ['pitr verify, file://', pitrVerify('pitr verify, file://', pitrFileConf)],
+      ['pitr verify, s3', pitrVerify('pitr verify, s3', pitrS3Conf)],
+      ['pgBackRest verify', pgbrVerify],
+    ];
+    const verifyRuns = verifyWays.map(() => [] as VerifyRun[]);
+    for (let round = 0; round < VERIFY_ROUNDS; round++) for (const [i, [, run]] of verifyWays.entries()) verifyRuns[i]!.push(run());
+    const verifies: [string, Sample, number][] = verifyWays.map(([label], i) => {
+      const runs = [...verifyRuns[i]!].sort((a, b) => a.s.ms - b.s.ms);
+      const median = runs[Math.floor(runs.length / 2)]!;
+      const statuses = [...new Set(runs.map((r) => r.status).filter((x) => x !== undefined))];
+      return [statuses.length > 0 ? `${label} (status: ${statuses.join(', ')})` : label, median.s, median.bytes];
+    });
+
     const mbps = (ms: number) => (dbBytes / MiB / (ms / 1000)).toFixed(0);
     const rss = (s: Sample) => (s.rssKiB / 1024).toFixed(0);
     say();
@@ -170,6 +203,20 @@ export async function benchBackup(scale: number): Promise<void> {
     table(
       [`restore to a promoted server, ${(walBytes / MiB).toFixed(0)} MiB of WAL replayed`, 's'],
       promoted.map(([label, , ms]) => [label, (ms / 1000).toFixed(1)]),
+    );
+    say();
+    const throughput = ([, s, bytes]: [string, Sample, number]) => bytes / MiB / (s.ms / 1000);
+    const pgbrThroughput = throughput(verifies.at(-1)!);
+    table(
+      [`verify of the whole repository (median of ${VERIFY_ROUNDS})`, 'MiB read', 's', 'MiB/s', 'MiB/s vs pgBackRest', 'peak RSS MiB'],
+      verifies.map((v) => [
+        v[0],
+        (v[2] / MiB).toFixed(0),
+        (v[1].ms / 1000).toFixed(2),
+        throughput(v).toFixed(0),
+        (throughput(v) / pgbrThroughput).toFixed(2),
+        rss(v[1]),
+      ]),
     );
     const find = <T extends [string, ...unknown[]]>(rows: T[], prefix: string) => rows.find(([l]) => l.startsWith(prefix))!;
     const ratio = (a: number, b: number) => (a / b).toFixed(2);
@@ -204,6 +251,13 @@ export async function benchBackup(scale: number): Promise<void> {
     await s3.stop();
     if (!process.env.BENCH_KEEP) await rm(work, { recursive: true, force: true });
   }
+}
+
+interface VerifyRun {
+  s: Sample;
+  bytes: number;
+  /** pgBackRest's own verdict (it exits 0 whatever it finds). */
+  status?: string;
 }
 
 function runAsPg(cmd: string, args: string[], env: Record<string, string>): Sample {
