@@ -14,6 +14,12 @@ export interface S3Settings {
   region: string;
   forcePathStyle: boolean;
   checksum: 'when_required' | 'when_supported';
+  /**
+   * The store never keeps part of an interrupted upload under its key (AWS S3, MinIO, GCS do
+   * not): an object listed is whole, and readers need not check each header. False for a store
+   * that does (s3rver).
+   */
+  atomicWrites: boolean;
   maxAttempts: number;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
@@ -128,6 +134,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
       region: nonEmpty(raw('PITR_S3_REGION')) ?? nonEmpty(env.AWS_REGION) ?? 'us-east-1',
       forcePathStyle: bool(raw('PITR_S3_FORCE_PATH_STYLE'), label('PITR_S3_FORCE_PATH_STYLE')),
       checksum,
+      atomicWrites: raw('PITR_S3_ATOMIC_WRITES') === undefined ? true : bool(raw('PITR_S3_ATOMIC_WRITES'), label('PITR_S3_ATOMIC_WRITES')),
       maxAttempts: int('PITR_S3_MAX_ATTEMPTS', 3, 1),
       connectTimeoutMs: int('PITR_S3_CONNECT_TIMEOUT_MS', 3000, 1),
       requestTimeoutMs: int('PITR_S3_REQUEST_TIMEOUT_MS', 10000, 1),

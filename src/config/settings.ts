@@ -67,6 +67,15 @@ export const SETTINGS = [
     describe: 'SDK request checksums: when_required (default; works with most S3-compatible stores) or when_supported',
   },
   {
+    key: 'PITR_S3_ATOMIC_WRITES',
+    flag: 's3-atomic-writes',
+    type: 'string',
+    group: 'repository',
+    describe:
+      'whether the store keeps only whole uploads (default true: AWS S3, MinIO, GCS); false for one that keeps part of an interrupted upload under its key (s3rver): list, status and expire then read every WAL header',
+    placement: false,
+  },
+  {
     key: 'PITR_S3_MAX_ATTEMPTS',
     flag: 's3-max-attempts',
     type: 'string',

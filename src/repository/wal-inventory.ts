@@ -55,8 +55,9 @@ export async function walInventory(
   } = {},
 ): Promise<WalInventory> {
   const objects = options.listing ?? (await storage.list(WAL_PREFIX)).objects;
+  // One literal shape, not a spread: a spread of 100,000 listed objects costs ~20 MiB more.
   const named = objects
-    .map((o) => ({ ...o, name: o.key.slice(o.key.lastIndexOf('/') + 1) }))
+    .map((o) => ({ key: o.key, size: o.size, modified: o.modified, name: o.key.slice(o.key.lastIndexOf('/') + 1) }))
     .filter((o) => parseWalFileName(o.name) !== null);
   // A listed size too small for any whole object is free to check. Reading every header is
   // not: on file:// it is not needed either, because an object under its final name was

@@ -27,6 +27,9 @@ import { processAlive, pidSpace } from '../os/process.js';
 import { unlinkQuietly } from '../os/quiet-fs.js';
 import type { Listing, ObjectHead, ObjectInfo, PutOptions, Storage, SweepResult } from './storage.js';
 
+/** Files stat'ed at once while listing. */
+const STATS_AT_ONCE = 64;
+
 export class FileStorage implements Storage {
   readonly url: string;
   readonly atomicWrites = true;
@@ -239,19 +242,31 @@ export class FileStorage implements Storage {
     const namePrefix = prefix.slice(cut + 1);
     const out: Listing = { objects: [], prefixes: [] };
     const walk = async (dir: string, recurse: boolean, filter: string): Promise<void> => {
+      const files: { key: string; full: string }[] = [];
+      const flush = async () => {
+        // Stat'ed STATS_AT_ONCE at a time: one after another, 100,000 files spent most of list idle.
+        for (let i = 0; i < files.length; i += STATS_AT_ONCE) {
+          const batch = files.slice(i, i + STATS_AT_ONCE);
+          const stats = await Promise.all(batch.map((f) => stat(f.full).catch(() => null)));
+          for (const [j, st] of stats.entries())
+            if (st) out.objects.push({ key: batch[j]!.key, size: st.size, modified: st.mtime } satisfies ObjectInfo);
+        }
+        files.length = 0;
+      };
       for (const entry of (await listDir(dir)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
         // Temporary files of writes in progress (or killed) are not objects.
         if (entry.name.startsWith('.') || !entry.name.startsWith(filter)) continue;
         const full = join(dir, entry.name);
         const key = relative(this.root, full).split(sep).join('/');
         if (entry.isDirectory()) {
+          await flush(); // keys stay in order
           if (recurse) await walk(full, true, '');
           else out.prefixes.push(`${key}/`);
         } else if (entry.isFile()) {
-          const st = await stat(full).catch(() => null);
-          if (st) out.objects.push({ key, size: st.size, modified: st.mtime } satisfies ObjectInfo);
+          files.push({ key, full });
         }
       }
+      await flush();
     };
     await walk(dirKey ? this.path(dirKey) : this.root, options.delimiter === undefined, namePrefix);
     return out;

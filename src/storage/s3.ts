@@ -20,8 +20,12 @@ import type { Listing, ObjectHead, PutOptions, Storage } from './storage.js';
 /** S3's most keys in one DeleteObjects request. */
 const DELETE_BATCH = 1000;
 
+/** Folders listed at once (S3Storage.list). */
+const LISTS_AT_ONCE = 8;
+
 export class S3Storage implements Storage {
   readonly url: string;
+  readonly atomicWrites: boolean;
   /** The SDK client: the test's crash injection (storage/crash-injection.ts) adds a middleware to it. */
   readonly client: S3Client;
   private readonly base: string;
@@ -35,6 +39,7 @@ export class S3Storage implements Storage {
     this.base = prefix ? `${prefix.replace(/\/+$/, '')}/` : '';
     this.url = `s3://${bucket}/${this.base}`;
     this.attempts = settings.maxAttempts;
+    this.atomicWrites = settings.atomicWrites;
     const checksum = settings.checksum === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
     this.client = new S3Client({
       region: settings.region,
@@ -148,7 +153,31 @@ export class S3Storage implements Storage {
     }
   }
 
+  /**
+   * Without a delimiter (every object under `prefix`), one level at a time: the folders under
+   * it (wal/<timeline+log>/, backups/<id>/) are listed side by side, LISTS_AT_ONCE at a time,
+   * rather than the whole tree a page of 1000 after another. 100,000 WAL objects on s3rver:
+   * 100 pages one by one took ~9 s.
+   */
   async list(prefix: string, options: { delimiter?: '/' } = {}): Promise<Listing> {
+    if (options.delimiter) return this.listLevel(prefix, '/');
+    const top = await this.listLevel(prefix, '/');
+    const below: Listing[] = new Array<Listing>(top.prefixes.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < top.prefixes.length) {
+        const i = next++;
+        below[i] = await this.list(top.prefixes[i]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LISTS_AT_ONCE, top.prefixes.length) }, worker));
+    const objects = [top.objects, ...below.map((l) => l.objects)].flat();
+    // In key order, as one flat listing returns them.
+    objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { objects, prefixes: [] };
+  }
+
+  private async listLevel(prefix: string, delimiter: '/' | undefined): Promise<Listing> {
     const out: Listing = { objects: [], prefixes: [] };
     let token: string | undefined;
     do {
@@ -158,7 +187,7 @@ export class S3Storage implements Storage {
           new ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: this.k(prefix),
-            Delimiter: options.delimiter,
+            Delimiter: delimiter,
             ContinuationToken: token,
           }),
         );

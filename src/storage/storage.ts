@@ -35,8 +35,10 @@ export interface Storage {
   readonly url: string;
   /**
    * True when an object under its final key is always whole (file://: written under a
-   * temporary name, then linked). S3-compatible stores may keep the part of a PutObject that
-   * arrived before the client died, under the real key (repository/wal-completeness.ts).
+   * temporary name, then linked; AWS S3 and most S3-compatible stores: a PutObject is stored
+   * whole or not at all). Some S3-compatible stores (s3rver) keep the part of a PutObject that
+   * arrived before the client died, under the real key (PITR_S3_ATOMIC_WRITES=false;
+   * repository/wal-completeness.ts).
    */
   readonly atomicWrites?: boolean;
   /** The whole object, or null when it does not exist. */

@@ -42,8 +42,8 @@ interface Model {
   backups: BackupManifest[];
   /** Backup id -> its stored file's bytes. */
   backupFiles: Map<string, Buffer>;
-  /** A time inside the restorable window, between two backups in the middle. */
-  restoreTarget: string;
+  /** Times inside the restorable window: after the newest backup (the usual restore), and between two in the middle. */
+  restoreTargets: { label: string; time: string }[];
 }
 
 export async function benchScale(walCount: number, backupCount: number): Promise<void> {
@@ -76,6 +76,7 @@ export async function benchScale(walCount: number, backupCount: number): Promise
       region: 'us-east-1',
       forcePathStyle: true,
       checksum: 'when_required',
+      atomicWrites: true,
       maxAttempts: 3,
       connectTimeoutMs: 3000,
       requestTimeoutMs: 60_000,
@@ -127,20 +128,20 @@ export async function benchScale(walCount: number, backupCount: number): Promise
       const expired = parseJson<{ expired: unknown[]; wal: { files: number } }>(expire, 'expire --dry-run');
       facts.push(`${store} expire --dry-run: would delete ${expired.expired.length} backups and ${expired.wal.files} WAL files`);
 
-      say(`scale: ${store} restore --to (planning) ...`);
-      const plan = await timedUntil(
-        PITR_BIN,
-        ['restore', '--log-level', 'info', '--target-dir', join(work, `restore-${rows.length}`), '--to', model.restoreTarget],
-        env,
-        work,
-        '"msg":"restore planned"',
-      );
-      rows.push({ op: `restore --to: until "restore planned"`, store, s: plan.sample });
-      if (!plan.line) throw new Error(`restore of ${store} did not plan: ${plan.sample.stderr.slice(-800)}`);
-      const planned = JSON.parse(plan.line) as { backup: string; segments: number };
-      facts.push(
-        `${store} restore --to ${model.restoreTarget}: planned from backup ${planned.backup}, ${planned.segments} segments checked`,
-      );
+      for (const target of model.restoreTargets) {
+        say(`scale: ${store} restore --to ${target.label} (planning) ...`);
+        const plan = await timedUntil(
+          PITR_BIN,
+          ['restore', '--log-level', 'info', '--target-dir', join(work, `restore-${rows.length}`), '--to', target.time],
+          env,
+          work,
+          '"msg":"restore planned"',
+        );
+        rows.push({ op: `restore --to ${target.label}: until "restore planned"`, store, s: plan.sample });
+        if (!plan.line) throw new Error(`restore of ${store} did not plan: ${plan.sample.stderr.slice(-800)}`);
+        const planned = JSON.parse(plan.line) as { backup: string; segments: number };
+        facts.push(`${store} restore --to ${target.time}: planned from backup ${planned.backup}, ${planned.segments} segments checked`);
+      }
 
       const newest = model.backups.at(-1)!.id;
       for (const [op, args] of [
@@ -220,11 +221,15 @@ function buildModel(walCount: number, backupCount: number, now: Date): Model {
       ],
     });
   }
-  // Half an hour after the stop of the backup just below the middle: restore starts from it
-  // and replays (and checks) the WAL from there to the newest segment.
+  // Five minutes after the newest backup's stop: the usual restore, from it. Then half an hour
+  // after the stop of the backup just below the middle: restore starts from it and checks the
+  // WAL from there to the newest segment (half the repository).
   const middle = backups[Math.floor(backupCount / 2) - 1]!;
-  const restoreTarget = new Date(Date.parse(middle.stopTime) + HOUR / 2).toISOString();
-  return { walCount, backups, backupFiles, restoreTarget };
+  const restoreTargets = [
+    { label: 'after the newest backup', time: new Date(Date.parse(backups.at(-1)!.stopTime) + 5 * 60_000).toISOString() },
+    { label: 'from the middle backup', time: new Date(Date.parse(middle.stopTime) + HOUR / 2).toISOString() },
+  ];
+  return { walCount, backups, backupFiles, restoreTargets };
 }
 
 /** repository.json (pitr's bind), each backup's stored file, then its manifest (pitr's writer). */
