@@ -20,9 +20,6 @@ import type { Listing, ObjectHead, PutOptions, Storage } from './storage.js';
 /** S3's most keys in one DeleteObjects request. */
 const DELETE_BATCH = 1000;
 
-/** Folders listed at once (S3Storage.list). */
-const LISTS_AT_ONCE = 8;
-
 export class S3Storage implements Storage {
   readonly url: string;
   readonly atomicWrites: boolean;
@@ -154,30 +151,10 @@ export class S3Storage implements Storage {
   }
 
   /**
-   * Without a delimiter (every object under `prefix`), one level at a time: the folders under
-   * it (wal/<timeline+log>/, backups/<id>/) are listed side by side, LISTS_AT_ONCE at a time,
-   * rather than the whole tree a page of 1000 after another. 100,000 WAL objects on s3rver:
-   * 100 pages one by one took ~9 s.
+   * Page after page. (Listing the folders under `prefix` side by side was slower on s3rver:
+   * 13.8 s for 100,000 WAL objects against 9.9 s, each of its listings costing as much as the tree.)
    */
   async list(prefix: string, options: { delimiter?: '/' } = {}): Promise<Listing> {
-    if (options.delimiter) return this.listLevel(prefix, '/');
-    const top = await this.listLevel(prefix, '/');
-    const below: Listing[] = new Array<Listing>(top.prefixes.length);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < top.prefixes.length) {
-        const i = next++;
-        below[i] = await this.list(top.prefixes[i]!);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(LISTS_AT_ONCE, top.prefixes.length) }, worker));
-    const objects = [top.objects, ...below.map((l) => l.objects)].flat();
-    // In key order, as one flat listing returns them.
-    objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    return { objects, prefixes: [] };
-  }
-
-  private async listLevel(prefix: string, delimiter: '/' | undefined): Promise<Listing> {
     const out: Listing = { objects: [], prefixes: [] };
     let token: string | undefined;
     do {
@@ -187,7 +164,7 @@ export class S3Storage implements Storage {
           new ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: this.k(prefix),
-            Delimiter: delimiter,
+            Delimiter: options.delimiter,
             ContinuationToken: token,
           }),
         );
