@@ -4,7 +4,7 @@
 // shorter than header + payload is cut off (codec/object-format.ts). wal-fetch already
 // refuses one; this is for everything that decides from what is stored without fetching it
 // (the backup's WAL wait, the restore plan, list).
-import { inspectStoredObject, MAX_HEADER_BYTES, MIN_OBJECT_BYTES } from '../codec/object-format.js';
+import { inspectStoredObject, MAX_HEADER_BYTES, MIN_OBJECT_BYTES, type ObjectMeta } from '../codec/object-format.js';
 import { IntegrityError } from '../errors.js';
 import type { ObjectHead, ObjectInfo, Storage } from '../storage/storage.js';
 import { parseWalFileName } from '../wal/names.js';
@@ -34,6 +34,31 @@ export async function findUnusableWal(
   objects: Iterable<string | ObjectInfo>,
   options: { readHeads?: boolean } = {},
 ): Promise<Map<string, WalProblem>> {
+  return (await checkWal(storage, objects, options)).problems;
+}
+
+/**
+ * As findUnusableWal over `names` in order, but reading stops at the first whole object whose
+ * header `until` accepts (restore --to: the segment holding a transaction end after the
+ * target, where recovery stops). Returns the problems among the names up to it, and its name
+ * (null when none was accepted: every name was checked).
+ */
+export async function findUnusableWalUntil(
+  storage: Storage,
+  names: string[],
+  until: (meta: ObjectMeta) => boolean,
+): Promise<{ problems: Map<string, WalProblem>; stoppedAt: string | null }> {
+  const { problems, stop } = await checkWal(storage, names, { until });
+  if (stop === null) return { problems, stoppedAt: null };
+  const kept = new Map([...problems].filter(([name]) => names.indexOf(name) <= stop));
+  return { problems: kept, stoppedAt: names[stop]! };
+}
+
+async function checkWal(
+  storage: Storage,
+  objects: Iterable<string | ObjectInfo>,
+  options: { readHeads?: boolean; until?: (meta: ObjectMeta) => boolean },
+): Promise<{ problems: Map<string, WalProblem>; stop: number | null }> {
   const problems = new Map<string, WalProblem>();
   const toRead: { name: string; key: string }[] = [];
   for (const o of objects) {
@@ -45,12 +70,16 @@ export async function findUnusableWal(
     else if (options.readHeads !== false) toRead.push({ name, key });
   }
   let next = 0;
+  /** The first index `until` accepted: no read is started past it. */
+  let stop: number | null = null;
   const reader = async (): Promise<void> => {
-    while (next < toRead.length) {
-      const { name, key } = toRead[next++]!;
+    while (next < toRead.length && (stop === null || next <= stop)) {
+      const i = next++;
+      const { name, key } = toRead[i]!;
       try {
-        const problem = classify(await storage.getHead(key, MAX_HEADER_BYTES), name, `archived ${name} in ${storage.url}`);
+        const { problem, meta } = classify(await storage.getHead(key, MAX_HEADER_BYTES), name, `archived ${name} in ${storage.url}`);
         if (problem) problems.set(name, problem);
+        else if (meta && options.until?.(meta) && (stop === null || i < stop)) stop = i;
       } catch (err) {
         next = toRead.length; // the store failed: the other readers stop too
         throw err;
@@ -58,7 +87,7 @@ export async function findUnusableWal(
     }
   };
   await Promise.all(Array.from({ length: Math.min(HEAD_READS_AT_ONCE, toRead.length) }, reader));
-  return problems;
+  return { problems, stop };
 }
 
 /** "cut off: 42304 of 84601 bytes stored", for messages. */
@@ -79,16 +108,16 @@ function keyOf(name: string): string {
   return walObjectKey(file);
 }
 
-function classify(head: ObjectHead | null, name: string, what: string): WalProblem | null {
-  if (head === null) return { state: 'missing' };
+function classify(head: ObjectHead | null, name: string, what: string): { problem: WalProblem | null; meta?: ObjectMeta } {
+  if (head === null) return { problem: { state: 'missing' } };
   try {
     const stored = inspectStoredObject(head, what);
-    if (stored.state === 'incomplete') return { state: 'incomplete', stored: head.size, expected: stored.expected };
+    if (stored.state === 'incomplete') return { problem: { state: 'incomplete', stored: head.size, expected: stored.expected } };
     if (stored.meta.name !== name)
-      return { state: 'damaged', message: `${what} holds ${stored.meta.name}: the object was copied or renamed by hand` };
-    return null;
+      return { problem: { state: 'damaged', message: `${what} holds ${stored.meta.name}: the object was copied or renamed by hand` } };
+    return { problem: null, meta: stored.meta };
   } catch (err) {
-    if (err instanceof IntegrityError) return { state: 'damaged', message: err.message };
+    if (err instanceof IntegrityError) return { problem: { state: 'damaged', message: err.message } };
     throw err;
   }
 }

@@ -17,7 +17,7 @@ import { formatLsn, historyFileName, parseLsn } from '../wal/names.js';
 import { segmentNumber, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';
 import { describeHistory, isOnHistory, rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
 import type { LastTransaction } from '../repository/last-transaction.js';
-import { isoMicros } from '../wal/transaction-ends.js';
+import { isoMicros, type TransactionEnds } from '../wal/transaction-ends.js';
 import { describeTarget, type RecoveryTarget, type TimelineChoice } from './target.js';
 
 export interface PlanInput {
@@ -55,6 +55,26 @@ export function planRestore(input: PlanInput): RestorePlan {
   checkHistoryProbe(input, timeline);
   const chain = checkWal(input, backup, history);
   return { backup, timeline, history, ...chain };
+}
+
+/**
+ * Whether a segment holds the record that ends recovery for a time target: a transaction end
+ * after the target (at or after it, exclusive). Replay never reads past that segment.
+ */
+export function holdsTimeStop(ends: TransactionEnds | undefined, target: RecoveryTarget, inclusive: boolean): boolean {
+  if (target.kind !== 'time' || !ends?.last) return false;
+  const time = isoMicros(ends.last.time);
+  return inclusive ? time > target.time.micros : time >= target.time.micros;
+}
+
+/**
+ * The plan ending at `segment` (a time target's stop, found by holdsTimeStop): replay reads no
+ * further. Never before the backup's own last segment, which consistency needs.
+ */
+export function endPlanAt(plan: RestorePlan, segment: string, segmentSize: number): RestorePlan {
+  const end = segmentNumberOfName(segment, segmentSize);
+  if (end < segmentNumber(parseLsn(plan.backup.stopLsn)!, segmentSize)) return plan;
+  return { ...plan, lastSegment: segment, segmentCount: Number(end - segmentNumberOfName(plan.firstSegment, segmentSize) + 1n) };
 }
 
 /** The segments replay reads, in order (the chain planRestore checked by name). */

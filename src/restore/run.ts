@@ -11,13 +11,13 @@ import { InputError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readIdentity } from '../repository/identity.js';
 import { timelineBranches } from '../repository/timeline-branches.js';
-import { findUnusableWal } from '../repository/wal-completeness.js';
+import { findUnusableWal, findUnusableWalUntil } from '../repository/wal-completeness.js';
 import { readHistories, walInventory } from '../repository/wal-inventory.js';
 import type { Storage } from '../storage/storage.js';
 import { historyFileName } from '../wal/names.js';
 import { explainBranch, planAcrossBranches, type BranchChoice } from './branch-choice.js';
 import { extractBackup } from './extract.js';
-import { checkTimeReachable, replaySegments, type RestorePlan } from './plan.js';
+import { checkTimeReachable, endPlanAt, holdsTimeStop, replaySegments, type RestorePlan } from './plan.js';
 import { lastTransactionEnd } from '../repository/last-transaction.js';
 import { byStopTime, listBackups } from '../repository/backups.js';
 import { parseLsn } from '../wal/names.js';
@@ -176,9 +176,20 @@ async function planFromRepository(o: RestoreOptions): Promise<{ plan: RestorePla
     // Then every segment replay will read, before anything is written. One that is not whole
     // counts as missing and the plan is made again: it then ends before that segment or
     // refuses, naming it. The new chain is part of the one checked: nothing is read twice.
+    // A time target: recovery stops before the first transaction end after it, and reads no
+    // segment past the one holding it; checking stops there too (the headers' transactionEnds).
     const unchecked = replaySegments(plan, segmentSize).filter((name) => !whole.has(name));
-    const problems = await findUnusableWal(o.storage, unchecked);
+    const target = o.target;
+    const { problems, stoppedAt } =
+      target.kind === 'time'
+        ? await findUnusableWalUntil(o.storage, unchecked, (meta) => holdsTimeStop(meta.transactionEnds, target, o.inclusive))
+        : { problems: await findUnusableWal(o.storage, unchecked), stoppedAt: null };
+    const read = stoppedAt === null ? unchecked : unchecked.slice(0, unchecked.indexOf(stoppedAt) + 1);
     if (problems.size === 0) {
+      if (stoppedAt !== null) {
+        const ending = endPlanAt(plan, stoppedAt, segmentSize);
+        return { plan: ending, branch: explainBranch(ending, o.timeline, branches, histories) };
+      }
       if (o.target.kind === 'time') {
         const after = parseLsn(plan.backup.stopLsn)!;
         const run = {
@@ -199,7 +210,7 @@ async function planFromRepository(o: RestoreOptions): Promise<{ plan: RestorePla
       }
       return { plan, branch: explainBranch(plan, o.timeline, branches, histories) };
     }
-    for (const name of unchecked) if (!problems.has(name)) whole.add(name);
+    for (const name of read) if (!problems.has(name)) whole.add(name);
     for (const [name, problem] of problems) {
       wal.segments.delete(name);
       unusable.set(name, problem);

@@ -4,7 +4,7 @@ import { InputError, IntegrityError, NotFoundError } from '../../src/errors.js';
 import type { WalProblem } from '../../src/repository/wal-completeness.js';
 import { summariseWal } from '../../src/repository/wal-inventory.js';
 import { replayReach } from '../../src/repository/replay.js';
-import { planRestore, xidNotBefore, type PlanInput } from '../../src/restore/plan.js';
+import { endPlanAt, holdsTimeStop, planRestore, xidNotBefore, type PlanInput } from '../../src/restore/plan.js';
 import { confQuote } from '../../src/pg/quoting.js';
 import { recoverySettings, restoreCommandFor } from '../../src/restore/recovery-conf.js';
 import { parseRecoveryTarget, parseTargetTime, parseTimelineChoice, type RecoveryTarget } from '../../src/restore/target.js';
@@ -216,5 +216,25 @@ describe('recovery targets and settings', () => {
       '/opt/pitr/bin/pitr --config /etc/pitr/pitr.env --repo s3://bucket/main --s3-endpoint http://127.0.0.1:9000 --s3-force-path-style --s3-region us-east-1 wal-fetch %f %p',
     );
     expect(cmd).not.toContain('hush');
+  });
+});
+
+describe('where a time target stops reading', () => {
+  const ends = (last: string) => ({ first: { time: last, lsn: '0/1' }, last: { time: last, lsn: '0/2' } });
+  it('is the segment holding a transaction end after the time (at or after it, exclusive)', () => {
+    const target = time('2026-11-21 12:05:00.000001Z');
+    expect(holdsTimeStop(ends('2026-11-21T12:05:00.000002Z'), target, true)).toBe(true);
+    expect(holdsTimeStop(ends('2026-11-21T12:05:00.000001Z'), target, true)).toBe(false); // recovery stops only before a later one
+    expect(holdsTimeStop(ends('2026-11-21T12:05:00.000001Z'), target, false)).toBe(true);
+    expect(holdsTimeStop({}, target, true)).toBe(false);
+    expect(holdsTimeStop(undefined, target, true)).toBe(false);
+    expect(holdsTimeStop(ends('2026-11-21T13:00:00.000000Z'), { kind: 'latest' }, true)).toBe(false);
+  });
+
+  it("ends the plan there, never before the backup's own last segment", () => {
+    const plan = planRestore(input(tl1(2, 9), time('2026-11-21 12:11:00Z')));
+    expect(plan).toMatchObject({ firstSegment: seg(1, 5), lastSegment: seg(1, 9), segmentCount: 5 });
+    expect(endPlanAt(plan, seg(1, 7), SEG)).toMatchObject({ lastSegment: seg(1, 7), segmentCount: 3 });
+    expect(endPlanAt(plan, seg(1, 4), SEG)).toBe(plan);
   });
 });

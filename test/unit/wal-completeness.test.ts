@@ -5,15 +5,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeObject, MIN_OBJECT_BYTES, sha256 } from '../../src/codec/object-format.js';
-import { findUnusableWal, HEAD_READS_AT_ONCE } from '../../src/repository/wal-completeness.js';
+import { encodeObject, MIN_OBJECT_BYTES, sha256, type ObjectMeta } from '../../src/codec/object-format.js';
+import { findUnusableWal, findUnusableWalUntil, HEAD_READS_AT_ONCE } from '../../src/repository/wal-completeness.js';
 import { FileStorage } from '../../src/storage/file.js';
 import type { Storage } from '../../src/storage/storage.js';
 
 const key = (name: string) => (name.endsWith('.history') ? `wal/${name}` : `wal/${name.slice(0, 16)}/${name}`);
 const seg = (n: number) => `0000000100000000${n.toString(16).toUpperCase().padStart(8, '0')}`;
 
-function object(name: string, payload = Buffer.alloc(5000, 3)): Buffer {
+function object(name: string, payload = Buffer.alloc(5000, 3), extra: Partial<ObjectMeta> = {}): Buffer {
   return encodeObject(
     {
       v: 1,
@@ -23,6 +23,7 @@ function object(name: string, payload = Buffer.alloc(5000, 3)): Buffer {
       payloadSize: payload.length,
       payloadSha256: sha256(payload),
       sha256: sha256(payload),
+      ...extra,
     },
     payload,
   );
@@ -89,5 +90,21 @@ describe('completeness of stored WAL objects', () => {
     });
     expect((await findUnusableWal(slow, names)).size).toBe(0);
     expect(most).toBe(HEAD_READS_AT_ONCE);
+  });
+
+  it('stops reading at the first whole object a time target stops in, and names no problem past it', async () => {
+    const end = (time: string) => ({ transactionEnds: { first: { time, lsn: '0/1' }, last: { time, lsn: '0/2' } } });
+    for (let n = 40; n < 80; n++)
+      await storage.put(key(seg(n)), object(seg(n), undefined, end(`2026-12-05T00:00:${String(n - 40).padStart(2, '0')}.000000Z`)));
+    await storage.put(key(seg(70)), object(seg(70)).subarray(0, 3000)); // cut off, past the stop
+    const names = Array.from({ length: 40 }, (_, i) => seg(40 + i));
+    const after = (meta: ObjectMeta) => (meta.transactionEnds?.last?.time ?? '') > '2026-12-05T00:00:05.5Z';
+    const found = await findUnusableWalUntil(storage, names, after);
+    expect(found).toEqual({ problems: new Map(), stoppedAt: seg(46) });
+    // Without the stop every name is read, and the cut-off one is named.
+    expect((await findUnusableWalUntil(storage, names, () => false)).problems.get(seg(70))).toMatchObject({ state: 'incomplete' });
+    // A problem before the stop is named.
+    await storage.put(key(seg(42)), object(seg(43)), { noOverwrite: false });
+    expect((await findUnusableWalUntil(storage, names, after)).problems.get(seg(42))).toMatchObject({ state: 'damaged' });
   });
 });

@@ -42,6 +42,8 @@ interface Model {
   backups: BackupManifest[];
   /** Backup id -> its stored file's bytes. */
   backupFiles: Map<string, Buffer>;
+  /** When segment `segno`'s transactions ended (ms since the epoch): backup j's first segment about its stop time. */
+  segmentTime: (segno: number) => number;
   /** Times inside the restorable window: after the newest backup (the usual restore), and between two in the middle. */
   restoreTargets: { label: string; time: string }[];
 }
@@ -62,7 +64,7 @@ export async function benchScale(walCount: number, backupCount: number): Promise
     let t0 = Date.now();
     const fileStorage = await FileStorage.open(fileRoot, false);
     await writeDocuments(fileStorage, model);
-    writeWalFiles(fileRoot, model.walCount);
+    writeWalFiles(fileRoot, model);
     say(`scale: file:// written in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
     say(`scale: writing the same to s3rver (${S3_PUTS_AT_ONCE} PutObject at once) ...`);
@@ -82,7 +84,7 @@ export async function benchScale(walCount: number, backupCount: number): Promise
       requestTimeoutMs: 60_000,
     });
     await writeDocuments(s3Storage, model);
-    await writeWalObjects(s3Storage, model.walCount, S3_PUTS_AT_ONCE, (done) => {
+    await writeWalObjects(s3Storage, model, S3_PUTS_AT_ONCE, (done) => {
       const s = (Date.now() - t0) / 1000;
       say(`scale: s3rver ${done}/${model.walCount} WAL objects, ${s.toFixed(0)} s (${(done / s).toFixed(0)}/s)`);
     });
@@ -229,7 +231,8 @@ function buildModel(walCount: number, backupCount: number, now: Date): Model {
     { label: 'after the newest backup', time: new Date(Date.parse(backups.at(-1)!.stopTime) + 5 * 60_000).toISOString() },
     { label: 'from the middle backup', time: new Date(Date.parse(middle.stopTime) + HOUR / 2).toISOString() },
   ];
-  return { walCount, backups, backupFiles, restoreTargets };
+  const segmentTime = (segno: number) => newestStop - (backupCount - 1) * HOUR + ((segno - 2) * HOUR * backupCount) / walCount;
+  return { walCount, backups, backupFiles, restoreTargets, segmentTime };
 }
 
 /** repository.json (pitr's bind), each backup's stored file, then its manifest (pitr's writer). */
@@ -247,8 +250,14 @@ async function writeDocuments(storage: Storage, model: Model): Promise<void> {
 }
 
 /** WAL object `i` (segment i + 1 of timeline 1): its key and bytes, as wal-push stores a file with compression none. */
-function walObject(i: number): { key: string; body: Buffer } {
-  const name = segmentFileName(1, BigInt(i + 1), SEGMENT_SIZE);
+function walObject(i: number, model: Model): { key: string; body: Buffer } {
+  const segno = i + 1;
+  const name = segmentFileName(1, BigInt(segno), SEGMENT_SIZE);
+  // Transactions all through, at the pace the backups' stop times set (as wal-push records them).
+  const at = (ms: number, offset: number) => ({
+    time: `${new Date(model.segmentTime(segno) + ms).toISOString().slice(0, -1)}000Z`,
+    lsn: formatLsn(BigInt(segno) * BigInt(SEGMENT_SIZE) + BigInt(offset)),
+  });
   const payload = Buffer.from(`synthetic WAL ${name} for the pitr scale benchmark\n`.repeat(4));
   const sha256 = createHash('sha256').update(payload).digest('hex');
   // Compression none: the payload is the original file, so size is its length and both checksums are the same.
@@ -260,6 +269,7 @@ function walObject(i: number): { key: string; body: Buffer } {
     payloadSize: payload.length,
     payloadSha256: sha256,
     sha256,
+    transactionEnds: { first: at(0, 0x100), last: at(1000, SEGMENT_SIZE - 0x100) },
   };
   return { key: walObjectKey(parseWalFileName(name)!), body: encodeObject(meta, payload) };
 }
@@ -268,10 +278,11 @@ function walObject(i: number): { key: string; body: Buffer } {
  * The WAL objects straight into the directory: pitr's FileStorage fsyncs every file and its
  * directory, which for 100,000 files costs minutes and measures nothing here.
  */
-function writeWalFiles(root: string, walCount: number): void {
+function writeWalFiles(root: string, model: Model): void {
+  const { walCount } = model;
   const made = new Set<string>();
   for (let i = 0; i < walCount; i++) {
-    const { key, body } = walObject(i);
+    const { key, body } = walObject(i, model);
     const dir = join(root, key.slice(0, key.lastIndexOf('/')));
     if (!made.has(dir)) {
       mkdirSync(dir, { recursive: true, mode: 0o750 });
@@ -281,12 +292,13 @@ function writeWalFiles(root: string, walCount: number): void {
   }
 }
 
-async function writeWalObjects(storage: Storage, walCount: number, atOnce: number, progress: (done: number) => void): Promise<void> {
+async function writeWalObjects(storage: Storage, model: Model, atOnce: number, progress: (done: number) => void): Promise<void> {
+  const { walCount } = model;
   let next = 0;
   let done = 0;
   const worker = async () => {
     while (next < walCount) {
-      const { key, body } = walObject(next++);
+      const { key, body } = walObject(next++, model);
       await storage.put(key, body);
       if (++done % 10_000 === 0) progress(done);
     }
