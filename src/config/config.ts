@@ -20,6 +20,10 @@ export interface S3Settings {
    * that does (s3rver).
    */
   atomicWrites: boolean;
+  /** Server-side encryption asked of the store on every upload, and its KMS key. */
+  sse?: { algorithm: 'AES256' | 'aws:kms'; kmsKeyId?: string };
+  /** The storage class of every upload (x-amz-storage-class); the bucket's default when absent. */
+  storageClass?: string;
   maxAttempts: number;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
@@ -134,6 +138,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
       region: nonEmpty(raw('PITR_S3_REGION')) ?? nonEmpty(env.AWS_REGION) ?? 'us-east-1',
       forcePathStyle: bool(raw('PITR_S3_FORCE_PATH_STYLE'), label('PITR_S3_FORCE_PATH_STYLE')),
       checksum,
+      sse: serverSideEncryption(nonEmpty(raw('PITR_S3_SSE')), nonEmpty(raw('PITR_S3_SSE_KMS_KEY_ID')), label),
+      storageClass: storageClass(nonEmpty(raw('PITR_S3_STORAGE_CLASS')), label('PITR_S3_STORAGE_CLASS')),
       atomicWrites: raw('PITR_S3_ATOMIC_WRITES') === undefined ? true : bool(raw('PITR_S3_ATOMIC_WRITES'), label('PITR_S3_ATOMIC_WRITES')),
       maxAttempts: int('PITR_S3_MAX_ATTEMPTS', 3, 1),
       connectTimeoutMs: int('PITR_S3_CONNECT_TIMEOUT_MS', 3000, 1),
@@ -238,6 +244,53 @@ function readConfigFile(path: string, warnings: string[]): Record<string, string
     warnings.push(`config file ${path} holds secrets and is world-readable: chmod 640 it`);
   }
   return values;
+}
+
+function serverSideEncryption(
+  algorithm: string | undefined,
+  kmsKeyId: string | undefined,
+  label: (key: SettingKey) => string,
+): S3Settings['sse'] {
+  if (algorithm === undefined) {
+    if (kmsKeyId !== undefined)
+      throw new ConfigError(
+        `${label('PITR_S3_SSE_KMS_KEY_ID')} is set, for aws:kms encryption: set PITR_S3_SSE=aws:kms too, or leave the key out`,
+      );
+    return undefined;
+  }
+  if (algorithm !== 'AES256' && algorithm !== 'aws:kms')
+    throw new ConfigError(`${label('PITR_S3_SSE')} must be AES256 or aws:kms, got "${algorithm}"`);
+  if (kmsKeyId !== undefined && algorithm !== 'aws:kms')
+    throw new ConfigError(
+      `${label('PITR_S3_SSE_KMS_KEY_ID')} is set, for aws:kms encryption, but PITR_S3_SSE is ${algorithm}: set it to aws:kms, or leave the key out`,
+    );
+  return kmsKeyId === undefined ? { algorithm } : { algorithm, kmsKeyId };
+}
+
+/**
+ * S3's storage classes that serve a GET at once. GLACIER and DEEP_ARCHIVE objects need a
+ * restore request first, hours long: wal-fetch would fail in the middle of a recovery.
+ */
+const READABLE_STORAGE_CLASSES = [
+  'STANDARD',
+  'REDUCED_REDUNDANCY',
+  'STANDARD_IA',
+  'ONEZONE_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER_IR',
+  'EXPRESS_ONEZONE',
+  'OUTPOSTS',
+];
+
+function storageClass(value: string | undefined, label: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'GLACIER' || value === 'DEEP_ARCHIVE')
+    throw new ConfigError(
+      `${label} is ${value}, whose objects cannot be read without a restore request of hours, so recovery would stop: use GLACIER_IR, STANDARD_IA or another class read at once, and a lifecycle rule for older backups`,
+    );
+  if (!READABLE_STORAGE_CLASSES.includes(value))
+    throw new ConfigError(`${label} must be one of ${READABLE_STORAGE_CLASSES.join(', ')}, got "${value}"`);
+  return value;
 }
 
 function bool(value: string | undefined, label: string): boolean {

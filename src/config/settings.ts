@@ -67,6 +67,27 @@ export const SETTINGS = [
     describe: 'SDK request checksums: when_required (default; works with most S3-compatible stores) or when_supported',
   },
   {
+    key: 'PITR_S3_SSE',
+    flag: 's3-sse',
+    type: 'string',
+    group: 'repository',
+    describe: 'S3 server-side encryption of every upload: AES256 or aws:kms',
+  },
+  {
+    key: 'PITR_S3_SSE_KMS_KEY_ID',
+    flag: 's3-sse-kms-key-id',
+    type: 'string',
+    group: 'repository',
+    describe: "the KMS key for PITR_S3_SSE=aws:kms (default: the account's aws/s3 key)",
+  },
+  {
+    key: 'PITR_S3_STORAGE_CLASS',
+    flag: 's3-storage-class',
+    type: 'string',
+    group: 'repository',
+    describe: "S3 storage class of every upload, e.g. STANDARD_IA (default: the bucket's, STANDARD)",
+  },
+  {
     key: 'PITR_S3_ATOMIC_WRITES',
     flag: 's3-atomic-writes',
     type: 'string',

@@ -12,6 +12,7 @@ import {
   S3Client,
   type GetObjectCommandOutput,
   type ListObjectsV2CommandOutput,
+  type StorageClass,
 } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/config.js';
 import { AlreadyExistsError, ConfigError, PitrError, StorageError, StorageUnavailableError } from '../errors.js';
@@ -23,6 +24,8 @@ const DELETE_BATCH = 1000;
 export class S3Storage implements Storage {
   readonly url: string;
   readonly atomicWrites: boolean;
+  /** Server-side encryption and storage class, as PutObject / CreateMultipartUpload parameters. */
+  private readonly uploadParams: { ServerSideEncryption?: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string; StorageClass?: StorageClass };
   /** The SDK client: the test's crash injection (storage/crash-injection.ts) adds a middleware to it. */
   readonly client: S3Client;
   private readonly base: string;
@@ -37,6 +40,12 @@ export class S3Storage implements Storage {
     this.url = `s3://${bucket}/${this.base}`;
     this.attempts = settings.maxAttempts;
     this.atomicWrites = settings.atomicWrites;
+    // On every upload, single and multipart (CreateMultipartUpload carries them for the parts).
+    this.uploadParams = {
+      ...(settings.sse ? { ServerSideEncryption: settings.sse.algorithm } : {}),
+      ...(settings.sse?.kmsKeyId ? { SSEKMSKeyId: settings.sse.kmsKeyId } : {}),
+      ...(settings.storageClass ? { StorageClass: settings.storageClass as StorageClass } : {}),
+    };
     const checksum = settings.checksum === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
     this.client = new S3Client({
       region: settings.region,
@@ -97,6 +106,7 @@ export class S3Storage implements Storage {
           Body: body,
           ContentLength: body.length,
           ContentMD5: md5,
+          ...this.uploadParams,
           ...(options.noOverwrite ? { IfNoneMatch: '*' } : {}),
         }),
       );
@@ -116,7 +126,7 @@ export class S3Storage implements Storage {
     const Upload = await loadUpload();
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: this.k(key), Body: body },
+      params: { Bucket: this.bucket, Key: this.k(key), Body: body, ...this.uploadParams },
       partSize: 8 * 1024 * 1024,
       queueSize: 2,
       leavePartsOnError: false,
