@@ -66,10 +66,10 @@ describe('age format', () => {
     };
     expect(await refused(sealed, keys[1]!.identity)).toMatch(/encrypted to other keys than this identity's/);
     const flipped = Buffer.from(sealed);
-    flipped[flipped.length - CHUNK] ^= 1;
+    flipped.writeUInt8(flipped.readUInt8(flipped.length - CHUNK) ^ 1, flipped.length - CHUNK);
     expect(await refused(flipped)).toMatch(/does not authenticate/);
     const header = Buffer.from(sealed);
-    header[30] ^= 1; // inside the recipient stanza
+    header.writeUInt8(header.readUInt8(30) ^ 1, 30); // inside the recipient stanza
     expect(await refused(header)).toMatch(/other keys|damaged age header/);
     // Cut after two whole chunks: the second is no last chunk.
     const cut = sealed.subarray(0, sealed.length - (CHUNK + 16));
