@@ -1,5 +1,6 @@
 // `pitr verify`: reads every stored object against its recorded checksum and size, and checks
 // the WAL chain of every backup and of the restorable window (src/verify/run.ts).
+import { describeInterruptedExpire } from '../repository/expire-intent.js';
 import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { progressReporter } from '../cli/progress.js';
@@ -37,10 +38,7 @@ export function formatReport(r: VerifyReport, seconds: number): string {
   for (const b of r.backups) lines.push(`  backup ${b.id}: ${b.result}${b.problems > 0 ? ` (${b.problems} problem(s))` : ''}`);
   for (const t of r.thinned) lines.push(`  not kept between backups (retention): ${t.from} .. ${t.to} (${t.segments} segment(s))`);
   const x = r.interruptedExpire;
-  if (x)
-    lines.push(
-      `  an expire that began ${x.startedAt} was interrupted while removing ${x.backups.length > 0 ? `backup(s) ${x.backups.join(', ')} and ` : ''}WAL: run pitr expire to finish it`,
-    );
+  if (x) lines.push(`  ${describeInterruptedExpire(x.startedAt, x.backups)}`);
   for (const p of r.problems) lines.push(`  ${p.kind === 'gap' ? 'GAP' : p.kind.toUpperCase()}: ${p.message}`);
   lines.push(r.result === 'passed' ? 'verify passed' : `verify FAILED: ${r.problems.length} problem(s)`);
   return `${lines.join('\n')}\n`;

@@ -140,7 +140,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
       checksum,
       sse: serverSideEncryption(nonEmpty(raw('PITR_S3_SSE')), nonEmpty(raw('PITR_S3_SSE_KMS_KEY_ID')), label),
       storageClass: storageClass(nonEmpty(raw('PITR_S3_STORAGE_CLASS')), label('PITR_S3_STORAGE_CLASS')),
-      atomicWrites: raw('PITR_S3_ATOMIC_WRITES') === undefined ? true : bool(raw('PITR_S3_ATOMIC_WRITES'), label('PITR_S3_ATOMIC_WRITES')),
+      atomicWrites: bool(raw('PITR_S3_ATOMIC_WRITES'), label('PITR_S3_ATOMIC_WRITES'), true),
       maxAttempts: int('PITR_S3_MAX_ATTEMPTS', 3, 1),
       connectTimeoutMs: int('PITR_S3_CONNECT_TIMEOUT_MS', 3000, 1),
       requestTimeoutMs: int('PITR_S3_REQUEST_TIMEOUT_MS', 10000, 1),
@@ -293,8 +293,9 @@ function storageClass(value: string | undefined, label: string): string | undefi
   return value;
 }
 
-function bool(value: string | undefined, label: string): boolean {
-  if (value === undefined || value === '') return false;
+/** Unset or empty: `unset`. */
+function bool(value: string | undefined, label: string, unset = false): boolean {
+  if (value === undefined || value === '') return unset;
   const v = value.toLowerCase();
   if (['true', '1', 'yes', 'on'].includes(v)) return true;
   if (['false', '0', 'no', 'off'].includes(v)) return false;

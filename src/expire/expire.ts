@@ -72,7 +72,7 @@ export async function expire(storage: Storage, options: ExpireOptions): Promise<
 async function run(storage: Storage, { rules, dryRun, log }: ExpireOptions, now: Date): Promise<ExpireReport> {
   const identity = await readIdentity(storage);
   const segmentSize = identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
-  const [previousIntent, backups, backupObjects, walObjects, pinObjects, verifyObjects] = await Promise.all([
+  const [previous, backups, backupObjects, walObjects, pinObjects, verifyObjects] = await Promise.all([
     readExpireIntent(storage),
     listBackups(storage),
     storage.list(BACKUP_PREFIX),
@@ -81,6 +81,9 @@ async function run(storage: Storage, { rules, dryRun, log }: ExpireOptions, now:
     storage.list(VERIFIED_BACKUPS_PREFIX),
   ]);
   // From the same listing: what is deleted below is what the window after is computed without.
+  // A damaged intent of a killed run is replaced by this run's, which covers what is left to do.
+  if (previous.damaged) log.warn(previous.damaged);
+  const previousIntent = previous.intent;
   const inventory = await walInventory(storage, segmentSize, { verify: true, listing: walObjects.objects });
   const histories = await readHistories(storage, inventory.histories);
   const pinned = new Set(pinObjects.objects.map((o) => idOf(o.key, PINS_PREFIX)));

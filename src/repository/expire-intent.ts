@@ -7,6 +7,7 @@
 // expire was interrupted, and the next expire (which finishes the job) clears it.
 import * as v from 'valibot';
 import { isoTime, parseJsonDocument } from '../codec/json-document.js';
+import { IntegrityError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { segmentNumberOfName } from '../wal/segments.js';
 
@@ -23,13 +24,30 @@ const intentSchema = v.object({
 });
 export type ExpireIntent = v.InferOutput<typeof intentSchema>;
 
-export async function readExpireIntent(storage: Storage): Promise<ExpireIntent | null> {
+/**
+ * The intent, if any. One that does not parse is not thrown but returned as `damaged` (its
+ * message): expire replaces it with its own, verify and status name it, and none of them
+ * stops for it.
+ */
+export async function readExpireIntent(storage: Storage): Promise<{ intent: ExpireIntent | null; damaged: string | null }> {
   const raw = await storage.get(EXPIRE_INTENT_KEY);
-  if (raw === null) return null;
-  return parseJsonDocument(raw.toString('utf8'), intentSchema, {
-    what: `${storage.url}${EXPIRE_INTENT_KEY}`,
-    fix: 'run pitr expire to finish the interrupted run (it replaces the file), or remove it',
-  });
+  if (raw === null) return { intent: null, damaged: null };
+  try {
+    const intent = parseJsonDocument(raw.toString('utf8'), intentSchema, {
+      what: `${storage.url}${EXPIRE_INTENT_KEY}`,
+      fix: 'run pitr expire, which replaces it',
+    });
+    return { intent, damaged: null };
+  } catch (err) {
+    if (err instanceof IntegrityError) return { intent: null, damaged: err.message };
+    throw err;
+  }
+}
+
+/** What status and verify say of an interrupted expire. */
+export function describeInterruptedExpire(startedAt: string, backups: readonly string[]): string {
+  const what = backups.length > 0 ? `backup(s) ${backups.join(', ')} and WAL` : 'WAL';
+  return `an expire that began ${startedAt} was interrupted before it finished removing ${what}: run "pitr expire" to finish it`;
 }
 
 export async function writeExpireIntent(storage: Storage, intent: ExpireIntent): Promise<void> {

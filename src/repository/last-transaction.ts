@@ -6,7 +6,10 @@
 import { decodeHeader, MAX_HEADER_BYTES } from '../codec/object-format.js';
 import type { Storage } from '../storage/storage.js';
 import { parseLsn, parseWalFileName } from '../wal/names.js';
-import { segmentOnHistory } from '../wal/segments.js';
+import { segmentNumber, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';
+import type { TransactionEnds } from '../wal/transaction-ends.js';
+import { IntegrityError } from '../errors.js';
+import type { BackupManifest } from './backups.js';
 import type { TimelineSpan } from '../wal/timeline-history.js';
 import { walObjectKey } from './layout.js';
 
@@ -19,24 +22,27 @@ export type LastTransaction =
   | { kind: 'unrecorded'; wal: string };
 
 /** Headers read at once while walking back. */
-const BATCH = 8;
+const BATCH = 8n;
 
 /**
- * The last transaction end in segments `first`..`last` (numbers, along `history`) whose LSN is
- * after `after` (a backup's consistency point: a stop before it is refused by PostgreSQL).
+ * The last transaction end archived after `backup`'s consistency point (its stop LSN: a stop
+ * before it PostgreSQL refuses), from `lastSegment` back along `history`.
  */
 export async function lastTransactionEnd(
   storage: Storage,
-  run: { history: TimelineSpan[]; first: bigint; last: bigint; after: bigint },
+  backup: Pick<BackupManifest, 'stopLsn'>,
+  history: TimelineSpan[],
+  lastSegment: string,
   segmentSize: number,
 ): Promise<LastTransaction> {
-  const { history, first, after } = run;
-  for (let top = run.last; top >= first; top -= BigInt(BATCH)) {
+  const after = parseLsn(backup.stopLsn)!;
+  const first = segmentNumber(after, segmentSize);
+  for (let top = segmentNumberOfName(lastSegment, segmentSize); top >= first; top -= BATCH) {
     const names: string[] = [];
-    for (let segno = top; segno >= first && segno > top - BigInt(BATCH); segno--) names.push(segmentOnHistory(history, segno, segmentSize));
-    const metas = await Promise.all(names.map((name) => readEnds(storage, name)));
+    for (let segno = top; segno >= first && segno > top - BATCH; segno--) names.push(segmentOnHistory(history, segno, segmentSize));
+    const recorded = await Promise.all(names.map((name) => readEnds(storage, name)));
     for (const [i, name] of names.entries()) {
-      const ends = metas[i];
+      const ends = recorded[i];
       if (ends === undefined) return { kind: 'unrecorded', wal: name };
       if (ends.last && parseLsn(ends.last.lsn)! > after) return { kind: 'found', ...ends.last, wal: name };
       if (ends.last) return { kind: 'none' }; // every earlier end is earlier still
@@ -45,8 +51,18 @@ export async function lastTransactionEnd(
   return { kind: 'none' };
 }
 
-async function readEnds(storage: Storage, name: string) {
+/**
+ * A segment's recorded ends; undefined when nothing can be known from it: gone since it was
+ * listed, stored before pitr recorded them, or a header that does not decode (a damaged object
+ * is verify's to name; the window then ends at its archive time, as for an old one).
+ */
+async function readEnds(storage: Storage, name: string): Promise<TransactionEnds | undefined> {
   const head = await storage.getHead(walObjectKey(parseWalFileName(name)!), MAX_HEADER_BYTES);
-  if (!head) return undefined; // expired meanwhile: nothing known
-  return decodeHeader(head.bytes, `archived ${name} in ${storage.url}`).meta.transactionEnds;
+  if (!head) return undefined;
+  try {
+    return decodeHeader(head.bytes, `archived ${name} in ${storage.url}`).meta.transactionEnds;
+  } catch (err) {
+    if (err instanceof IntegrityError) return undefined;
+    throw err;
+  }
 }

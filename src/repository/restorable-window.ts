@@ -1,8 +1,6 @@
 // The restorable window `pitr list` shows: the stretch of time a restore --to can reach from
 // the backups whose WAL is archived, from the oldest one's end to the last transaction end
 // archived after it (a time target stops only at a commit or abort: last-transaction.ts).
-import { parseLsn } from '../wal/names.js';
-import { segmentNumber, segmentNumberOfName } from '../wal/segments.js';
 import type { TimelineSpan } from '../wal/timeline-history.js';
 import type { Storage } from '../storage/storage.js';
 import type { BackupManifest } from './backups.js';
@@ -89,12 +87,7 @@ export async function restorableWindow(
   const reach = archivedReach(usable, wal, histories, segmentSize);
   if (!reach) return null;
   const { backup, lastWal } = reach;
-  const after = parseLsn(backup.stopLsn)!;
-  const last = await lastTransactionEnd(
-    storage,
-    { history: reach.history, first: segmentNumber(after, segmentSize), last: segmentNumberOfName(lastWal, segmentSize), after },
-    segmentSize,
-  );
+  const last = await lastTransactionEnd(storage, backup, reach.history, lastWal, segmentSize);
   const from = backup.stopTime;
   switch (last.kind) {
     case 'found':

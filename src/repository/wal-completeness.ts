@@ -49,37 +49,42 @@ export async function findUnusableWalUntil(
   until: (meta: ObjectMeta) => boolean,
 ): Promise<{ problems: Map<string, WalProblem>; stoppedAt: string | null }> {
   const { problems, stop } = await checkWal(storage, names, { until });
-  if (stop === null) return { problems, stoppedAt: null };
-  const kept = new Map([...problems].filter(([name]) => names.indexOf(name) <= stop));
-  return { problems: kept, stoppedAt: names[stop]! };
+  return { problems, stoppedAt: stop };
 }
 
+/** With `until`: the name it accepted first, and only the problems of the objects before it. */
 async function checkWal(
   storage: Storage,
   objects: Iterable<string | ObjectInfo>,
   options: { readHeads?: boolean; until?: (meta: ObjectMeta) => boolean },
-): Promise<{ problems: Map<string, WalProblem>; stop: number | null }> {
-  const problems = new Map<string, WalProblem>();
-  const toRead: { name: string; key: string }[] = [];
+): Promise<{ problems: Map<string, WalProblem>; stop: string | null }> {
+  /** Each problem with its object's position, for cutting at the stop. */
+  const found = new Map<string, { problem: WalProblem; at: number }>();
+  const toRead: { name: string; key: string; at: number }[] = [];
+  let at = 0;
   for (const o of objects) {
     const { name, key, size } =
       typeof o === 'string'
         ? { name: o, key: keyOf(o), size: undefined }
         : { name: o.key.slice(o.key.lastIndexOf('/') + 1), key: o.key, size: o.size };
-    if (size !== undefined && size < MIN_OBJECT_BYTES) problems.set(name, { state: 'incomplete', stored: size });
-    else if (options.readHeads !== false) toRead.push({ name, key });
+    if (size !== undefined && size < MIN_OBJECT_BYTES) found.set(name, { problem: { state: 'incomplete', stored: size }, at });
+    else if (options.readHeads !== false) toRead.push({ name, key, at });
+    at++;
   }
   let next = 0;
-  /** The first index `until` accepted: no read is started past it. */
-  let stop: number | null = null;
+  /** The first object `until` accepted: no read is started past it. (In an object: the readers set it.) */
+  const accepted: { stop: { name: string; at: number } | null } = { stop: null };
   const reader = async (): Promise<void> => {
-    while (next < toRead.length && (stop === null || next <= stop)) {
-      const i = next++;
-      const { name, key } = toRead[i]!;
+    while (next < toRead.length && (accepted.stop === null || toRead[next]!.at <= accepted.stop.at)) {
+      const object = toRead[next++]!;
       try {
-        const { problem, meta } = classify(await storage.getHead(key, MAX_HEADER_BYTES), name, `archived ${name} in ${storage.url}`);
-        if (problem) problems.set(name, problem);
-        else if (meta && options.until?.(meta) && (stop === null || i < stop)) stop = i;
+        const { problem, meta } = classify(
+          await storage.getHead(object.key, MAX_HEADER_BYTES),
+          object.name,
+          `archived ${object.name} in ${storage.url}`,
+        );
+        if (problem) found.set(object.name, { problem, at: object.at });
+        else if (meta && options.until?.(meta) && (accepted.stop === null || object.at < accepted.stop.at)) accepted.stop = object;
       } catch (err) {
         next = toRead.length; // the store failed: the other readers stop too
         throw err;
@@ -87,7 +92,9 @@ async function checkWal(
     }
   };
   await Promise.all(Array.from({ length: Math.min(HEAD_READS_AT_ONCE, toRead.length) }, reader));
-  return { problems, stop };
+  const { stop } = accepted;
+  const problems = new Map([...found].filter(([, f]) => stop === null || f.at <= stop.at).map(([name, f]) => [name, f.problem]));
+  return { problems, stop: stop?.name ?? null };
 }
 
 /** "cut off: 42304 of 84601 bytes stored", for messages. */

@@ -18,7 +18,7 @@ import { segmentNumber, segmentNumberOfName, segmentOnHistory } from '../wal/seg
 import { describeHistory, isOnHistory, rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
 import type { LastTransaction } from '../repository/last-transaction.js';
 import { isoMicros, type TransactionEnds } from '../wal/transaction-ends.js';
-import { describeTarget, type RecoveryTarget, type TimelineChoice } from './target.js';
+import { describeTarget, type RecoveryTarget, type TargetTime, type TimelineChoice } from './target.js';
 
 export interface PlanInput {
   /** Complete backups, in any order. */
@@ -62,9 +62,13 @@ export function planRestore(input: PlanInput): RestorePlan {
  * after the target (at or after it, exclusive). Replay never reads past that segment.
  */
 export function holdsTimeStop(ends: TransactionEnds | undefined, target: RecoveryTarget, inclusive: boolean): boolean {
-  if (target.kind !== 'time' || !ends?.last) return false;
-  const time = isoMicros(ends.last.time);
-  return inclusive ? time > target.time.micros : time >= target.time.micros;
+  return target.kind === 'time' && ends?.last !== undefined && stopsBefore(ends.last.time, target.time, inclusive);
+}
+
+/** Whether recovery stops a time target before a transaction that ended at `end` (recoveryStopsBefore). */
+function stopsBefore(end: string, target: TargetTime, inclusive: boolean): boolean {
+  const time = isoMicros(end);
+  return inclusive ? time > target.micros : time >= target.micros;
 }
 
 /**
@@ -325,8 +329,7 @@ export function checkTimeReachable(
         'or once the server has committed after that time run SELECT pg_switch_wal() there and retry when "pitr status" shows it archived',
     );
   }
-  const end = isoMicros(last.time);
-  if (inclusive ? target.time.micros < end : target.time.micros <= end) return;
+  if (stopsBefore(last.time, target.time, inclusive)) return;
   throw new NotFoundError(
     `${target.time.text} is not before the last transaction archived in ${repo}, which ended ${last.time} (LSN ${last.lsn}, in ${last.wal}): ` +
       `recovery stops at a time only before a later commit or abort, so it would run out of WAL first. Restorable times run from ${windowFrom} to just before ${last.time}` +

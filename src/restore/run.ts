@@ -20,8 +20,6 @@ import { extractBackup } from './extract.js';
 import { checkTimeReachable, endPlanAt, holdsTimeStop, replaySegments, type RestorePlan } from './plan.js';
 import { lastTransactionEnd } from '../repository/last-transaction.js';
 import { byStopTime, listBackups } from '../repository/backups.js';
-import { parseLsn } from '../wal/names.js';
-import { segmentNumber, segmentNumberOfName } from '../wal/segments.js';
 import { recoverySettings, restoreCommandFor, writeRecoveryConfig, type RecoveryAction } from './recovery-conf.js';
 import { startAndFollowRecovery, startCommandFor, type RecoveryOutcome } from './server.js';
 import { describeTarget, type RecoveryTarget, type TimelineChoice } from './target.js';
@@ -191,22 +189,9 @@ async function planFromRepository(o: RestoreOptions): Promise<{ plan: RestorePla
         return { plan: ending, branch: explainBranch(ending, o.timeline, branches, histories) };
       }
       if (o.target.kind === 'time') {
-        const after = parseLsn(plan.backup.stopLsn)!;
-        const run = {
-          history: plan.history,
-          first: segmentNumber(after, segmentSize),
-          last: segmentNumberOfName(plan.lastSegment, segmentSize),
-          after,
-        };
+        const last = await lastTransactionEnd(o.storage, plan.backup, plan.history, plan.lastSegment, segmentSize);
         const oldest = [...backups].sort(byStopTime)[0]!;
-        checkTimeReachable(
-          plan,
-          o.target,
-          o.inclusive,
-          await lastTransactionEnd(o.storage, run, segmentSize),
-          oldest.stopTime,
-          o.storage.url,
-        );
+        checkTimeReachable(plan, o.target, o.inclusive, last, oldest.stopTime, o.storage.url);
       }
       return { plan, branch: explainBranch(plan, o.timeline, branches, histories) };
     }

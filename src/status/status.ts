@@ -9,7 +9,7 @@ import { PitrError } from '../errors.js';
 import { listBackups, type BackupManifest } from '../repository/backups.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
 import { readLastVerifyRun, type VerifyRun } from '../repository/verify-results.js';
-import { readExpireIntent } from '../repository/expire-intent.js';
+import { describeInterruptedExpire, readExpireIntent } from '../repository/expire-intent.js';
 import { readHistories, walInventory, type WalInventory } from '../repository/wal-inventory.js';
 import { describeWindow, restorableWindow, type RestorableWindow } from '../repository/restorable-window.js';
 import type { Storage } from '../storage/storage.js';
@@ -94,11 +94,14 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
       readExpireIntent(storage),
     ]);
     // Consistent meanwhile (nothing listed lacks its data or WAL), but space is not freed yet.
-    if (expireIntent)
+    if (expireIntent.intent)
       warnings.push(
-        `an expire that began ${expireIntent.startedAt} was interrupted before it finished removing ` +
-          `${expireIntent.backups.length > 0 ? `backup(s) ${expireIntent.backups.map((b) => b.id).join(', ')} and ` : ''}WAL: run "pitr expire" to finish it`,
+        describeInterruptedExpire(
+          expireIntent.intent.startedAt,
+          expireIntent.intent.backups.map((b) => b.id),
+        ),
       );
+    if (expireIntent.damaged) warnings.push(expireIntent.damaged);
     const histories = await readHistories(storage, inventory.histories);
     report.backups = backups.length;
     report.timelines = inventory.timelines.map((t) => {

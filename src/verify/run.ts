@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import { listBackups, type BackupManifest } from '../repository/backups.js';
 import { readIdentity } from '../repository/identity.js';
 import { WAL_PREFIX } from '../repository/layout.js';
-import { readExpireIntent } from '../repository/expire-intent.js';
+import { EXPIRE_INTENT_KEY, readExpireIntent } from '../repository/expire-intent.js';
 import { recordBackupVerification, recordVerifyRun } from '../repository/verify-results.js';
 import type { WalProblem } from '../repository/wal-completeness.js';
 import { readHistories, summariseWal } from '../repository/wal-inventory.js';
@@ -85,7 +85,9 @@ export async function verifyRepository(args: {
     if (!(err instanceof IntegrityError)) throw err;
     problems.push({ kind: 'damaged', object: 'backups/', message: err.message });
   }
-  const [{ objects }, intent] = await Promise.all([storage.list(WAL_PREFIX), readExpireIntent(storage)]);
+  const [{ objects }, { intent, damaged: damagedIntent }] = await Promise.all([storage.list(WAL_PREFIX), readExpireIntent(storage)]);
+  // Without it, a stretch an interrupted expire was removing may be named as a gap: that errs on the safe side.
+  if (damagedIntent) problems.push({ kind: 'damaged', object: EXPIRE_INTENT_KEY, message: damagedIntent });
   const wal: WalObject[] = objects
     .map((o) => ({ key: o.key, size: o.size, name: o.key.slice(o.key.lastIndexOf('/') + 1) }))
     .filter((o) => parseWalFileName(o.name) !== null);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_BIN, tempDir } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
-import { parseLsn } from '../../src/wal/names.js';
+import { formatLsn, parseLsn } from '../../src/wal/names.js';
 import { scanTransactionEnds, type TransactionEnds } from '../../src/wal/transaction-ends.js';
 
 const SEG = 16 * 1024 * 1024;
@@ -36,8 +36,6 @@ async function waldump(dir: string, first: string, last: string): Promise<Dumped
   return ends;
 }
 
-const lsnText = (lsn: bigint) => `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
-
 /** Where a record ends in its segment: its bytes, plus a 24-byte header per page it enters (past SEG: it runs on into the next one). */
 function recordEnd(r: DumpedEnd): number {
   let pos = Number(r.lsn % BigInt(SEG));
@@ -54,7 +52,7 @@ const crossesSegment = (r: DumpedEnd) => recordEnd(r) > SEG;
 /** What the scan of segment `segno` should find: the first and last end that begin in it and do not run on into the next one. */
 function expected(ends: DumpedEnd[], segno: bigint): TransactionEnds {
   const mine = ends.filter((r) => r.lsn / BigInt(SEG) === segno && !crossesSegment(r));
-  const end = (r: DumpedEnd | undefined) => r && { time: r.time, lsn: lsnText(r.lsn) };
+  const end = (r: DumpedEnd | undefined) => r && { time: r.time, lsn: formatLsn(r.lsn) };
   return mine.length === 0 ? {} : { first: end(mine[0]), last: end(mine.at(-1)) };
 }
 
@@ -115,7 +113,7 @@ describe('transaction ends in real WAL', () => {
       const name = segments.find((n) => BigInt(`0x${n.slice(16)}`) + BigInt(`0x${n.slice(8, 16)}`) * 0x100n === r.lsn / BigInt(SEG))!;
       const cut = readFileSync(join(dir, name));
       cut.fill(0, recordEnd(r)); // what follows was never written
-      expect(scanTransactionEnds(cut, 15).last).toEqual({ time: r.time, lsn: lsnText(r.lsn) });
+      expect(scanTransactionEnds(cut, 15).last).toEqual({ time: r.time, lsn: formatLsn(r.lsn) });
     }
   });
 

@@ -146,6 +146,14 @@ describe('expire', () => {
     }
   });
 
+  it('a damaged intent left by a killed run does not stop the next run, which replaces and then clears it', async () => {
+    const { storage, recording } = await repository();
+    await storage.put('expire/intent.json', Buffer.from('{"format":1,"startedAt":'));
+    const report = await expire(recording, { rules: { timeZone: 'UTC', full: 1 }, dryRun: false, log, now: new Date('2026-02-01Z') });
+    expect(report.expired.map((e) => e.id)).toEqual(['c-oldest', 'b-middle']);
+    expect(await storage.get('expire/intent.json')).toBeNull();
+  });
+
   it('--dry-run and a repository without rules delete nothing', async () => {
     const { storage, deleted, recording } = await repository();
     const before = await keys(storage);
