@@ -23,6 +23,8 @@ export const ExitCode = {
   restoreTestFailed: 13,
   /** `pitr check`: a step of the set-up check failed (the step is named). */
   checkFailed: 14,
+  /** An encrypted object, and no identity, or one that none of its recipients matches. */
+  encryptionKey: 15,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -72,6 +74,9 @@ export class BusyError extends withExitCode(ExitCode.busy) {}
 export class InputError extends withExitCode(ExitCode.input) {}
 /** The store answered but refused or failed the operation: permission, full disk, bad bucket. */
 export class StorageError extends withExitCode(ExitCode.storage) {}
+
+/** An encrypted object cannot be read with the identity given, or none is given; or a push's recipients are not the repository's. */
+export class EncryptionKeyError extends withExitCode(ExitCode.encryptionKey) {}
 
 /** Raised by a storage driver when a no-overwrite write finds the key already there. */
 export class AlreadyExistsError extends Error {

@@ -112,8 +112,9 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
             `${path} changed or went away while the archiver read it: is the repository volume being mounted or unmounted?`,
           );
         }
-        // Read once per run, then checked (see CHECK_EVERY_MS); each file in flight holds its read and its compressed copy.
-        opts = { ...o, repository, pool: new BufferPool(2 * o.concurrency) };
+        // Read once per run, then checked (see CHECK_EVERY_MS); each file in flight holds its
+        // read and its compressed copy, and when encrypting its sealed copy too.
+        opts = { ...o, repository, pool: new BufferPool((o.recipients ? 3 : 2) * o.concurrency) };
         stamp = repositoryStamp(o, repository, path, before);
         if (repository) {
           stamp.write();
@@ -244,7 +245,10 @@ function repositoryStamp(o: ArchiverOptions, repository: RepositoryIdentity | un
       if (path !== null) return stillHere() ? null : gone;
       const now = await readIdentity(o.storage);
       if (now === null) return gone;
-      return now.id === repository!.id ? null : `repository ${o.storage.url} was replaced (id ${repository!.id} is now ${now.id})`;
+      if (now.id !== repository!.id) return `repository ${o.storage.url} was replaced (id ${repository!.id} is now ${now.id})`;
+      // Recipients changed (pitr init --change-recipients): the next run checks pushes against the new ones.
+      const recipients = (r: RepositoryIdentity) => r.encryption?.recipients.join(' ') ?? '';
+      return recipients(now) === recipients(repository!) ? null : `the recipients repository ${o.storage.url} records changed`;
     },
   };
 }

@@ -3,6 +3,7 @@
 // fetches the file itself (a standby rides out a store outage), and keeps the prefetcher going.
 import type { Call } from '../launcher/fingerprint.js';
 import { spoolDir } from '../launcher/handoff.js';
+import { identityKeys } from '../codec/age-keys.js';
 import type { Config } from '../config/config.js';
 import { ExitCode, StorageUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -39,7 +40,8 @@ export async function restoreWalFile(name: string, dest: string, { config, log, 
   // Started now, not after this call: it starts while this call works, with the backup's
   // first segment planned, so that the next calls wait for it instead of downloading.
   if (spool) await bestEffort(ensurePrefetcher(dataDir, spool, call!.flags), undefined, 'starting the prefetcher', log);
-  const attempt = async () => fetchWalFile(name, dest, { storage: await openStorage(config), dataDir });
+  const keys = identityKeys(config.identityFile);
+  const attempt = async () => fetchWalFile(name, dest, { storage: await openStorage(config), dataDir, keys });
   let result;
   try {
     result = await attempt();

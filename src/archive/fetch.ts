@@ -1,6 +1,7 @@
 // Restores one archived file for PostgreSQL's restore_command. The bytes are verified
-// (size and SHA-256 of the original) before they appear at the destination, and they appear
-// by rename, so PostgreSQL never sees a partial or wrong file.
+// (SHA-256 of the stored bytes, then decryption, which authenticates every chunk, and the
+// decompressed size) before they appear at the destination, and they appear by rename, so
+// PostgreSQL never sees a partial or wrong file.
 import { replaceFile } from '../os/exclusive-temp.js';
 import { InputError, RepositoryMismatchError, StorageUnavailableError } from '../errors.js';
 import { IDENTITY_KEY } from '../repository/layout.js';
@@ -8,6 +9,7 @@ import { readSystemIdentifier } from '../pg/control-file.js';
 import type { Storage } from '../storage/storage.js';
 import { getArchivedObject, openArchivedObject } from '../repository/archived-file.js';
 import type { BufferPool } from '../os/buffer-pool.js';
+import type { KeySource } from '../codec/pipeline.js';
 import { parseWalFileName } from '../wal/names.js';
 import { readSegmentHeader } from '../wal/segment-header.js';
 
@@ -21,6 +23,8 @@ export interface FetchOptions {
   systemIdentifier?: string | null;
   /** Buffers to decode into, for a caller that fetches many files (the prefetcher). */
   pool?: BufferPool;
+  /** The identities to decrypt with (PITR_ENCRYPT_IDENTITY_FILE), read at the first encrypted object. */
+  keys?: KeySource;
 }
 
 export type FetchResult = { status: 'not-found'; name: string } | { status: 'restored'; name: string; size: number; checksum: string };
@@ -35,7 +39,7 @@ export async function fetchWalFile(name: string, dest: string, opts: FetchOption
   const segment = file.kind === 'segment' || file.kind === 'partial';
   const local = !segment ? null : opts.systemIdentifier !== undefined ? opts.systemIdentifier : await readSystemIdentifier(opts.dataDir);
 
-  const { data, checksum, pooled } = openArchivedObject(object, opts.pool);
+  const { data, checksum, pooled } = await openArchivedObject(object, opts.keys, opts.pool);
   try {
     // A segment of another cluster would make PostgreSQL end recovery early ("WAL file is
     // from a different database system"), silently short of data: refuse it loudly instead.

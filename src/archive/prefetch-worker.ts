@@ -22,6 +22,7 @@ import type { Logger } from '../log.js';
 import { bootId } from '../os/boot-id.js';
 import { replaceFile } from '../os/exclusive-temp.js';
 import { BufferPool } from '../os/buffer-pool.js';
+import type { KeySource } from '../codec/pipeline.js';
 import { fileIdentity } from '../os/file-identity.js';
 import { lstatQuietly, readdirQuietly, readTextQuietly, unlinkQuietly } from '../os/quiet-fs.js';
 import type { Storage } from '../storage/storage.js';
@@ -46,6 +47,8 @@ export interface PrefetcherOptions {
   depth: number;
   concurrency: number;
   idleMs: number;
+  /** The identities to decrypt with, read once per run. */
+  keys?: KeySource;
   log: Logger;
 }
 
@@ -193,6 +196,7 @@ async function fetchOne(name: string, o: Connected): Promise<boolean> {
       durable: boot === '-',
       systemIdentifier: o.systemIdentifier,
       pool: o.pool,
+      keys: o.keys,
     });
     if (res.status === 'not-found') return false;
     const path = join(o.dir, name);

@@ -14,7 +14,7 @@ import { ARCHIVER_COMMAND } from './archiver.js';
 import { rememberArchivedInto } from './archived-into.js';
 import { bestEffort } from './best-effort.js';
 import { clearAllSpools } from './prefetch.js';
-import { pushWalFile } from './push.js';
+import { pushForm, pushWalFile } from './push.js';
 import { awaitClaim, claim, markUsed, recordVouches, unclaim, writeRecord } from './records.js';
 import { liveWorker, startWorker } from './workers.js';
 
@@ -57,7 +57,7 @@ export async function archiveWalFile(path: string, { config, log, ownCall }: Arc
   const claimed = fingerprint ? await bestEffort(claim(dataDir, name), false, 'claiming the file', log) : false;
   try {
     const storage = await openStorage(config);
-    const result = await pushWalFile(path, { storage, compression: config.compress, dataDir, identity: fingerprint !== undefined });
+    const result = await pushWalFile(path, { storage, ...pushForm(config), dataDir, identity: fingerprint !== undefined });
     if (result.boundRepository) log.info({ repo: storage.url }, 'repository bound to this cluster');
     // So that a bare mount point is never bound later (archived-into.ts).
     const remember = async () => rememberArchivedInto(dataDir, { id: result.repositoryId, url: storage.url });

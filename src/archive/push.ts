@@ -3,19 +3,30 @@
 // The order of checks is the safety argument:
 //   1. the file is what its name says (segment header address and size);
 //   2. the repository is bound to this cluster (bound now if empty);
+//   2b. it is encrypted to exactly the recipients the repository records, or neither encrypts;
 //   3. an object already under that name is compared with the file (sameContent):
 //      identical -> success without writing; different -> refuse, stored copy untouched;
 //   4. the write itself is no-overwrite, so a racing writer cannot be clobbered either.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { sealBuffer, type SealedPayload } from '../codec/pipeline.js';
-import { encodeObject, inspectStoredObject, MAX_HEADER_BYTES, sha256, type ObjectMeta, type StoredState } from '../codec/object-format.js';
-import type { Compression } from '../config/config.js';
+import { compress } from '../codec/compression.js';
+import { sealObject, type KeySource, type SealedObject } from '../codec/pipeline.js';
+import { inspectStoredObject, sha256, type ObjectMeta, type StoredState } from '../codec/object-format.js';
+import { identityKeys } from '../codec/age-keys.js';
+import type { Compression, Config } from '../config/config.js';
 import { AlreadyExistsError, ArchiveConflictError, InputError } from '../errors.js';
 import type { BufferPool } from '../os/buffer-pool.js';
 import { fileIdentity, stableIdentity } from '../os/file-identity.js';
 import { readSystemIdentifier } from '../pg/control-file.js';
-import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity, type RepositoryIdentity } from '../repository/identity.js';
+import {
+  assertSameCluster,
+  assertSameRecipients,
+  bindIdentity,
+  readIdentity,
+  type ClusterIdentity,
+  type RepositoryIdentity,
+} from '../repository/identity.js';
+import { readObjectHead } from '../repository/object-head.js';
 import { walObjectKey } from '../repository/layout.js';
 import type { ObjectHead, Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
@@ -28,6 +39,13 @@ import { readArchivedFile } from '../repository/archived-file.js';
 export interface PushOptions {
   storage: Storage;
   compression: Compression;
+  /** Encrypt to these age recipients (the repository must record exactly these); absent: in the clear. */
+  recipients?: readonly string[];
+  /**
+   * Identities, when this host has them: the one way to compare a file pushed again with an
+   * encrypted copy that was compressed otherwise (sameContent). Hosts that only archive have none.
+   */
+  keys?: KeySource;
   /** The cluster's data directory (archive_command runs there). */
   dataDir: string;
   /**
@@ -58,6 +76,15 @@ export interface PushResult {
   repositoryId: string;
   /** With `identity`: the identity of the stored file, null when it changed meanwhile. */
   identity?: string | null;
+}
+
+/** How this configuration stores what it pushes: compression, recipients, and the identity to compare re-pushes with. */
+export function pushForm(config: Config): Pick<PushOptions, 'compression' | 'recipients' | 'keys'> {
+  return {
+    compression: config.compress,
+    recipients: config.recipients,
+    keys: config.identityFile === undefined ? undefined : identityKeys(config.identityFile),
+  };
 }
 
 export async function pushWalFile(path: string, opts: PushOptions): Promise<PushResult> {
@@ -142,7 +169,7 @@ async function store({ name, file, absolute, data, before }: ReadFile, opts: Pus
   }
 
   const key = walObjectKey(file);
-  const [found, existingHead] = await Promise.all([opts.repository ?? readIdentity(storage), storage.getHead(key, MAX_HEADER_BYTES)]);
+  const [found, existingHead] = await Promise.all([opts.repository ?? readIdentity(storage), readObjectHead(storage, key)]);
   let repository = found;
   let boundRepository = false;
   if (repository) {
@@ -152,57 +179,47 @@ async function store({ name, file, absolute, data, before }: ReadFile, opts: Pus
     // (an unmounted volume looks empty too: see archived-into.ts).
     assertMayBind(opts.dataDir, storage.url);
     const full = isComplete(cluster) ? cluster : await clusterFromDataDir(opts.dataDir);
-    ({ identity: repository, created: boundRepository } = await bindIdentity(storage, full, VERSION, absolute));
+    ({ identity: repository, created: boundRepository } = await bindIdentity(storage, full, VERSION, absolute, opts.recipients));
   }
+  assertSameRecipients(repository, opts.recipients, storage);
 
-  const payload = await sealBuffer(data, { compression: opts.compression }, opts.pool);
+  // History files keep their text in the clear beside the encrypted copy (ObjectMeta.text).
+  const clearText = file.kind === 'history' || file.kind === 'backup';
+  const sealed = await sealObject(
+    data,
+    { name, transactionEnds, clearText },
+    { compression: opts.compression, recipients: opts.recipients },
+    opts.pool,
+  );
   try {
-    return await storeObject(
-      key,
-      payload,
-      { name, data, existingHead, boundRepository, before, repositoryId: repository.id, transactionEnds },
-      opts,
-    );
+    return await storeObject(key, sealed, { data, existingHead, boundRepository, before, repositoryId: repository.id }, opts);
   } finally {
-    if (payload.pooled) opts.pool?.give(payload.bytes);
+    sealed.release();
   }
 }
 
 interface StoreArgs {
-  name: string;
   repositoryId: string;
   data: Buffer;
   existingHead: ObjectHead | null;
   boundRepository: boolean;
   before: string | null | undefined;
-  transactionEnds: TransactionEnds | undefined;
 }
 
 /** Writes the object under `key`, or finds the same file already there (steps 3 and 4 above). */
 async function storeObject(
   key: string,
-  payload: SealedPayload,
-  { name, data, existingHead, boundRepository, before, repositoryId, transactionEnds }: StoreArgs,
+  { object, meta }: SealedObject,
+  { data, existingHead, boundRepository, before, repositoryId }: StoreArgs,
   opts: PushOptions,
 ): Promise<PushResult> {
   const { storage } = opts;
-  // Only the payload is hashed: reads check it and the decompressed size (ObjectMeta.sha256).
-  const payloadSha256 = payload.sha256;
-  const meta: ObjectMeta = {
-    v: 1,
-    name,
-    size: data.length,
-    compression: opts.compression,
-    payloadSize: payload.bytes.length,
-    payloadSha256,
-  };
-  if (payload.bytes === data) meta.sha256 = payloadSha256;
-  if (transactionEnds) meta.transactionEnds = transactionEnds;
-  const object = encodeObject(meta, payload.bytes, payload.room);
+  const { name } = meta;
+  const payloadSha256 = meta.payloadSha256!;
   const pushed = { data, meta };
   const result = { name, key, size: data.length, payloadSha256, boundRepository, repositoryId, identity: before };
   if (existingHead) {
-    if ((await compareStored(existingHead, pushed, storage)) === 'complete') return { ...result, status: 'exists', storedBytes: 0 };
+    if ((await compareStored(existingHead, pushed, opts)) === 'complete') return { ...result, status: 'exists', storedBytes: 0 };
     // A cut-off write of these very bytes: replacing it loses nothing.
     await storage.put(key, object);
     return { ...result, status: 'repaired', storedBytes: object.length };
@@ -213,8 +230,8 @@ async function storeObject(
   } catch (err) {
     if (!(err instanceof AlreadyExistsError)) throw err;
     // Another pusher won the race between our check and our write: compare with its copy.
-    const head = await storage.getHead(key, MAX_HEADER_BYTES);
-    if (head && (await compareStored(head, pushed, storage)) === 'complete') return { ...result, status: 'exists', storedBytes: 0 };
+    const head = await readObjectHead(storage, key);
+    if (head && (await compareStored(head, pushed, opts)) === 'complete') return { ...result, status: 'exists', storedBytes: 0 };
     throw new ArchiveConflictError(`${name} is being written to ${storage.url} by another process: PostgreSQL will retry`);
   }
   return { ...result, status: 'stored', storedBytes: object.length };
@@ -230,11 +247,12 @@ interface PushedFile {
  * Compares an existing object with the file being pushed. Returns 'complete' for an identical
  * archived copy, 'incomplete' for a cut-off write of the same bytes; throws on anything else.
  */
-async function compareStored(head: ObjectHead, file: PushedFile, storage: Storage): Promise<'complete' | 'incomplete'> {
+async function compareStored(head: ObjectHead, file: PushedFile, opts: PushOptions): Promise<'complete' | 'incomplete'> {
+  const { storage } = opts;
   const { name } = file.meta;
   const stored = inspectStoredObject(head, `archived ${name} in ${storage.url}`);
   if (!stored.meta) return 'incomplete'; // cut off inside its header
-  if (!(await sameContent(stored.meta, stored.state, file, storage))) {
+  if (!(await sameContent(stored.meta, stored.state, file, opts))) {
     const sum = (m: ObjectMeta) => (m.payloadSha256 ?? m.sha256 ?? '').slice(0, 12);
     throw new ArchiveConflictError(
       `${name} is already archived in ${storage.url} with different content (stored ${stored.meta.size} bytes, checksum ${sum(stored.meta)}…; ` +
@@ -247,16 +265,32 @@ async function compareStored(head: ObjectHead, file: PushedFile, storage: Storag
 
 /**
  * Whether the stored object holds the file's very bytes. The same payload stored the same way
- * is the same original (decompression is a function); an object that carries the original's
+ * is the same original (decompression is a function): for an encrypted object, the same
+ * compressed payload (encryption differs every time); an object that carries the original's
  * SHA-256 is compared by it; a complete object stored differently (another lz4 version or
- * setting) is read back and compared byte for byte, which only a re-push meets.
+ * setting) is read back and compared byte for byte, which only a re-push meets, and which an
+ * encrypted object allows only a host with its identity.
  */
-async function sameContent(meta: ObjectMeta, state: StoredState['state'], file: PushedFile, storage: Storage): Promise<boolean> {
+async function sameContent(meta: ObjectMeta, state: StoredState['state'], file: PushedFile, opts: PushOptions): Promise<boolean> {
   if (meta.size !== file.data.length) return false;
-  if (meta.compression === file.meta.compression && meta.payloadSha256 === file.meta.payloadSha256) return true;
+  // The compressed original's checksum: of the payload in the clear, recorded beside it when encrypted.
+  const compressed = (m: ObjectMeta) => (m.encryption === 'age' ? m.compressedSha256 : m.payloadSha256);
+  if (meta.compression === file.meta.compression && compressed(meta) !== undefined && compressed(meta) === compressed(file.meta))
+    return true;
   if (meta.sha256 !== undefined) return meta.sha256 === sha256(file.data);
+  if (meta.encryption === 'age' && meta.compressedSha256 !== undefined && (meta.compression === 'lz4' || meta.compression === 'none')) {
+    // Stored with other compression than this push uses: compressed the stored way, the same file compresses the same.
+    const again = await compress(meta.compression, file.data);
+    if (sha256(again.bytes) === meta.compressedSha256) return true;
+  }
   if (state !== 'complete') return false; // a cut-off copy stored differently: nothing to compare with
-  return (await readArchivedFile(storage, meta.name))?.equals(file.data) ?? false;
+  if (meta.encryption === 'age' && !opts.keys) {
+    throw new ArchiveConflictError(
+      `${meta.name} is already archived in ${opts.storage.url}, encrypted and compressed otherwise than this push would: ` +
+        'this host holds no identity to compare it with, so it stores nothing; compare it by hand with pitr wal-fetch on a host that has the identity',
+    );
+  }
+  return (await readArchivedFile(opts.storage, meta.name, opts.keys))?.equals(file.data) ?? false;
 }
 
 function isComplete(c: Partial<ClusterIdentity>): c is ClusterIdentity {

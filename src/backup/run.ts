@@ -1,7 +1,7 @@
 // Takes one base backup into the repository. The order is the safety argument:
 //   1. the server is the repository's cluster, archives WAL, and has no extra tablespaces;
 //   2. one backup at a time (lock);
-//   3. pg_basebackup's tar streams through measure -> compress -> measure into the store,
+//   3. pg_basebackup's tar streams through compress -> [encrypt] -> measure into the store,
 //      never staged on local disk, memory bounded by the chunk and part sizes;
 //   4. pg_basebackup must exit 0, and the WAL from start to stop LSN must be archived;
 //   5. only then the manifest is written: until it exists the backup is invisible.
@@ -18,7 +18,7 @@ import type { Logger } from '../log.js';
 import { pgProgram } from '../pg/binaries.js';
 import { IDENTITY_COLUMNS, identityFromRow, type IdentityRow } from '../pg/cluster-identity.js';
 import { childConnection, newClient, serverConnection, type DbConnection } from '../pg/connection.js';
-import { assertSameCluster, bindIdentity, readIdentity, type ClusterIdentity } from '../repository/identity.js';
+import { assertSameCluster, assertSameRecipients, bindIdentity, readIdentity, type ClusterIdentity } from '../repository/identity.js';
 import { walLogPrefix } from '../repository/layout.js';
 import { findUnusableWal } from '../repository/wal-completeness.js';
 import type { Storage } from '../storage/storage.js';
@@ -51,7 +51,11 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
   const server = await inspectServer(connection);
   const identity = await readIdentity(storage);
   if (identity) assertSameCluster(identity, server, storage, 'the database server');
-  else await bindIdentity(storage, server, VERSION, 'the database server');
+  assertSameRecipients(
+    identity ?? (await bindIdentity(storage, server, VERSION, 'the database server', config.recipients)).identity,
+    config.recipients,
+    storage,
+  );
 
   const started = new Date();
   // Measured on the monotonic clock: a wall clock stepped back during the backup must not make it negative.
@@ -65,7 +69,7 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
   try {
     // Under the lock, no other backup writes here: what killed backups left can go.
     await sweepAbandonedWrites(storage, BACKUP_PREFIX, log);
-    const dataKey = `${backupDir(id)}base.tar${config.compress === 'lz4' ? '.lz4' : ''}`;
+    const dataKey = `${backupDir(id)}base.tar${config.compress === 'lz4' ? '.lz4' : ''}${config.recipients ? '.age' : ''}`;
     log.info({ backup: id, estimateBytes: server.estimateBytes }, 'backup started');
     return await completeOrRemove(storage, dataKey, log, async () => {
       const stream = await streamBaseBackup({
@@ -113,6 +117,7 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
             key: dataKey,
             name: 'base.tar',
             compression: config.compress,
+            ...(config.recipients ? { encryption: 'age' as const } : {}),
             size: stream.tarBytes,
             storedSize: stream.stored.bytes,
             storedSha256: stream.stored.digest(),
@@ -237,7 +242,7 @@ async function streamBaseBackup(args: {
   );
   const progress = new BasebackupProgress(args.onProgress);
   child.stderr!.setEncoding('utf8').on('data', (text: string) => progress.feed(text));
-  const { stages, stored } = sealingStages();
+  const { stages, stored } = await sealingStages({ recipients: args.config.recipients });
   const body = new PassThrough();
   const flowing = pipeline([child.stdout!, ...stages, body]);
   const upload = args.storage.putStream(args.dataKey, body);

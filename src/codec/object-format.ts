@@ -1,22 +1,38 @@
-// The envelope of every WAL object: a metadata header, then the (compressed) payload.
+// The envelope of every WAL object: a metadata header, then the (compressed) payload. Two forms:
 //
+// In the clear:
 //   header  = LZ4 skippable frame: u32le magic 0x184D2A5E, u32le length, `length` bytes of JSON
 //   payload = one LZ4 frame (compression "lz4") or the original bytes ("none")
-//
 // A skippable frame is part of the LZ4 frame format: `lz4 -d object out` ignores it and
-// decodes the payload, so objects stay readable without pitr. Keeping the metadata inside
-// the object (rather than in S3 user metadata or a sidecar file) makes the object and its
-// checksum one atomic write on every store.
+// decodes the payload, so objects stay readable without pitr.
+//
+// Encrypted (encryption "age"): the object is one age file (codec/age.ts)
+//   header  = the age header: a stanza per recipient, and a "pitr-object" stanza whose body is
+//             the same JSON, readable without a key (age ignores stanza types it does not know)
+//   payload = the age payload (nonce and sealed chunks) of the compressed original
+// so `age -d -i key.txt object | lz4 -d` gives back the original.
+//
+// Keeping the metadata inside the object (rather than in S3 user metadata or a sidecar file)
+// makes the object and its checksum one atomic write on every store.
 import { createHash } from 'node:crypto';
 import { IntegrityError } from '../errors.js';
 import * as v from 'valibot';
 import type { ObjectHead } from '../storage/storage.js';
+import { looksLikeAge, parseAgeHeader } from './age-header.js';
 import { byteCount, checkDocument, sha256Hex } from './json-document.js';
 
 const SKIPPABLE_MAGIC = 0x184d2a5e;
 const PREFIX = 8;
-/** Enough to read any header with one ranged read. */
+/**
+ * Enough to read any header in the clear, and an encrypted object's with a few recipients,
+ * with one ranged read; readers read up to MAX_SEALED_HEADER_BYTES when an age header is
+ * longer (repository/object-head.ts).
+ */
 export const MAX_HEADER_BYTES = 4096;
+/** The longest header of an encrypted object: many recipients, or a long timeline history's clear copy. */
+export const MAX_SEALED_HEADER_BYTES = 64 * 1024;
+/** The type of the age stanza that holds an encrypted object's metadata. */
+export const META_STANZA = 'pitr-object';
 
 const transactionEnd = v.object({
   time: v.pipe(v.string(), v.regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/)),
@@ -61,6 +77,24 @@ const objectMetaSchema = v.pipe(
      * stored before pitr recorded it (the window then ends at their archive time).
      */
     transactionEnds: v.optional(v.object({ first: v.optional(transactionEnd), last: v.optional(transactionEnd) })),
+    /**
+     * 'age': the payload is encrypted (the object is an age file); absent: in the clear. Set in
+     * the encrypted form's header only, and required there.
+     */
+    encryption: v.optional(v.literal('age')),
+    /**
+     * Encrypted objects: SHA-256 of the payload before encryption (the compressed original).
+     * A pusher holds no key to read an archived copy back: with it, a file pushed again is
+     * recognised as the one stored (the same bytes compress the same), at the cost of hashing
+     * the compressed copy (~1 ms a segment) rather than the 16 MiB original (~8 ms).
+     */
+    compressedSha256: v.optional(sha256Hex),
+    /**
+     * Encrypted timeline history and backup history files: their text, in the clear, checked
+     * by `sha256`. They hold only timeline numbers, LSNs, times and labels, and every host
+     * needs them without a key: list and status follow timelines, backup reads its .backup file.
+     */
+    text: v.optional(v.string()),
   }),
   v.check((meta) => meta.sha256 !== undefined || meta.payloadSha256 !== undefined, 'no checksum (sha256 or payloadSha256)'),
 );
@@ -90,18 +124,56 @@ export function encodeObject(meta: ObjectMeta, payload: Buffer, room = 0): Buffe
   return object;
 }
 
+/**
+ * The encrypted form: the age header of `header` and `body` with `meta` in its stanza, placed
+ * in the `room` free bytes before `body` when they suffice (no copy).
+ */
+export function encodeSealedObject(header: Buffer, body: Buffer, room = 0): Buffer {
+  if (header.length > MAX_SEALED_HEADER_BYTES)
+    throw new RangeError(`encrypted object header of ${header.length} bytes exceeds ${MAX_SEALED_HEADER_BYTES}`);
+  if (room < header.length) return Buffer.concat([header, body]);
+  const object = Buffer.from(body.buffer, body.byteOffset - header.length, header.length + body.length);
+  header.copy(object, 0);
+  return object;
+}
+
+/**
+ * Where the header at the start of `bytes` ends: 'incomplete' when they end inside it (a
+ * longer read, or a cut-off write); IntegrityError naming `what` when it is no pitr header.
+ */
+export function headerLength(bytes: Buffer, what: string): number | 'incomplete' {
+  if (looksLikeAge(bytes)) {
+    const parsed = parseAgeHeader(bytes);
+    if (parsed === 'not-age') throw new IntegrityError(`${what} is corrupted: its age header does not parse`);
+    return parsed === 'incomplete' ? parsed : parsed.length;
+  }
+  const magic = Buffer.alloc(4);
+  magic.writeUInt32LE(SKIPPABLE_MAGIC, 0);
+  if (!bytes.subarray(0, 4).equals(magic.subarray(0, Math.min(4, bytes.length))))
+    throw new IntegrityError(`${what} is corrupted or not a pitr object: bad header magic`);
+  if (bytes.length < PREFIX) return 'incomplete';
+  const length = bytes.readUInt32LE(4);
+  if (length > MAX_HEADER_BYTES - PREFIX) throw new IntegrityError(`${what} is corrupted: header length ${length} out of range`);
+  return bytes.length < PREFIX + length ? 'incomplete' : PREFIX + length;
+}
+
 /** Parses the header from the first bytes of an object (at least the whole header). */
 export function decodeHeader(head: Buffer, what: string): { meta: ObjectMeta; headerLength: number } {
-  if (head.length < PREFIX || head.readUInt32LE(0) !== SKIPPABLE_MAGIC) {
-    throw new IntegrityError(`${what} is corrupted or not a pitr object: bad header magic`);
-  }
-  const length = head.readUInt32LE(4);
-  if (length > MAX_HEADER_BYTES - PREFIX || head.length < PREFIX + length) {
-    throw new IntegrityError(`${what} is corrupted: header length ${length} out of range`);
+  const length = headerLength(head, what);
+  if (length === 'incomplete') throw new IntegrityError(`${what} is corrupted: it ends inside its header`);
+  const sealed = looksLikeAge(head);
+  let json: Buffer;
+  if (sealed) {
+    const { stanzas } = parseAgeHeader(head) as Exclude<ReturnType<typeof parseAgeHeader>, string>;
+    const stanza = stanzas.find((st) => st.args[0] === META_STANZA);
+    if (!stanza) throw new IntegrityError(`${what} is an age file without pitr's metadata: it was not archived by pitr`);
+    json = stanza.body;
+  } else {
+    json = head.subarray(PREFIX, length);
   }
   let value: unknown;
   try {
-    value = JSON.parse(head.subarray(PREFIX, PREFIX + length).toString('utf8'));
+    value = JSON.parse(json.toString('utf8'));
   } catch {
     throw new IntegrityError(`${what} is corrupted: header is not valid JSON`);
   }
@@ -109,7 +181,9 @@ export function decodeHeader(head: Buffer, what: string): { meta: ObjectMeta; he
   if (version !== 1)
     throw new IntegrityError(`${what} has an unknown header (format ${String(version)}): upgrade pitr or check the object`);
   const meta = checkDocument(value, objectMetaSchema, { what: `${what}'s header`, fix: 'check the object, or push the file again' });
-  return { meta, headerLength: PREFIX + length };
+  if (sealed !== (meta.encryption === 'age'))
+    throw new IntegrityError(`${what} is corrupted: its header says it is ${sealed ? 'not ' : ''}encrypted, and its form says otherwise`);
+  return { meta, headerLength: length };
 }
 
 /**
@@ -141,17 +215,12 @@ export type StoredState = { state: 'complete'; meta: ObjectMeta } | { state: 'in
  */
 export function inspectStoredObject(head: ObjectHead, what: string): StoredState {
   const { bytes } = head;
-  if (bytes.length < PREFIX) {
-    const magic = Buffer.alloc(4);
-    magic.writeUInt32LE(SKIPPABLE_MAGIC, 0);
-    if (magic.subarray(0, Math.min(4, bytes.length)).equals(bytes.subarray(0, 4))) return { state: 'incomplete' };
-    throw new IntegrityError(`${what} is corrupted or not a pitr object: bad header magic`);
+  if (headerLength(bytes, what) === 'incomplete') {
+    if (head.size === bytes.length) return { state: 'incomplete' }; // the object ends inside its own header
+    throw new IntegrityError(`${what} is corrupted: its header is longer than ${bytes.length} bytes`);
   }
-  if (bytes.readUInt32LE(0) === SKIPPABLE_MAGIC && bytes.length < PREFIX + bytes.readUInt32LE(4) && head.size === bytes.length) {
-    return { state: 'incomplete' }; // the object ends inside its own header
-  }
-  const { meta, headerLength } = decodeHeader(bytes, what);
-  const expected = headerLength + meta.payloadSize;
+  const { meta, headerLength: length } = decodeHeader(bytes, what);
+  const expected = length + meta.payloadSize;
   if (head.size < expected) return { state: 'incomplete', meta, expected };
   if (head.size > expected) throw new IntegrityError(`${what} is corrupted: ${head.size} bytes stored, ${expected} expected`);
   return { state: 'complete', meta };

@@ -1,68 +1,150 @@
 // The one way bytes become a stored object and come back. Storing passes the original
 // through stages in a fixed order:
 //
-//   compress → [encrypt: one more stage, next] → measure (size and SHA-256 of the bytes as stored)
+//   compress → encrypt (age, when the repository is encrypted) → measure (size and SHA-256 of the bytes as stored)
 //
-// and reading runs them backwards: measure and check → [decrypt] → decompress → check the size.
+// and reading runs them backwards: measure and check → decrypt → decompress → check the size.
 // The checksum is taken last on the way in, over the bytes as stored, so that whoever checks
 // a repository needs no key to read it.
 //
 // The same pipeline in two shapes: whole buffers (WAL files: synchronous where it counts,
 // into pooled buffers, without copies) and streams (base backups: bounded memory; on the way
 // in the compression is pg_basebackup's own, client-lz4, and on the way out the lz4 program's,
-// both in C on another core).
+// both in C on another core). The age package is loaded only when a stage encrypts or
+// decrypts: wal-push and wal-fetch of a repository in the clear never load it.
 import type { Duplex, Transform } from 'node:stream';
 import type { Compression } from '../config/config.js';
+import { IntegrityError } from '../errors.js';
 import type { BufferPool } from '../os/buffer-pool.js';
-import { compress, decompress, type Payload } from './compression.js';
+import type { TransactionEnds } from '../wal/transaction-ends.js';
+import type { AgeIdentities } from './age.js';
+import { compress, decompress } from './compression.js';
 import { Measure } from './measure.js';
-import { sha256 } from './object-format.js';
+import { encodeObject, encodeSealedObject, MAX_HEADER_BYTES, META_STANZA, sha256, type ObjectMeta } from './object-format.js';
 
 /** How the original is turned into stored bytes: what a reader must undo. */
 export interface StoredForm {
   compression: Compression;
+  /** Encrypt to these age recipients; absent: stored in the clear. */
+  recipients?: readonly string[];
 }
 
-/** Stored bytes of a whole file, and their checksum. */
-export interface SealedPayload extends Payload {
-  /** SHA-256 (hex) of `bytes`, the bytes as stored. */
-  sha256: string;
+/** The identities to decrypt with, loaded when an encrypted object is first met; `needs` names it for the error when none is configured. */
+export type KeySource = (needs: string) => Promise<AgeIdentities>;
+
+/** What a WAL object says about the file it holds, besides how it is stored. */
+export interface Original {
+  name: string;
+  transactionEnds?: TransactionEnds;
+  /** Keep the text in the clear beside the encrypted payload (ObjectMeta.text): timeline and backup history files. */
+  clearText?: boolean;
 }
 
-/** Turns a whole file into its stored bytes. Give `bytes` back to `pool` when `pooled`. */
-export async function sealBuffer(data: Buffer, form: StoredForm, pool?: BufferPool): Promise<SealedPayload> {
+/** A WAL object ready to store, and its header. */
+export interface SealedObject {
+  object: Buffer;
+  meta: ObjectMeta;
+  /** Gives pooled memory back; the object is unusable afterwards. */
+  release(): void;
+}
+
+/** Turns a whole file into its object (header and stored payload); buffers from `pool` when given. */
+export async function sealObject(data: Buffer, original: Original, form: StoredForm, pool?: BufferPool): Promise<SealedObject> {
   const payload = await compress(form.compression, data, pool);
-  return { ...payload, sha256: sha256(payload.bytes) };
+  const giveBack = (b: Buffer) => pool?.give(b);
+  const base = {
+    v: 1 as const,
+    name: original.name,
+    size: data.length,
+    compression: form.compression,
+    ...(original.transactionEnds ? { transactionEnds: original.transactionEnds } : {}),
+  };
+  if (form.recipients === undefined) {
+    const payloadSha256 = sha256(payload.bytes);
+    const meta: ObjectMeta = { ...base, payloadSize: payload.bytes.length, payloadSha256 };
+    if (payload.bytes === data) meta.sha256 = payloadSha256; // stored as it is: the original's checksum costs nothing
+    return {
+      object: encodeObject(meta, payload.bytes, payload.room),
+      meta,
+      release: () => payload.pooled && giveBack(payload.bytes),
+    };
+  }
+  try {
+    return await sealEncrypted(data, payload.bytes, base, original, form.recipients, pool);
+  } finally {
+    if (payload.pooled) giveBack(payload.bytes);
+  }
 }
 
-/** What a stored payload must match, from its object's header. */
-export interface PayloadCheck {
-  compression: string;
-  /** Size of the original. */
-  size: number;
-  /** SHA-256 of the stored bytes (every object written since 2026-12-01). */
-  storedSha256?: string;
-  /** SHA-256 of the original, for older objects that lack `storedSha256`. */
-  originalSha256?: string;
+async function sealEncrypted(
+  data: Buffer,
+  compressed: Buffer,
+  base: Omit<ObjectMeta, 'payloadSize'>,
+  original: Original,
+  recipients: readonly string[],
+  pool: BufferPool | undefined,
+): Promise<SealedObject> {
+  const { ageSeal, ageBodySize } = await import('./age.js');
+  const size = MAX_HEADER_BYTES + ageBodySize(compressed.length);
+  const out = pool ? pool.take(size) : Buffer.allocUnsafeSlow(size);
+  let meta: ObjectMeta | null = null;
+  try {
+    const { header, body } = await ageSeal(compressed, recipients, out.subarray(MAX_HEADER_BYTES), (sealed) => {
+      meta = {
+        ...base,
+        encryption: 'age',
+        payloadSize: sealed.length,
+        payloadSha256: sha256(sealed),
+        compressedSha256: sha256(compressed),
+        ...(original.clearText ? { text: data.toString('utf8'), sha256: sha256(data) } : {}),
+      };
+      return { args: [META_STANZA], body: Buffer.from(JSON.stringify(meta)) };
+    });
+    return { object: encodeSealedObject(header, body, MAX_HEADER_BYTES), meta: meta!, release: () => pool?.give(out) };
+  } catch (err) {
+    pool?.give(out);
+    throw err;
+  }
+}
+
+/** A stored object whose header has been read and whose length matches it; not yet verified. */
+export interface StoredObject {
+  /** Names it in errors. */
+  what: string;
+  meta: ObjectMeta;
+  /** The header as stored: an encrypted object's age header, which decryption needs. */
+  header: Buffer;
+  payload: Buffer;
 }
 
 /**
- * Checks stored bytes and turns them back into the original, into a buffer from `pool` when
- * given (`pooled`: for the caller to give back; an uncompressed payload is returned as it is).
- * The stored bytes are checked before they are decoded; the original then by its size (or
- * by its own checksum, for older objects). `mismatch` makes the error for bytes that differ.
+ * Checks a stored object and turns it back into the original, into a buffer from `pool` when
+ * given (`pooled`: for the caller to give back; an object stored as it is is returned as it
+ * is). The stored bytes are checked before anything is decoded; the original then by its
+ * size (or by its own checksum, for older objects). `mismatch` makes the error for bytes that
+ * differ. An encrypted object needs `keys`, except a history file's clear text.
  */
-export function openBuffer(
-  stored: Buffer,
-  check: PayloadCheck,
-  what: string,
+export async function openObject(
+  { what, meta, header, payload }: StoredObject,
   mismatch: () => Error,
+  keys?: KeySource,
   pool?: BufferPool,
-): { data: Buffer; pooled: boolean } {
-  if (check.storedSha256 !== undefined && sha256(stored) !== check.storedSha256) throw mismatch();
-  const data = decompress(check.compression, stored, check.size, what, pool);
+): Promise<{ data: Buffer; pooled: boolean }> {
+  if (meta.payloadSha256 !== undefined && sha256(payload) !== meta.payloadSha256) throw mismatch();
+  let stored = payload;
+  if (meta.encryption === 'age') {
+    if (meta.text !== undefined) {
+      const text = Buffer.from(meta.text, 'utf8');
+      if (text.length !== meta.size || sha256(text) !== meta.sha256) throw mismatch();
+      return { data: text, pooled: false };
+    }
+    if (!keys) throw new IntegrityError(`${what} is encrypted, and this command reads no encrypted objects`);
+    const { ageOpen } = await import('./age.js');
+    stored = await ageOpen(header, payload, await keys(what), what);
+  }
+  const data = decompress(meta.compression, stored, meta.size, what, pool);
   const pooled = pool !== undefined && data !== stored; // decompress takes from the pool unless stored uncompressed
-  if (data.length !== check.size || (check.storedSha256 === undefined && sha256(data) !== check.originalSha256)) {
+  if (data.length !== meta.size || (meta.payloadSha256 === undefined && sha256(data) !== meta.sha256)) {
     if (pooled) pool.give(data);
     throw mismatch();
   }
@@ -73,9 +155,11 @@ export function openBuffer(
  * The stages a stream passes through after its compression (done upstream) on the way into
  * the store; `stored` counts and hashes what is stored, valid once the stream has finished.
  */
-export function sealingStages(): { stages: Transform[]; stored: Measure } {
+export async function sealingStages(form: { recipients?: readonly string[] }): Promise<{ stages: Transform[]; stored: Measure }> {
   const stored = new Measure();
-  return { stages: [stored], stored };
+  if (form.recipients === undefined) return { stages: [stored], stored };
+  const { AgeEncryptStream } = await import('./age.js');
+  return { stages: [new AgeEncryptStream(form.recipients), stored], stored };
 }
 
 /**
@@ -84,12 +168,19 @@ export function sealingStages(): { stages: Transform[]; stored: Measure } {
  * manifest once the stream has finished. A decoder that fails names itself: `lz4`.
  */
 export async function openingStages(
-  form: { compression: Compression },
+  form: { compression: Compression; encryption?: 'age'; what: string },
+  keys?: KeySource,
   onProgress?: (bytes: number) => void,
 ): Promise<{ stages: Duplex[]; stored: Measure }> {
   const stored = new Measure(onProgress);
   // Loaded here, not above: wal-push and wal-fetch load this module, and never run a program.
   const { programStage } = await import('../os/program-stream.js');
+  const decrypt: Duplex[] = [];
+  if (form.encryption === 'age') {
+    if (!keys) throw new IntegrityError(`${form.what} is encrypted, and this command reads no encrypted objects`);
+    const { AgeDecryptStream } = await import('./age.js');
+    decrypt.push(new AgeDecryptStream(await keys(form.what), form.what));
+  }
   const decode = form.compression === 'lz4' ? [programStage('lz4', ['-d', '-c', '-q'])] : [];
-  return { stages: [stored, ...decode], stored };
+  return { stages: [stored, ...decrypt, ...decode], stored };
 }

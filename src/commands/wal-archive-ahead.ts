@@ -1,5 +1,6 @@
 // `pitr wal-archive-ahead`: the resident archiver, started in the background by wal-push; not for operators.
 import { ARCHIVER_COMMAND, runArchiver } from '../archive/archiver.js';
+import { pushForm } from '../archive/push.js';
 import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { invocationFingerprint, workerFlags } from '../launcher/fingerprint.js';
@@ -16,7 +17,7 @@ async function walArchiveAheadCommand({ config, log }: CommandContext): Promise<
   const storage = await openStorage(config, { user: 'resident-archiver' });
   const stored = await runArchiver({
     storage,
-    compression: config.compress,
+    ...pushForm(config),
     dataDir: resolveDataDir(config),
     fingerprint,
     // Recomputed on every turn: a few stat calls and one hash (launcher/fingerprint.ts).

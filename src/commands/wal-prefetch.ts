@@ -6,6 +6,7 @@ import { PREFETCH_COMMAND } from '../archive/prefetch.js';
 import { spool, spoolDir } from '../launcher/handoff.js';
 import { runPrefetcher } from '../archive/prefetch-worker.js';
 import { defineCommand } from '../cli/command.js';
+import { identityKeys } from '../codec/age-keys.js';
 import type { CommandContext } from '../cli/context.js';
 import { invocationFingerprint, workerFlags } from '../launcher/fingerprint.js';
 import { unlinkQuietly } from '../os/quiet-fs.js';
@@ -42,6 +43,7 @@ async function walPrefetchCommand({ config, log }: CommandContext): Promise<void
     depth: config.fetchPrefetch,
     concurrency: config.fetchConcurrency,
     idleMs: 60_000,
+    keys: identityKeys(config.identityFile),
     log,
   });
   log.debug({ fetched }, 'prefetcher done');

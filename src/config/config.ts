@@ -35,6 +35,10 @@ export interface Config {
   repo?: string;
   s3: S3Settings;
   compress: Compression;
+  /** Encrypt every object to these age X25519 recipients (PITR_ENCRYPT_RECIPIENTS); absent: store in the clear. */
+  recipients?: readonly string[];
+  /** The age identity file to decrypt with (PITR_ENCRYPT_IDENTITY_FILE): read only when a read needs it. */
+  identityFile?: string;
   logLevel: LogLevel;
   pgdata?: string;
   dbUrl?: string;
@@ -146,6 +150,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
       requestTimeoutMs: int('PITR_S3_REQUEST_TIMEOUT_MS', 10000, 1),
     },
     compress,
+    recipients: ageRecipients(nonEmpty(raw('PITR_ENCRYPT_RECIPIENTS')), label('PITR_ENCRYPT_RECIPIENTS')),
+    identityFile: nonEmpty(raw('PITR_ENCRYPT_IDENTITY_FILE')),
     logLevel,
     pgdata,
     dbUrl: typeof flags['db-url'] === 'string' ? flags['db-url'] : undefined,
@@ -179,6 +185,30 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
       return [[s.flag, s.type === 'boolean' ? String(bool(String(value), label(s.key))) : String(value)]];
     }),
   };
+}
+
+/**
+ * age X25519 recipients (bech32 "age1" and 58 characters: 32 bytes and a checksum, which the
+ * age package checks when it first encrypts); none given: undefined. Checked here by shape
+ * only: loading the age package would cost every wal-push. A value is echoed only when it is
+ * a public key: a secret key pasted by mistake must not reach a log.
+ */
+function ageRecipients(value: string | undefined, name: string): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  const keys = [...new Set(value.split(/[\s,]+/).filter((k) => k !== ''))];
+  for (const key of keys) {
+    if (/^AGE-SECRET-KEY-/i.test(key))
+      throw new ConfigError(
+        `${name} holds a secret key (AGE-SECRET-KEY-…): give its public key (age-keygen -y key.txt prints it) and keep the secret key off this host`,
+      );
+    if (/^age1(pq|tag)/.test(key))
+      throw new ConfigError(`${name}: ${key.slice(0, 12)}… is not an X25519 recipient: pitr encrypts to age1… keys made by age-keygen`);
+    if (!/^age1[02-9ac-hj-np-z]{58}$/.test(key))
+      throw new ConfigError(
+        `${name}: "${key.startsWith('age1') ? key : `${key.slice(0, 4)}…`}" is not an age public key (age1… from age-keygen)`,
+      );
+  }
+  return keys.length > 0 ? keys : undefined;
 }
 
 /** A whole number of at least 1, or undefined when unset. */

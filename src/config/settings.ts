@@ -6,6 +6,7 @@
 export const HELP_GROUPS = {
   repository: 'Repository and S3 options:',
   database: 'Database options:',
+  encryption: 'Encryption at rest:',
   tuning: 'Archiver tuning:',
   retention: 'Retention (expire, status):',
   alerts: 'Health thresholds (status):',
@@ -86,6 +87,20 @@ export const SETTINGS = [
     type: 'string',
     group: 'repository',
     describe: "S3 storage class of every upload, e.g. STANDARD_IA (default: the bucket's, STANDARD)",
+  },
+  {
+    key: 'PITR_ENCRYPT_RECIPIENTS',
+    flag: 'encrypt-recipients',
+    type: 'string',
+    group: 'encryption',
+    describe: 'encrypt every object to these age public keys (age1…, comma-separated); the repository records them at init',
+  },
+  {
+    key: 'PITR_ENCRYPT_IDENTITY_FILE',
+    flag: 'encrypt-identity-file',
+    type: 'string',
+    group: 'encryption',
+    describe: 'age identity file (age-keygen) to decrypt with: wal-fetch, restore; never needed where backups are only written',
   },
   {
     key: 'PITR_S3_ATOMIC_WRITES',

@@ -14,12 +14,15 @@ export const BACKUP_PREFIX = 'backups/';
  * tar. Either way the tar ends with PostgreSQL's backup_manifest, which holds a checksum of
  * every file (restore verifies the files against it). `size` counts the uncompressed tar, as
  * pg_basebackup counted it (to the KiB); `storedSize` and `storedSha256` the bytes stored,
- * checked on every restore.
+ * checked on every restore. Encrypted (age), the key ends in .age and `age -d -i key.txt | lz4 -d`
+ * gives back the tar.
  */
 const backupFileSchema = v.object({
   key: v.string(),
   name: v.literal('base.tar'),
   compression: v.picklist(['lz4', 'none']),
+  /** 'age': the stored bytes are an age file of the (compressed) tar; absent: in the clear. */
+  encryption: v.optional(v.literal('age')),
   size: byteCount,
   storedSize: byteCount,
   storedSha256: sha256Hex,

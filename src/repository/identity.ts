@@ -4,8 +4,9 @@
 // a bucket prefix emptied and initialised again): what a data directory keeps about its
 // repository (look-ahead records, the repositories it archived into) names the id, not the URL.
 import { createHash, randomUUID } from 'node:crypto';
-import { AlreadyExistsError, RepositoryMismatchError } from '../errors.js';
+import { AlreadyExistsError, EncryptionKeyError, RepositoryMismatchError } from '../errors.js';
 import * as v from 'valibot';
+import { recipientFingerprints } from '../codec/age-keys.js';
 import { checkDocument } from '../codec/json-document.js';
 import type { Storage } from '../storage/storage.js';
 import { IDENTITY_KEY } from './layout.js';
@@ -32,6 +33,18 @@ const identitySchema = v.object({
   walSegmentSize: v.pipe(v.number(), v.integer(), v.minValue(1)),
   createdAt: v.string(),
   createdBy: v.string(),
+  /**
+   * Present when every object is encrypted (age): the fingerprints of the recipients every
+   * push must encrypt to (codec/age-keys.ts), never a key. Absent: objects are stored in the
+   * clear. Changed only by `pitr init --change-recipients`.
+   */
+  encryption: v.optional(
+    v.object({
+      format: v.literal('age'),
+      recipients: v.pipe(v.array(v.pipe(v.string(), v.regex(/^sha256:[0-9a-f]{16}$/))), v.minLength(1)),
+      since: v.string(),
+    }),
+  ),
 });
 
 export type RepositoryIdentity = v.InferOutput<typeof identitySchema> & { id: string };
@@ -82,16 +95,68 @@ export function assertSameCluster(repo: RepositoryIdentity, cluster: Partial<Clu
   }
 }
 
+/** The encryption record for `recipients` (none: in the clear). */
+export function encryptionRecord(recipients: readonly string[] | undefined): RepositoryIdentity['encryption'] {
+  return recipients === undefined
+    ? undefined
+    : { format: 'age', recipients: recipientFingerprints(recipients), since: new Date().toISOString() };
+}
+
 /**
- * Binds an unbound repository to `cluster`, or checks the existing binding. Safe against a
- * concurrent binder: the write is no-overwrite, and the loser re-reads and compares.
+ * Refuses to store into `repo` what is not encrypted to exactly its recipients: an object in
+ * the clear in an encrypted repository, an encrypted one in a repository in the clear, or
+ * one a key the repository does not record could read, or its recorded keys could not.
+ */
+export function assertSameRecipients(repo: RepositoryIdentity, recipients: readonly string[] | undefined, storage: Storage): void {
+  const recorded = repo.encryption?.recipients;
+  const change = 'or change what the repository records with "pitr init --change-recipients" (docs/encryption.md); nothing was stored';
+  if (recorded === undefined && recipients === undefined) return;
+  if (recorded === undefined)
+    throw new EncryptionKeyError(
+      `repository ${storage.url} stores objects in the clear, and PITR_ENCRYPT_RECIPIENTS is set: unset it, ${change}`,
+    );
+  if (recipients === undefined)
+    throw new EncryptionKeyError(
+      `repository ${storage.url} is encrypted (to ${recorded.join(', ')}): set PITR_ENCRYPT_RECIPIENTS to its recipients' public keys, ${change}`,
+    );
+  const given = recipientFingerprints(recipients);
+  if (given.join(' ') !== recorded.join(' '))
+    throw new EncryptionKeyError(
+      `PITR_ENCRYPT_RECIPIENTS (${given.join(', ')}) are not the recipients repository ${storage.url} records (${recorded.join(', ')}): ` +
+        `set the recorded ones, ${change}`,
+    );
+}
+
+/**
+ * `pitr init --change-recipients`: records `recipients` (none: objects in the clear from now
+ * on) as the ones every push must encrypt to. Objects already stored keep theirs: the old
+ * identity still reads them. One whole-object replace of the identity, which keeps its id.
+ */
+export async function changeRecipients(
+  storage: Storage,
+  identity: RepositoryIdentity,
+  recipients: readonly string[] | undefined,
+): Promise<RepositoryIdentity> {
+  const { encryption: _old, ...rest } = identity;
+  const encryption = encryptionRecord(recipients);
+  const changed: RepositoryIdentity = { ...rest, ...(encryption ? { encryption } : {}) };
+  await storage.put(IDENTITY_KEY, Buffer.from(`${JSON.stringify(changed, null, 2)}\n`));
+  return changed;
+}
+
+/**
+ * Binds an unbound repository to `cluster` (encrypted to `recipients`, when given), or checks
+ * the existing binding. Safe against a concurrent binder: the write is no-overwrite, and the
+ * loser re-reads and compares.
  */
 export async function bindIdentity(
   storage: Storage,
   cluster: ClusterIdentity,
   version: string,
   source: string,
+  recipients?: readonly string[],
 ): Promise<{ identity: RepositoryIdentity; created: boolean }> {
+  const encryption = encryptionRecord(recipients);
   const identity: RepositoryIdentity = {
     format: REPOSITORY_FORMAT,
     id: randomUUID(),
@@ -100,6 +165,7 @@ export async function bindIdentity(
     walSegmentSize: cluster.walSegmentSize,
     createdAt: new Date().toISOString(),
     createdBy: `pitr ${version}`,
+    ...(encryption ? { encryption } : {}),
   };
   const body = Buffer.from(`${JSON.stringify(identity, null, 2)}\n`);
   try {

@@ -3,7 +3,8 @@
 // (wal/transaction-ends.ts); after the last one archived, recovery runs out of WAL first.
 // Read from the segments' headers, newest first: on a server that commits at all, the newest
 // segment or the one before it answers.
-import { decodeHeader, MAX_HEADER_BYTES } from '../codec/object-format.js';
+import { decodeHeader } from '../codec/object-format.js';
+import { readObjectHead } from './object-head.js';
 import type { Storage } from '../storage/storage.js';
 import { parseLsn, parseWalFileName } from '../wal/names.js';
 import { segmentNumber, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';
@@ -57,7 +58,7 @@ export async function lastTransactionEnd(
  * is verify's to name; the window then ends at its archive time, as for an old one).
  */
 async function readEnds(storage: Storage, name: string): Promise<TransactionEnds | undefined> {
-  const head = await storage.getHead(walObjectKey(parseWalFileName(name)!), MAX_HEADER_BYTES);
+  const head = await readObjectHead(storage, walObjectKey(parseWalFileName(name)!));
   if (!head) return undefined;
   try {
     return decodeHeader(head.bytes, `archived ${name} in ${storage.url}`).meta.transactionEnds;

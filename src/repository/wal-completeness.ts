@@ -4,7 +4,8 @@
 // shorter than header + payload is cut off (codec/object-format.ts). wal-fetch already
 // refuses one; this is for everything that decides from what is stored without fetching it
 // (the backup's WAL wait, the restore plan, list).
-import { inspectStoredObject, MAX_HEADER_BYTES, MIN_OBJECT_BYTES, type ObjectMeta } from '../codec/object-format.js';
+import { inspectStoredObject, MIN_OBJECT_BYTES, type ObjectMeta } from '../codec/object-format.js';
+import { readObjectHead } from './object-head.js';
 import { IntegrityError } from '../errors.js';
 import type { ObjectHead, ObjectInfo, Storage } from '../storage/storage.js';
 import { parseWalFileName } from '../wal/names.js';
@@ -79,7 +80,7 @@ async function checkWal(
       const object = toRead[next++]!;
       try {
         const { problem, meta } = classify(
-          await storage.getHead(object.key, MAX_HEADER_BYTES),
+          await readObjectHead(storage, object.key),
           object.name,
           `archived ${object.name} in ${storage.url}`,
         );

@@ -1,4 +1,4 @@
-// Streams a stored base backup into a directory: download -> measure -> `lz4 -d` -> `tar -x`
+// Streams a stored base backup into a directory: download -> measure -> [decrypt] -> `lz4 -d` -> `tar -x`
 // (child processes: C speed on other cores, constant memory). Nothing is staged. Then the
 // stored bytes' size and SHA-256 are checked against pitr's manifest, and every restored file
 // against PostgreSQL's own backup_manifest (pg_verifybackup); the caller writes the recovery
@@ -6,7 +6,7 @@
 import { execa } from 'execa';
 import { pipeline } from 'node:stream/promises';
 import type { BackupFile } from '../repository/backups.js';
-import { openingStages } from '../codec/pipeline.js';
+import { openingStages, type KeySource } from '../codec/pipeline.js';
 import { programStage } from '../os/program-stream.js';
 import { InputError, IntegrityError, NotFoundError, PitrError, StorageError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -23,12 +23,14 @@ export async function extractBackup(args: {
   log: Logger;
   /** Stored (compressed) bytes read so far. */
   onProgress?: (bytes: number) => void;
+  /** The identities to decrypt with, for an encrypted backup. */
+  keys?: KeySource;
 }): Promise<void> {
   const { storage, file, dir, owner } = args;
   const what = `${storage.url}${file.key}`;
   const source = await storage.getStream(file.key);
   if (!source) throw new NotFoundError(`${what} is missing: the backup is damaged; choose another with --backup`);
-  const { stages, stored } = await openingStages(file, args.onProgress);
+  const { stages, stored } = await openingStages({ ...file, what }, args.keys, args.onProgress);
   // GNU tar, run as the server's user: the files are that user's, modes as archived (-p).
   // It extracts 3.5x faster than node-tar (measured: 621 MiB in 1.2 s against 4.2 s).
   const untar = programStage('tar', ['-x', '-p', '-f', '-', '-C', dir], owner ? { uid: owner.uid, gid: owner.gid } : {});

@@ -111,5 +111,7 @@ export function restoreCommandFor(config: Config, pitrPath: string): string {
   if (config.s3.forcePathStyle) args.push('--s3-force-path-style');
   if (config.repo!.startsWith('s3://')) args.push('--s3-region', config.s3.region);
   if (config.s3.checksum !== 'when_required') args.push('--s3-checksum', config.s3.checksum);
+  // The identity's path, never its content: the restored server's user must be able to read it (restore checks).
+  if (config.identityFile) args.push('--encrypt-identity-file', resolve(config.identityFile));
   return `${args.map(shellQuote).join(' ')} wal-fetch %f %p`;
 }

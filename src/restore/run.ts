@@ -1,6 +1,7 @@
 // Restores a backup for point-in-time recovery. The order is the safety argument:
 //   1. inspect the target directory and plan against the repository: nothing is written
 //      until the backup, the timeline and every WAL segment replay needs are known to exist;
+//      and, for an encrypted repository, until the identity is known to open it;
 //   2. stream the backup in, verifying sizes and SHA-256 against its manifest;
 //   3. only then write the recovery configuration: a directory without recovery.signal and
 //      restore_command cannot start as a server by mistake;
@@ -17,6 +18,8 @@ import type { Storage } from '../storage/storage.js';
 import { historyFileName } from '../wal/names.js';
 import { explainBranch, planAcrossBranches, type BranchChoice } from './branch-choice.js';
 import { extractBackup } from './extract.js';
+import { checkIdentityOpens } from './key-check.js';
+import { identityKeys } from '../codec/age-keys.js';
 import { checkTimeReachable, endPlanAt, holdsTimeStop, replaySegments, type RestorePlan } from './plan.js';
 import { lastTransactionEnd } from '../repository/last-transaction.js';
 import { byStopTime, listBackups } from '../repository/backups.js';
@@ -85,8 +88,17 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
     );
   }
 
-  await prepareTargetDir(dir);
   const file = plan.backup.files[0];
+  const keys = identityKeys(o.config.identityFile);
+  const encrypted = await checkIdentityOpens(o.storage, keys, file, [plan.firstSegment, plan.lastSegment]);
+  const identityFile = o.config.identityFile;
+  if (encrypted && identityFile && !(await readableBy(resolve(identityFile), dir.owner))) {
+    throw new InputError(
+      `the restored server runs restore_command as ${dir.owner?.name ?? 'its owner'}, who cannot read the identity file ${identityFile}: chown it to that user and chmod 600`,
+    );
+  }
+
+  await prepareTargetDir(dir);
   try {
     await extractBackup({
       storage: o.storage,
@@ -95,6 +107,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
       owner: dir.owner,
       pgVersion: plan.backup.pgVersion,
       log: o.log,
+      keys,
       onProgress: (b) => o.onProgress?.(b, file.storedSize),
     });
     const settings = recoverySettings({

@@ -5,11 +5,18 @@
 // one WAL file, a segment at most) and checked as wal-fetch checks it.
 //
 // Memory: a stream's chunks pass through a hash and are dropped; only the header (at most
-// MAX_HEADER_BYTES) is held, and the payload of an older object.
+// MAX_SEALED_HEADER_BYTES) is held, and the payload of an older object.
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { decodeHeader, inspectStoredObject, MAX_HEADER_BYTES, type ObjectMeta } from '../codec/object-format.js';
-import { openBuffer } from '../codec/pipeline.js';
+import {
+  decodeHeader,
+  headerLength as headerEnd,
+  inspectStoredObject,
+  MAX_HEADER_BYTES,
+  MAX_SEALED_HEADER_BYTES,
+  type ObjectMeta,
+} from '../codec/object-format.js';
+import { openObject } from '../codec/pipeline.js';
 import { IntegrityError, PitrError, StorageUnavailableError } from '../errors.js';
 import type { BackupFile } from '../repository/backups.js';
 import type { Storage } from '../storage/storage.js';
@@ -52,6 +59,14 @@ export async function checkWalObject(
     if (kept && payloadBytes <= header!.meta.payloadSize) kept.push(chunk);
     else kept = null; // longer than recorded: damaged whatever it holds
   };
+  /** Whether the bytes so far hold the whole header (an age header may be longer than MAX_HEADER_BYTES), or no pitr header at all. */
+  const headerComplete = (): boolean => {
+    try {
+      return headerEnd(Buffer.concat(head), what) !== 'incomplete' || headBytes > MAX_SEALED_HEADER_BYTES;
+    } catch {
+      return true; // readHeader names it
+    }
+  };
   const readHeader = (): boolean => {
     const buffered = Buffer.concat(head);
     try {
@@ -76,7 +91,7 @@ export async function checkWalObject(
       }
       head.push(chunk);
       headBytes += chunk.length;
-      if (headBytes >= MAX_HEADER_BYTES) readHeader();
+      if (headBytes >= MAX_HEADER_BYTES && headerComplete()) readHeader();
     }
   } catch (err) {
     throw streamFailure(err, what);
@@ -106,7 +121,8 @@ export async function checkWalObject(
   // An older object: only the original's checksum, so the payload is decoded and checked as wal-fetch would.
   const mismatch = () => new IntegrityError(`${what} is corrupted: the SHA-256 or size of its content differs from the one recorded`);
   try {
-    openBuffer(Buffer.concat(kept ?? []), { compression: meta.compression, size: meta.size, originalSha256: meta.sha256 }, what, mismatch);
+    // Objects without payloadSha256 predate encryption: stored in the clear, no header needed.
+    await openObject({ what, meta, header: Buffer.alloc(0), payload: Buffer.concat(kept ?? []) }, mismatch);
   } catch (err) {
     if (err instanceof IntegrityError) return problem('damaged', err.message);
     throw err;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { freePort, giveToPostgres, PG_BIN, PITR_BIN, tempDir, waitFor } from '../harness/env.js';
 import { Cluster } from '../harness/postgres.js';
 import { S3Server } from '../harness/s3.js';
-import { asPostgresArgs, pitrConfText, say, table, timed, type Sample, writePgbackrestConf } from './common.js';
+import { asPostgresArgs, benchAgeKey, pitrConfText, say, table, timed, type Sample, writePgbackrestConf } from './common.js';
 
 const MiB = 1048576;
 /** Runs of each verify (interleaved); the median is shown. */
@@ -33,9 +33,25 @@ export async function benchBackup(scale: number): Promise<void> {
     const pitrS3Conf = join(work, 'pitr-s3.env');
     await writeFile(pitrFileConf, `PITR_REPO=file://${fileRepo}\nPITR_LOG_LEVEL=warn\n`);
     await writeFile(pitrS3Conf, pitrConfText(s3Env));
+    // Encrypted: pitr to an age public key (file:// and S3), pgBackRest with its only cipher,
+    // aes-256-cbc and a passphrase, in a repository of its own.
+    const key = await benchAgeKey(work);
+    const ageSettings = { PITR_ENCRYPT_RECIPIENTS: key.recipient, PITR_ENCRYPT_IDENTITY_FILE: key.identityFile };
+    const pitrFileAgeConf = join(work, 'pitr-file-age.env');
+    const pitrS3AgeConf = join(work, 'pitr-s3-age.env');
+    await mkdir(join(work, 'pitr-age-repo'));
+    await writeFile(pitrFileAgeConf, pitrConfText({ PITR_REPO: `file://${join(work, 'pitr-age-repo')}`, ...ageSettings }));
+    await writeFile(pitrS3AgeConf, pitrConfText({ ...(await s3.newRepo()).env, ...ageSettings }));
     const pgbrConf = await writePgbackrestConf(work, cluster, sockDir, ['start-fast=y']);
+    const pgbrCipherWork = join(work, 'pgbr-cipher');
+    await mkdir(pgbrCipherWork);
+    const pgbrCipherConf = await writePgbackrestConf(pgbrCipherWork, cluster, sockDir, [
+      'start-fast=y',
+      'repo1-cipher-type=aes-256-cbc',
+      'repo1-cipher-pass=bench-only-passphrase-not-a-secret',
+    ]);
     await giveToPostgres(work);
-    await chmod(pitrS3Conf, 0o640);
+    for (const conf of [pitrS3Conf, pitrS3AgeConf, pitrFileAgeConf]) await chmod(conf, 0o640);
 
     say(`pgbench -i -s ${scale} (archiving off while loading) ...`);
     const init = runAsPg(
@@ -47,15 +63,20 @@ export async function benchBackup(scale: number): Promise<void> {
     // Every tool archives the WAL from here on, so each backup can wait for its own WAL. Both
     // pitr repositories are bound by hand: a push never binds an empty one once its cluster has
     // archived elsewhere (archive/archived-into.ts).
-    for (const conf of [pitrFileConf, pitrS3Conf]) {
+    for (const conf of [pitrFileConf, pitrS3Conf, pitrFileAgeConf, pitrS3AgeConf]) {
       const bound = runAsPg(PITR_BIN, ['--config', conf, 'init', '--pgdata', cluster.dataDir], {});
       if (bound.code !== 0) throw new Error(`pitr init failed: ${bound.stderr}`);
     }
-    const archive = `${PITR_BIN} --config ${pitrFileConf} wal-push %p && ${PITR_BIN} --config ${pitrS3Conf} wal-push %p && pgbackrest --config ${pgbrConf} --stanza=bench archive-push %p`;
+    const archive = [
+      ...[pitrFileConf, pitrS3Conf, pitrFileAgeConf, pitrS3AgeConf].map((conf) => `${PITR_BIN} --config ${conf} wal-push %p`),
+      ...[pgbrConf, pgbrCipherConf].map((conf) => `pgbackrest --config ${conf} --stanza=bench archive-push %p`),
+    ].join(' && ');
     await cluster.query(`ALTER SYSTEM SET archive_command = '${archive.replace(/'/g, "''")}'`);
     await cluster.query('SELECT pg_reload_conf()');
-    const created = runAsPg('pgbackrest', ['--config', pgbrConf, '--stanza=bench', 'stanza-create'], {});
-    if (created.code !== 0) throw new Error(`pgbackrest stanza-create failed: ${created.stdout} ${created.stderr}`);
+    for (const conf of [pgbrConf, pgbrCipherConf]) {
+      const created = runAsPg('pgbackrest', ['--config', conf, '--stanza=bench', 'stanza-create'], {});
+      if (created.code !== 0) throw new Error(`pgbackrest stanza-create failed: ${created.stdout} ${created.stderr}`);
+    }
     const dbBytes = Number(await cluster.one<string>('SELECT sum(pg_database_size(oid))::text FROM pg_database'));
     say(`database: ${(dbBytes / MiB).toFixed(0)} MiB`);
 
@@ -64,9 +85,15 @@ export async function benchBackup(scale: number): Promise<void> {
     const backups: [string, Sample][] = [
       ['pitr backup, file://', runAsPg(PITR_BIN, ['--config', pitrFileConf, 'backup'], db)],
       ['pitr backup, s3 (s3rver)', runAsPg(PITR_BIN, ['--config', pitrS3Conf, 'backup'], db)],
+      ['pitr backup, file://, age-encrypted', runAsPg(PITR_BIN, ['--config', pitrFileAgeConf, 'backup'], db)],
+      ['pitr backup, s3 (s3rver), age-encrypted', runAsPg(PITR_BIN, ['--config', pitrS3AgeConf, 'backup'], db)],
       [
         'pgBackRest backup --type=full, posix lz4',
         runAsPg('pgbackrest', ['--config', pgbrConf, '--stanza=bench', '--type=full', 'backup'], {}),
+      ],
+      [
+        'pgBackRest backup --type=full, posix lz4, aes-256-cbc',
+        runAsPg('pgbackrest', ['--config', pgbrCipherConf, '--stanza=bench', '--type=full', 'backup'], {}),
       ],
       [
         'pg_basebackup -Fp -X none to a local dir',
@@ -120,6 +147,7 @@ export async function benchBackup(scale: number): Promise<void> {
     for (const [label, conf] of [
       ['pitr restore --latest --start, file://', pitrFileConf],
       ['pitr restore --latest --start, s3', pitrS3Conf],
+      ['pitr restore --latest --start, s3, age-encrypted', pitrS3AgeConf],
     ] as const) {
       const port = await freePort();
       const dir = await target();
@@ -234,10 +262,28 @@ export async function benchBackup(scale: number): Promise<void> {
           ratio(find(backups, 'pitr backup, s3')[1].ms, find(backups, 'pgBackRest')[1].ms),
           ratio(find(backups, 'pitr backup, s3')[1].ms, find(backups, 'pg_basebackup')[1].ms),
         ],
+        [
+          'backup, file://, age-encrypted (vs pgBackRest aes-256-cbc)',
+          ratio(find(backups, 'pitr backup, file://, age')[1].ms, find(backups, 'pgBackRest backup --type=full, posix lz4, aes')[1].ms),
+          '-',
+        ],
+        [
+          'backup, s3, age-encrypted (vs pgBackRest aes-256-cbc)',
+          ratio(find(backups, 'pitr backup, s3 (s3rver), age')[1].ms, find(backups, 'pgBackRest backup --type=full, posix lz4, aes')[1].ms),
+          '-',
+        ],
         ['restore, file://', ratio(find(restores, 'pitr restore --immediate, file')[1].ms, find(restores, 'pgBackRest')[1].ms), '-'],
         ['restore, s3', ratio(find(restores, 'pitr restore --immediate, s3')[1].ms, find(restores, 'pgBackRest')[1].ms), '-'],
         ['to promoted, file://', ratio(find(promoted, 'pitr restore --latest --start, file')[2], find(promoted, 'pgBackRest')[2]), '-'],
         ['to promoted, s3', ratio(find(promoted, 'pitr restore --latest --start, s3')[2], find(promoted, 'pgBackRest')[2]), '-'],
+      ],
+    );
+    say();
+    table(
+      ['encrypted backup MiB/s / unencrypted (target >= 0.8)', 'ratio'],
+      [
+        ['file://', ratio(find(backups, 'pitr backup, file://')[1].ms, find(backups, 'pitr backup, file://, age')[1].ms)],
+        ['s3', ratio(find(backups, 'pitr backup, s3 (s3rver)')[1].ms, find(backups, 'pitr backup, s3 (s3rver), age')[1].ms)],
       ],
     );
     const stored = spawnSync('du', ['-sb', join(fileRepo, 'backups'), join(work, 'pgbr-repo', 'backup'), basebackupDir], {

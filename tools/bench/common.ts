@@ -82,3 +82,14 @@ export async function writePgbackrestConf(
   await writeFile(path, lines.join('\n'));
   return path;
 }
+
+/** A throwaway age key pair for the encrypted ways: the recipient, and the identity file (readable by postgres). */
+export async function benchAgeKey(dir: string): Promise<{ recipient: string; identityFile: string }> {
+  const identityFile = join(dir, 'bench-age-key.txt');
+  const made = spawnSync('age-keygen', ['-o', identityFile], { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`age-keygen failed (apt-get install age): ${made.stderr}`);
+  spawnSync('chown', ['postgres:postgres', identityFile]);
+  const recipient = /age1[0-9a-z]+/.exec(made.stderr)?.[0];
+  if (!recipient) throw new Error('age-keygen printed no public key');
+  return { recipient, identityFile };
+}

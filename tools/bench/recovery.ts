@@ -1,6 +1,6 @@
 // Part 3: archive recovery of about 1 GB of WAL (pgbench -i) into a base backup taken before
 // it: time from starting the server to promotion, with restore_command = pitr wal-fetch from
-// file:// and from S3 (prefetch on, the default), pitr with prefetch off, and plain `cp` from
+// file:// and from S3 (prefetch on, the default; and encrypted to an age key), pitr with prefetch off, and plain `cp` from
 // a local directory as the floor. Same WAL, same machine, same run.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { cp } from 'node:fs/promises';
 import { giveToPostgres, PITR_BIN, tempDir, waitFor } from '../harness/env.js';
 import { Cluster } from '../harness/postgres.js';
 import { S3Server } from '../harness/s3.js';
-import { asPostgresArgs, pgbenchArgs, pitrConfText, say, table, timed } from './common.js';
+import { asPostgresArgs, benchAgeKey, pgbenchArgs, pitrConfText, say, table, timed } from './common.js';
 
 export async function benchRecovery(scale: number): Promise<void> {
   const work = await tempDir('bench-recovery');
@@ -21,16 +21,24 @@ export async function benchRecovery(scale: number): Promise<void> {
   const { env: s3Env } = await s3.newRepo();
   const fileConf = join(work, 'pitr-file.env');
   const s3Conf = join(work, 'pitr-s3.env');
+  // Encrypted to a public key (age), the identity to read it back with.
+  const s3AgeConf = join(work, 'pitr-s3-age.env');
+  const key = await benchAgeKey(work);
   await writeFile(fileConf, `PITR_REPO=file://${fileRepo}\nPITR_LOG_LEVEL=warn\n`);
   await writeFile(s3Conf, pitrConfText(s3Env));
+  await writeFile(
+    s3AgeConf,
+    pitrConfText({ ...(await s3.newRepo()).env, PITR_ENCRYPT_RECIPIENTS: key.recipient, PITR_ENCRYPT_IDENTITY_FILE: key.identityFile }),
+  );
   await giveToPostgres(work);
-  const archive = `cp %p ${arch}/%f && ${PITR_BIN} --config ${fileConf} wal-push %p && ${PITR_BIN} --config ${s3Conf} wal-push %p`;
+  const push = (conf: string) => `${PITR_BIN} --config ${conf} wal-push %p`;
+  const archive = `cp %p ${arch}/%f && ${push(fileConf)} && ${push(s3Conf)} && ${push(s3AgeConf)}`;
   const primary = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${archive}'`, max_wal_size: "'4GB'" } });
   const started: Cluster[] = [];
   try {
     // Both repositories bound by hand: a push never binds an empty one once its cluster has
     // archived elsewhere (archive/archived-into.ts).
-    for (const conf of [fileConf, s3Conf]) {
+    for (const conf of [fileConf, s3Conf, s3AgeConf]) {
       const [c, a] = asPostgresArgs(PITR_BIN, ['--config', conf, 'init', '--pgdata', primary.dataDir]);
       const bound = timed(c, a, {}, '/tmp');
       if (bound.code !== 0) throw new Error(`pitr init failed: ${bound.stderr}`);
@@ -38,7 +46,7 @@ export async function benchRecovery(scale: number): Promise<void> {
     await primary.start();
     const base = await primary.baseBackup();
     const lsn0 = await primary.one<string>('SELECT pg_current_wal_lsn()::text');
-    say(`pgbench -i -s ${scale} after the base backup, archived three ways (cp, pitr file://, pitr s3) ...`);
+    say(`pgbench -i -s ${scale} after the base backup, archived four ways (cp, pitr file://, pitr s3, pitr s3 encrypted) ...`);
     const [c, a] = pgbenchArgs(primary.port, ['-i', '-q', '-s', String(scale)]);
     const init = timed(c, a, {}, '/tmp');
     if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
@@ -54,6 +62,7 @@ export async function benchRecovery(scale: number): Promise<void> {
       ['cp from a local directory', `cp ${arch}/%f %p`],
       ['pitr wal-fetch, file://, prefetch 8', `${PITR_BIN} --config ${fileConf} wal-fetch %f %p`],
       ['pitr wal-fetch, s3, prefetch 8', `${PITR_BIN} --config ${s3Conf} wal-fetch %f %p`],
+      ['pitr wal-fetch, s3, age-encrypted, prefetch 8', `${PITR_BIN} --config ${s3AgeConf} wal-fetch %f %p`],
       ['pitr wal-fetch, s3, prefetch off', `${PITR_BIN} --config ${s3Conf} --fetch-prefetch 0 wal-fetch %f %p`],
     ];
     // BENCH_BASELINE_PITR: another checkout's bin/pitr, recovering beside this one in the same rounds (before/after a change).

@@ -1,5 +1,5 @@
 // Part 4: sustained archiving under load. For each way of archiving (none, pitr file://,
-// pitr S3, pgBackRest synchronous, pgBackRest asynchronous with process-max=2, and pitr and
+// pitr S3, both again encrypted to an age key, pgBackRest synchronous, pgBackRest asynchronous with process-max=2, and pitr and
 // both pgBackRest ways again to S3 over TLS, the only way pgBackRest speaks S3), a fresh
 // cluster runs a bulk-insert load and a pgbench TPC-B load for BENCH_LOAD_SECONDS (60) each,
 // after one segment archived to warm up, while the .ready backlog is sampled every 500 ms. Reported: WAL MB/s generated, segments
@@ -22,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { giveToPostgres, PITR_BIN, tempDir } from '../harness/env.js';
 import { Cluster } from '../harness/postgres.js';
 import { S3Server } from '../harness/s3.js';
-import { asPostgresArgs, pgbenchArgs, pitrConfText, quantile, say, table, writePgbackrestConf } from './common.js';
+import { asPostgresArgs, benchAgeKey, pgbenchArgs, pitrConfText, quantile, say, table, writePgbackrestConf } from './common.js';
 
 interface Way {
   label: string;
@@ -85,8 +85,26 @@ export async function benchSustained(seconds: number): Promise<void> {
     const res = await pgbr(dir, ['stanza-create']);
     if (res.exitCode !== 0) throw new Error(`pgbackrest stanza-create failed: ${res.stdout} ${res.stderr}`);
   };
+  // The age ways encrypt to a public key; the archiver holds no identity, as on a database host.
+  const key = await benchAgeKey(await tempDir('bench-key'));
+  const age = { PITR_ENCRYPT_RECIPIENTS: key.recipient };
   const pitrWays = (bin: string, prefix: string): Way[] => [
     { label: `${prefix}pitr file://`, setup: async (dir) => `${bin} --repo file://${dir}/repo --log-level warn wal-push %p` },
+    {
+      label: `${prefix}pitr file:// age`,
+      setup: async (dir) => {
+        await writeFile(join(dir, 'pitr.env'), pitrConfText({ PITR_REPO: `file://${dir}/repo`, ...age }), { mode: 0o640 });
+        return `${bin} --config ${dir}/pitr.env wal-push %p`;
+      },
+    },
+    {
+      label: `${prefix}pitr s3 age (s3rver)`,
+      setup: async (dir) => {
+        const { env } = await s3.newRepo();
+        await writeFile(join(dir, 'pitr.env'), pitrConfText({ ...env, ...age }), { mode: 0o640 });
+        return `${bin} --config ${dir}/pitr.env wal-push %p`;
+      },
+    },
     {
       label: `${prefix}pitr s3 (s3rver)`,
       setup: async (dir) => {
