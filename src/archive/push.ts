@@ -3,7 +3,9 @@
 // The order of checks is the safety argument:
 //   1. the file is what its name says (segment header address and size);
 //   2. the repository is bound to this cluster (bound now if empty);
-//   2b. it is encrypted to exactly the recipients the repository records, or neither encrypts;
+//   2b. it is encrypted to exactly the recipients the repository records, or neither encrypts
+//       (what this push writes: an identical copy found in step 3 keeps the recipients, or
+//       the clear form, it was stored with before a change of recipients);
 //   3. an object already under that name is compared with the file (sameContent):
 //      identical -> success without writing; different -> refuse, stored copy untouched;
 //   4. the write itself is no-overwrite, so a racing writer cannot be clobbered either.
@@ -183,11 +185,11 @@ async function store({ name, file, absolute, data, before }: ReadFile, opts: Pus
   }
   assertSameRecipients(repository, opts.recipients, storage);
 
-  // History files keep their text in the clear beside the encrypted copy (ObjectMeta.text).
-  const clearText = file.kind === 'history' || file.kind === 'backup';
+  // History files keep a copy in the clear beside the encrypted one (ObjectMeta.clear).
+  const clearCopy = file.kind === 'history' || file.kind === 'backup';
   const sealed = await sealObject(
     data,
-    { name, transactionEnds, clearText },
+    { name, transactionEnds, clearCopy },
     { compression: opts.compression, recipients: opts.recipients },
     opts.pool,
   );

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError, EncryptionKeyError } from '../errors.js';
-import type { AgeIdentities } from './age.js';
+import type { AgeIdentities } from './age-identities.js';
 
 /** What the repository records of a recipient: enough to recognise it, nothing to encrypt with. */
 export function recipientFingerprint(recipient: string): string {
@@ -50,7 +50,7 @@ export async function loadIdentities(path: string | undefined, needs: string): P
   }
   if (identities.length === 0)
     throw new ConfigError(`the identity file ${path} holds no identity (AGE-SECRET-KEY-1…): give a file made by age-keygen`);
-  const { AgeIdentities } = await import('./age.js');
+  const { AgeIdentities } = await import('./age-identities.js');
   try {
     return new AgeIdentities(identities);
   } catch {
@@ -67,7 +67,11 @@ export function identityKeys(path: string | undefined): (needs: string) => Promi
   let loaded: Promise<AgeIdentities> | null = null;
   return (needs) => {
     if (path === undefined) return loadIdentities(path, needs);
-    loaded ??= loadIdentities(path, needs);
+    // A failed load is not kept: the next object tries again (a prefetcher outlives a fixed file) and is named.
+    loaded ??= loadIdentities(path, needs).catch((err: unknown) => {
+      loaded = null;
+      throw err;
+    });
     return loaded;
   };
 }

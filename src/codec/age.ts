@@ -1,8 +1,8 @@
 // The age format (age-encryption.org/v1): what `age -d -i key.txt` reads, and what
 // `age -r age1…` writes, for a payload held whole (WAL files) or streamed (base backups).
 //
-// Reading is the age-encryption package's, by age's author: it unwraps the file key with an
-// identity and checks the header MAC. Writing composes the spec's steps from node:crypto's
+// Reading the header is the age-encryption package's, by age's author (age-identities.ts): it
+// unwraps the file key with an identity and checks the header MAC. Writing composes the spec's steps from node:crypto's
 // primitives (OpenSSL): X25519, HKDF-SHA256, HMAC-SHA256 and ChaCha20-Poly1305. The package
 // does the same work at a cost the archiver cannot carry per segment: its X25519 runs through
 // WebCrypto key imports, 3.0 ms of CPU a header against 0.3 ms here, and its pure-JS payload
@@ -31,13 +31,18 @@ import {
 } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { bech32 } from '@scure/base';
-import { Decrypter } from 'age-encryption';
-import { ConfigError, EncryptionKeyError, IntegrityError } from '../errors.js';
+import { ConfigError, IntegrityError } from '../errors.js';
 import { encodeStanzas, parseAgeHeader, type AgeStanza } from './age-header.js';
 
 const CHUNK = 64 * 1024;
 const TAG = 16;
 const NONCE = 16;
+
+/** What opens a header: the identities of age-identities.ts (which loads the age package). */
+export interface HeaderUnwrapper {
+  /** The header's file key; EncryptionKeyError when no identity matches, IntegrityError when the header was tampered with. */
+  unwrap(header: Buffer, what: string): Promise<Uint8Array>;
+}
 
 /** The bytes an age body (nonce and sealed chunks) takes for `plaintextBytes`. */
 export function ageBodySize(plaintextBytes: number): number {
@@ -73,36 +78,10 @@ export async function ageEncrypt(plaintext: Buffer, recipients: readonly string[
 }
 
 /**
- * The identities a reader decrypts with (AGE-SECRET-KEY-1… lines), made once: each identity
- * costs a scalar multiplication to set up.
- */
-export class AgeIdentities {
-  private readonly decrypter = new Decrypter();
-
-  constructor(identities: readonly string[]) {
-    for (const id of identities) this.decrypter.addIdentity(id);
-  }
-
-  /** The file key of a header: EncryptionKeyError naming `what` when no identity matches, IntegrityError when the header was tampered with. */
-  async unwrap(header: Buffer, what: string): Promise<Uint8Array> {
-    try {
-      return await this.decrypter.decryptHeader(header);
-    } catch (err) {
-      const message = (err as Error).message;
-      if (/no identity matched/.test(message))
-        throw new EncryptionKeyError(
-          `${what} is encrypted to other keys than this identity's: set PITR_ENCRYPT_IDENTITY_FILE to the identity of a recipient it was written to`,
-        );
-      throw new IntegrityError(`${what} has a damaged age header (${message}): restore it from another copy`);
-    }
-  }
-}
-
-/**
  * Decrypts the body of an age file whose header is `header`. IntegrityError naming `what`
  * when no identity matches, the header or a chunk was tampered with, or the body is cut off.
  */
-export async function ageOpen(header: Buffer, body: Buffer, identities: AgeIdentities, what: string): Promise<Buffer> {
+export async function ageOpen(header: Buffer, body: Buffer, identities: HeaderUnwrapper, what: string): Promise<Buffer> {
   const fileKey = await identities.unwrap(header, what);
   if (body.length < NONCE + TAG) throw new IntegrityError(`${what} is cut off inside its age payload`);
   const key = streamKey(fileKey, body.subarray(0, NONCE));
@@ -119,16 +98,6 @@ export async function ageOpen(header: Buffer, body: Buffer, identities: AgeIdent
     at += openChunk(key, i, last, chunk, out, at, what);
   }
   return out.subarray(0, at);
-}
-
-/** Decrypts a whole age file with the first identity a recipient stanza was made for. */
-export async function ageDecrypt(file: Buffer, identities: AgeIdentities | readonly string[], what: string): Promise<Buffer> {
-  const parsed = parseAgeHeader(file);
-  if (parsed === 'not-age' || parsed === 'incomplete') {
-    throw new IntegrityError(`${what} is not an age-encrypted file (no age header): it was stored without encryption, or is damaged`);
-  }
-  const ids = identities instanceof AgeIdentities ? identities : new AgeIdentities(identities);
-  return ageOpen(file.subarray(0, parsed.length), file.subarray(parsed.length), ids, what);
 }
 
 /**
@@ -192,7 +161,7 @@ export class AgeDecryptStream extends Transform {
   private held: Buffer = Buffer.alloc(0);
 
   constructor(
-    private readonly identities: AgeIdentities,
+    private readonly identities: HeaderUnwrapper,
     private readonly what: string,
   ) {
     super();
@@ -208,8 +177,9 @@ export class AgeDecryptStream extends Transform {
     const nonce = this.held.subarray(parsed.length, parsed.length + NONCE);
     this.held = this.held.subarray(parsed.length + NONCE);
     this.identities.unwrap(header, this.what).then((fileKey) => {
+      if (this.destroyed) return;
       this.key = streamKey(fileKey, nonce);
-      this.openWhole(done);
+      this.openWhole(done); // reports its own errors through done
     }, done);
   }
 
@@ -274,6 +244,11 @@ function x25519Stanza(fileKey: Buffer, recipient: { raw: Buffer; key: KeyObject 
   return { args: ['X25519', share.toString('base64').replace(/=+$/, '')], body };
 }
 
+/** Checks that every recipient decodes (its bech32 checksum too): a ConfigError naming the first that does not. */
+export function checkRecipients(recipients: readonly string[]): void {
+  for (const r of recipients) recipientKey(r);
+}
+
 const recipientKeys = new Map<string, { raw: Buffer; key: KeyObject }>();
 
 /** An age1… recipient's X25519 public key, decoded once per process; a ConfigError for anything else. */
@@ -292,6 +267,12 @@ function recipientKey(recipient: string): { raw: Buffer; key: KeyObject } {
       );
     const raw = Buffer.from(decoded.bytes);
     found = { raw, key: createPublicKey({ key: Buffer.concat([SPKI_X25519, raw]), format: 'der', type: 'spki' }) };
+    try {
+      // A low-order point: every shared secret would be zero, which OpenSSL refuses.
+      diffieHellman({ privateKey: generateKeyPairSync('x25519').privateKey, publicKey: found.key });
+    } catch {
+      throw new ConfigError(`PITR_ENCRYPT_RECIPIENTS: ${recipient} is not a usable X25519 public key: use one made by age-keygen`);
+    }
     recipientKeys.set(recipient, found);
   }
   return found;

@@ -29,8 +29,11 @@ const PREFIX = 8;
  * longer (repository/object-head.ts).
  */
 export const MAX_HEADER_BYTES = 4096;
-/** The longest header of an encrypted object: many recipients, or a long timeline history's clear copy. */
-export const MAX_SEALED_HEADER_BYTES = 64 * 1024;
+/**
+ * The longest header of an encrypted object: many recipients, or a long timeline history's
+ * clear copy (age's own reference implementation reads stanzas up to 1 MiB).
+ */
+export const MAX_SEALED_HEADER_BYTES = 1 << 20;
 /** The type of the age stanza that holds an encrypted object's metadata. */
 export const META_STANZA = 'pitr-object';
 
@@ -90,11 +93,12 @@ const objectMetaSchema = v.pipe(
      */
     compressedSha256: v.optional(sha256Hex),
     /**
-     * Encrypted timeline history and backup history files: their text, in the clear, checked
-     * by `sha256`. They hold only timeline numbers, LSNs, times and labels, and every host
-     * needs them without a key: list and status follow timelines, backup reads its .backup file.
+     * Encrypted timeline history and backup history files: their bytes, base64, in the clear,
+     * checked by `sha256`. They hold only timeline numbers, LSNs, times and labels (in the
+     * database's encoding: base64 keeps any byte), and every host needs them without a key:
+     * list and status follow timelines, backup reads its .backup file.
      */
-    text: v.optional(v.string()),
+    clear: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64'))),
   }),
   v.check((meta) => meta.sha256 !== undefined || meta.payloadSha256 !== undefined, 'no checksum (sha256 or payloadSha256)'),
 );

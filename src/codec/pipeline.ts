@@ -17,7 +17,7 @@ import type { Compression } from '../config/config.js';
 import { IntegrityError } from '../errors.js';
 import type { BufferPool } from '../os/buffer-pool.js';
 import type { TransactionEnds } from '../wal/transaction-ends.js';
-import type { AgeIdentities } from './age.js';
+import type { AgeIdentities } from './age-identities.js';
 import { compress, decompress } from './compression.js';
 import { Measure } from './measure.js';
 import { encodeObject, encodeSealedObject, MAX_HEADER_BYTES, META_STANZA, sha256, type ObjectMeta } from './object-format.js';
@@ -36,8 +36,8 @@ export type KeySource = (needs: string) => Promise<AgeIdentities>;
 export interface Original {
   name: string;
   transactionEnds?: TransactionEnds;
-  /** Keep the text in the clear beside the encrypted payload (ObjectMeta.text): timeline and backup history files. */
-  clearText?: boolean;
+  /** Keep a copy in the clear beside the encrypted payload (ObjectMeta.clear): timeline and backup history files. */
+  clearCopy?: boolean;
 }
 
 /** A WAL object ready to store, and its header. */
@@ -96,7 +96,7 @@ async function sealEncrypted(
         payloadSize: sealed.length,
         payloadSha256: sha256(sealed),
         compressedSha256: sha256(compressed),
-        ...(original.clearText ? { text: data.toString('utf8'), sha256: sha256(data) } : {}),
+        ...(original.clearCopy ? { clear: data.toString('base64'), sha256: sha256(data) } : {}),
       };
       return { args: [META_STANZA], body: Buffer.from(JSON.stringify(meta)) };
     });
@@ -122,7 +122,7 @@ export interface StoredObject {
  * given (`pooled`: for the caller to give back; an object stored as it is is returned as it
  * is). The stored bytes are checked before anything is decoded; the original then by its
  * size (or by its own checksum, for older objects). `mismatch` makes the error for bytes that
- * differ. An encrypted object needs `keys`, except a history file's clear text.
+ * differ. An encrypted object needs `keys`, except a history file's clear copy.
  */
 export async function openObject(
   { what, meta, header, payload }: StoredObject,
@@ -133,12 +133,10 @@ export async function openObject(
   if (meta.payloadSha256 !== undefined && sha256(payload) !== meta.payloadSha256) throw mismatch();
   let stored = payload;
   if (meta.encryption === 'age') {
-    if (meta.text !== undefined) {
-      const text = Buffer.from(meta.text, 'utf8');
-      if (text.length !== meta.size || sha256(text) !== meta.sha256) throw mismatch();
-      return { data: text, pooled: false };
-    }
-    if (!keys) throw new IntegrityError(`${what} is encrypted, and this command reads no encrypted objects`);
+    // A history file's clear copy, when it checks out; a damaged one costs nothing with the identity at hand.
+    const copy = clearCopy(meta);
+    if (copy && copy.length === meta.size && sha256(copy) === meta.sha256) return { data: copy, pooled: false };
+    if (!keys) throw copy ? mismatch() : new IntegrityError(`${what} is encrypted, and this command reads no encrypted objects`);
     const { ageOpen } = await import('./age.js');
     stored = await ageOpen(header, payload, await keys(what), what);
   }
@@ -149,6 +147,15 @@ export async function openObject(
     throw mismatch();
   }
   return { data, pooled };
+}
+
+/**
+ * The clear copy of a timeline or backup history file, when its header has one (other files
+ * never do: a copy on another file's header is ignored, and its payload decrypted).
+ */
+function clearCopy(meta: ObjectMeta): Buffer | null {
+  if (meta.clear === undefined || !/\.(history|backup)$/.test(meta.name)) return null;
+  return Buffer.from(meta.clear, 'base64');
 }
 
 /**

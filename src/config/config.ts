@@ -151,7 +151,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
     },
     compress,
     recipients: ageRecipients(nonEmpty(raw('PITR_ENCRYPT_RECIPIENTS')), label('PITR_ENCRYPT_RECIPIENTS')),
-    identityFile: nonEmpty(raw('PITR_ENCRYPT_IDENTITY_FILE')),
+    identityFile: identityFilePath(nonEmpty(raw('PITR_ENCRYPT_IDENTITY_FILE')), label('PITR_ENCRYPT_IDENTITY_FILE')),
     logLevel,
     pgdata,
     dbUrl: typeof flags['db-url'] === 'string' ? flags['db-url'] : undefined,
@@ -209,6 +209,15 @@ function ageRecipients(value: string | undefined, name: string): readonly string
       );
   }
   return keys.length > 0 ? keys : undefined;
+}
+
+/** The identity file's path; a secret key given in its place is refused, and never echoed. */
+function identityFilePath(value: string | undefined, name: string): string | undefined {
+  if (value !== undefined && /AGE-SECRET-KEY-/i.test(value))
+    throw new ConfigError(
+      `${name} holds a secret key, not a path: write the key into a file only this user can read (chmod 600) and give its path`,
+    );
+  return value;
 }
 
 /** A whole number of at least 1, or undefined when unset. */

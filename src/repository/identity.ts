@@ -137,6 +137,7 @@ export async function changeRecipients(
   identity: RepositoryIdentity,
   recipients: readonly string[] | undefined,
 ): Promise<RepositoryIdentity> {
+  if (recipients) (await import('../codec/age.js')).checkRecipients(recipients);
   const { encryption: _old, ...rest } = identity;
   const encryption = encryptionRecord(recipients);
   const changed: RepositoryIdentity = { ...rest, ...(encryption ? { encryption } : {}) };
@@ -156,6 +157,8 @@ export async function bindIdentity(
   source: string,
   recipients?: readonly string[],
 ): Promise<{ identity: RepositoryIdentity; created: boolean }> {
+  // Never recorded before they are known to be keys: a typo would bind the repository to it.
+  if (recipients) (await import('../codec/age.js')).checkRecipients(recipients);
   const encryption = encryptionRecord(recipients);
   const identity: RepositoryIdentity = {
     format: REPOSITORY_FORMAT,

@@ -5,12 +5,14 @@
 // backup's download, or in the middle of recovery.
 import { parseAgeHeader } from '../codec/age-header.js';
 import type { KeySource } from '../codec/pipeline.js';
-import { decodeHeader, MAX_SEALED_HEADER_BYTES } from '../codec/object-format.js';
+import { decodeHeader } from '../codec/object-format.js';
 import type { BackupFile } from '../repository/backups.js';
 import { walObjectKey } from '../repository/layout.js';
 import { readObjectHead } from '../repository/object-head.js';
 import type { Storage } from '../storage/storage.js';
 import { parseWalFileName } from '../wal/names.js';
+
+const BACKUP_HEADER_BYTES = 64 * 1024;
 
 /** Unwraps the header of the backup's file and of `segments` (those encrypted) with `keys`; throws what keys throw. Whether any was encrypted. */
 export async function checkIdentityOpens(
@@ -22,7 +24,8 @@ export async function checkIdentityOpens(
   const headers: { what: string; header: Buffer }[] = [];
   if (backupFile.encryption === 'age') {
     const what = `${storage.url}${backupFile.key}`;
-    const head = await storage.getHead(backupFile.key, MAX_SEALED_HEADER_BYTES);
+    // A backup's age header holds recipient stanzas only: ~100 bytes each.
+    const head = await storage.getHead(backupFile.key, BACKUP_HEADER_BYTES);
     const parsed = head && parseAgeHeader(head.bytes);
     // A missing or damaged object is the extraction's to name, with its checksum.
     if (parsed && typeof parsed !== 'string') headers.push({ what, header: head.bytes.subarray(0, parsed.length) });

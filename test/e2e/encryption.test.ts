@@ -11,9 +11,10 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digest, freePort, giveToPostgres, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
+import { digest, giveToPostgres, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { archivingInto, fileRepo, readStored, s3Repo, writeStored, type RepoFixture } from '../support/repos.js';
+import { restoreStarted } from '../support/restores.js';
 import { useS3Store } from '../support/s3.js';
 
 const s3 = useS3Store();
@@ -136,26 +137,12 @@ describe.each(['file', 's3'] as const)('encryption at rest, %s repository', (kin
   });
 
   it('restores to a time with the identity: recovery decrypts every segment, the rows are those committed by then', async () => {
-    const port = await freePort();
-    const dir = join(await tempDir('restore'), 'data');
-    const res = await run([
-      '--config',
-      repo.configFile,
-      '--encrypt-identity-file',
-      a.file,
-      'restore',
-      '--target-dir',
-      dir,
-      '--to',
-      marks.t1,
-      '--start',
-      '--port',
-      String(port),
-      '--archive-mode',
-      'off',
-    ]);
-    expect(res.exitCode, res.stderr).toBe(0);
-    const server = Cluster.existing(dir, port);
+    const { server, result, dir } = await restoreStarted(
+      ['--config', repo.configFile, '--encrypt-identity-file', a.file],
+      ['--to', marks.t1, '--archive-mode', 'off'],
+      { ...repo.env, ...primary.libpqEnv },
+    );
+    outputs.push(result.stdout, result.stderr);
     started.push(server);
     expect(await ids(server)).toEqual([1, 2]);
     // The identity's path, never its content, is in the restored server's configuration.
@@ -271,25 +258,12 @@ describe.each(['file', 's3'] as const)('encryption at rest, %s repository', (kin
     const both = join(keyDir, 'both.txt');
     await writeFile(both, `# a, then b\n${a.secret}\n${b.secret}\n`, { mode: 0o600 });
     await giveToPostgres(both);
-    const port = await freePort();
-    const dir = join(await tempDir('restore'), 'data');
-    const res = await run([
-      '--config',
-      repo.configFile,
-      '--encrypt-identity-file',
-      both,
-      'restore',
-      '--target-dir',
-      dir,
-      '--latest',
-      '--start',
-      '--port',
-      String(port),
-      '--archive-mode',
-      'off',
-    ]);
-    expect(res.exitCode, res.stderr).toBe(0);
-    const server = Cluster.existing(dir, port);
+    const { server, result } = await restoreStarted(
+      ['--config', repo.configFile, '--encrypt-identity-file', both],
+      ['--latest', '--archive-mode', 'off'],
+      { ...repo.env, ...primary.libpqEnv },
+    );
+    outputs.push(result.stdout, result.stderr);
     started.push(server);
     expect(await ids(server)).toEqual([1, 2, 3, 4]);
     outputs.push(await server.log());

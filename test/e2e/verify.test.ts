@@ -7,12 +7,13 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
+import { pitr, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { loadConfig } from '../../src/config/config.js';
 import { readBackupVerifications, readLastVerifyRun } from '../../src/repository/verify-results.js';
 import { openStorage } from '../../src/storage/open.js';
 import { archivingInto, fileRepo, readStored, s3Repo, writeStored, type RepoFixture } from '../support/repos.js';
+import { restoreStarted } from '../support/restores.js';
 import { useS3Store } from '../support/s3.js';
 
 const s3 = useS3Store();
@@ -218,23 +219,7 @@ describe('pitr verify across a timeline switch (file://)', () => {
     await primary.waitArchived(await primary.switchWal());
 
     // A copy restored and promoted as the new primary (timeline 2), archiving into the same repository.
-    const port = await freePort();
-    const dir = join(await tempDir('restore'), 'data');
-    const restored = await pitr([
-      '--config',
-      repo.configFile,
-      'restore',
-      '--target-dir',
-      dir,
-      '--latest',
-      '--start',
-      '--port',
-      String(port),
-      '--archive-mode',
-      'preserve',
-    ]);
-    expect(restored.exitCode, restored.stderr).toBe(0);
-    const copy = Cluster.existing(dir, port);
+    const { server: copy } = await restoreStarted(['--config', repo.configFile], ['--latest', '--archive-mode', 'preserve']);
     started.push(copy);
     const onTwo: string[] = [];
     for (let i = 0; i < 3; i++) {

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AgeDecryptStream, AgeEncryptStream, AgeIdentities, ageDecrypt, ageEncrypt, ageSeal } from '../../src/codec/age.js';
+import { AgeDecryptStream, AgeEncryptStream, ageEncrypt, ageSeal } from '../../src/codec/age.js';
+import { AgeIdentities, ageDecrypt } from '../../src/codec/age-identities.js';
 import { parseAgeHeader } from '../../src/codec/age-header.js';
 import { EncryptionKeyError, IntegrityError } from '../../src/errors.js';
 
