@@ -10,6 +10,7 @@ import { command as list } from '../commands/list.js';
 import { command as pin } from '../commands/pin.js';
 import { command as promote } from '../commands/promote.js';
 import { command as restore } from '../commands/restore.js';
+import { command as restoreTest } from '../commands/restore-test.js';
 import { command as status } from '../commands/status.js';
 import { command as unpin } from '../commands/unpin.js';
 import { command as verify } from '../commands/verify.js';
@@ -38,6 +39,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   verify,
   status,
   check,
+  restoreTest,
 ];
 
 /** Every flag all commands share (the settings and the plain flags), with its --help heading. */

@@ -55,6 +55,8 @@ export interface Config {
   retention: RetentionSettings;
   /** status's thresholds (PITR_ALERT_*). */
   alerts: AlertSettings;
+  /** restore-test: where its throwaway copy goes (default: the system temp dir), and its SQL check files. */
+  restoreTest: { dir?: string; sql: string[] };
   /** Warnings found while loading (e.g. a world-readable file with secrets), logged once a logger exists. */
   warnings: string[];
   /**
@@ -175,6 +177,13 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
       backupAgeMs: optionalDuration(raw('PITR_ALERT_BACKUP_AGE'), label('PITR_ALERT_BACKUP_AGE')) ?? 25 * 3_600_000,
       archiveAgeMs: optionalDuration(raw('PITR_ALERT_ARCHIVE_AGE'), label('PITR_ALERT_ARCHIVE_AGE')) ?? 15 * 60_000,
       restoreTestAgeMs: optionalDuration(raw('PITR_ALERT_RESTORE_TEST_AGE'), label('PITR_ALERT_RESTORE_TEST_AGE')) ?? 35 * 86_400_000,
+    },
+    restoreTest: {
+      dir: nonEmpty(raw('PITR_RESTORE_TEST_DIR')),
+      sql: (raw('PITR_RESTORE_TEST_SQL') ?? '')
+        .split(',')
+        .map((f) => f.trim())
+        .filter((f) => f !== ''),
     },
     warnings,
     keysInFile: new Set(Object.keys(fromFile)),

@@ -10,6 +10,7 @@ export const HELP_GROUPS = {
   tuning: 'Archiver tuning:',
   retention: 'Retention (expire, status):',
   alerts: 'Health thresholds (status):',
+  jobs: 'Restore tests:',
   general: 'Global options:',
 } as const;
 export type HelpGroup = keyof typeof HELP_GROUPS;
@@ -210,10 +211,20 @@ export const SETTINGS = [
       ['PITR_ALERT_RESTORE_TEST_AGE', 'alert-restore-test-age', 'unhealthy when the last restore test is older (default 35d)'],
     ] as const
   ).map(([key, flag, describe]) => ({ key, flag, type: 'string' as const, group: 'alerts' as const, describe, placement: false as const })),
+  ...(
+    [
+      ['PITR_RESTORE_TEST_DIR', 'restore-test-dir', 'where restore-test restores its throwaway copy (default: the system temp dir)'],
+      [
+        'PITR_RESTORE_TEST_SQL',
+        'restore-test-sql',
+        'SQL files of checks for restore-test, comma-separated (each statement must answer true)',
+      ],
+    ] as const
+  ).map(([key, flag, describe]) => ({ key, flag, type: 'string' as const, group: 'jobs' as const, describe, placement: false as const })),
 ] as const satisfies readonly SettingDef[];
 
 /** Settings no WAL command reads: never passed on to archive_command or restore_command. */
-export const NOT_FOR_WAL_COMMANDS: ReadonlySet<HelpGroup> = new Set(['retention', 'alerts']);
+export const NOT_FOR_WAL_COMMANDS: ReadonlySet<HelpGroup> = new Set(['retention', 'alerts', 'jobs']);
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];
 

@@ -21,6 +21,11 @@ export interface RecoveryOptions {
   port?: number;
   /** 'off' keeps a restored copy from archiving a new timeline into the repository. */
   archiveMode: 'preserve' | 'off';
+  /**
+   * A throwaway copy (restore-test): no TCP listener, its Unix socket in this directory, and
+   * its own pg_hba.conf (the production one may ask for passwords the checks do not have).
+   */
+  localOnly?: { socketDir: string; hbaFile: string };
 }
 
 /** The settings in the order they are written. Pure. */
@@ -52,6 +57,7 @@ export function recoverySettings(o: RecoveryOptions): [string, string][] {
   s.push(['recovery_target_timeline', String(o.timeline)]);
   if (o.port !== undefined) s.push(['port', String(o.port)]);
   if (o.archiveMode === 'off') s.push(['archive_mode', 'off']);
+  if (o.localOnly) s.push(['listen_addresses', ''], ['unix_socket_directories', o.localOnly.socketDir], ['hba_file', o.localOnly.hbaFile]);
   return s;
 }
 

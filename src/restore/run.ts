@@ -23,7 +23,7 @@ import { identityKeys } from '../codec/age-keys.js';
 import { checkTimeReachable, endPlanAt, holdsTimeStop, replaySegments, type RestorePlan } from './plan.js';
 import { lastTransactionEnd } from '../repository/last-transaction.js';
 import { byStopTime, listBackups } from '../repository/backups.js';
-import { recoverySettings, restoreCommandFor, writeRecoveryConfig, type RecoveryAction } from './recovery-conf.js';
+import { recoverySettings, restoreCommandFor, writeRecoveryConfig, type RecoveryAction, type RecoveryOptions } from './recovery-conf.js';
 import { startAndFollowRecovery, startCommandFor, type RecoveryOutcome } from './server.js';
 import { describeTarget, type RecoveryTarget, type TimelineChoice } from './target.js';
 import { discardTargetDir, inspectTargetDir, prepareTargetDir, readableBy } from './target-dir.js';
@@ -42,11 +42,13 @@ export interface RestoreOptions {
   start: boolean;
   port?: number;
   archiveMode: 'preserve' | 'off';
+  /** A throwaway copy, reachable only through a Unix socket in its own directory (restore-test). */
+  localOnly?: RecoveryOptions['localOnly'];
   /** Absolute path of the pitr the restored server runs as restore_command. */
   pitrPath: string;
   onProgress?: (bytes: number, total: number) => void;
   /** Called once the plan stands, before anything is written: which timeline branch it follows. */
-  onPlanned?: (plan: RestorePlan, branch: BranchChoice) => void;
+  onPlanned?: (plan: RestorePlan, branch: BranchChoice) => void | Promise<void>;
 }
 
 export interface RestoreReport {
@@ -68,7 +70,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
   const started = Date.now();
   const dir = await inspectTargetDir(o.targetDir, o.force);
   const { plan, branch } = await planFromRepository(o);
-  o.onPlanned?.(plan, branch);
+  await o.onPlanned?.(plan, branch);
   o.log.info(
     {
       backup: plan.backup.id,
@@ -118,6 +120,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
       inclusive: o.inclusive,
       port: o.port,
       archiveMode: o.archiveMode,
+      localOnly: o.localOnly,
     });
     await writeRecoveryConfig(
       dir.path,

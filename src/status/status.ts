@@ -17,7 +17,7 @@ import { parseLsn, parseWalFileName } from '../wal/names.js';
 import { requiredSegments, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';
 import { isOnHistory, rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
 import type { DatabaseFacts } from './database.js';
-import { readLastRestoreTest, type RestoreTestRun } from './restore-test.js';
+import { readLastRestoreTest, type RestoreTestRun } from '../repository/restore-test-results.js';
 
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
@@ -37,7 +37,7 @@ export interface StatusReport {
   /** The segment replay cannot get past, when WAL is archived after it. */
   walGap: { after: string; missingFrom: string; missingTo: string; archivedThrough: string } | null;
   lastVerify: (Pick<VerifyRun, 'finishedAt' | 'result' | 'scope' | 'problems' | 'examples'> & { ageSeconds: number }) | null;
-  /** Not built yet: always null until `pitr restore-test` records its runs (status/restore-test.ts). */
+  /** The last `pitr restore-test` (repository/restore-test-results.ts), null when none has run. */
   lastRestoreTest: (RestoreTestRun & { ageSeconds: number }) | null;
   database: DatabaseFacts;
   retentionRules: string[];
@@ -308,6 +308,12 @@ export function formatStatus(report: StatusReport): string {
         ? `cluster       ${id.systemIdentifier} (PostgreSQL ${id.pgVersion}, ${id.walSegmentSize / 1048576} MiB WAL segments), bound ${id.createdAt}`
         : 'cluster       (not bound)',
   );
+  if (known && id)
+    lines.push(
+      id.encryption
+        ? `encryption    age, to ${id.encryption.recipients.join(', ')} (since ${id.encryption.since})`
+        : 'encryption    none: objects are stored in the clear',
+    );
   for (const t of report.timelines) {
     lines.push(
       `timeline ${parseInt(t.timeline, 16)}    ` +
@@ -346,7 +352,13 @@ function repositoryFacts(report: StatusReport): string[] {
   const v = report.lastVerify;
   lines.push(`last verify   ${v ? `${v.result} ${v.finishedAt} (${ago(v.ageSeconds)}), ${v.scope}, ${v.problems} problem(s)` : 'never'}`);
   const r = report.lastRestoreTest;
-  lines.push(`restore test  ${r ? `${r.result} ${r.finishedAt} (${ago(r.ageSeconds)})` : 'never'}`);
+  lines.push(
+    `restore test  ${
+      r
+        ? `${r.result} ${r.finishedAt} (${ago(r.ageSeconds)})${r.rtoSeconds !== null ? `, RTO ${r.rtoSeconds.toFixed(1)} s` : ''}${r.error ? `: ${r.error}` : ''}`
+        : 'never'
+    }`,
+  );
   return lines;
 }
 

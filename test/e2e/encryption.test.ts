@@ -227,8 +227,9 @@ describe.each(['file', 's3'] as const)('encryption at rest, %s repository', (kin
     expect(listed.backups.map((x) => [x.id, x.walComplete])).toEqual([[backupId, true]]);
     const verify = await run(['verify']);
     expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
-    const status = await run(['status', '--json']);
+    const status = await run(['status']);
     expect(status.exitCode, status.stdout).toBe(0);
+    expect(status.stdout).toMatch(/^encryption +age, to sha256:[0-9a-f]{16} \(since /m);
   });
 
   it('rotates keys: new objects go to both keys, the old identity still reads the old ones', async () => {
