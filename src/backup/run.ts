@@ -229,6 +229,9 @@ async function streamBaseBackup(args: {
   // (lz4-napi has no streaming codec, and its buffers are not released on long streams).
   // -P: progress on stderr, the only count of uncompressed bytes this process sees.
   const compress = args.config.compress === 'lz4' ? ['--compress=client-lz4'] : [];
+  // Made before the child starts: once it runs, its output must find the pipeline in place
+  // (building the encrypt stage loads a module, and bytes flowing meanwhile would be lost).
+  const { stages, stored } = await sealingStages({ recipients: args.config.recipients });
   const child = execa(
     program,
     ['-D', '-', '-F', 't', '-X', 'none', '-c', 'fast', '-P', '-l', args.label, '--no-password', ...compress, ...conn.args],
@@ -242,7 +245,6 @@ async function streamBaseBackup(args: {
   );
   const progress = new BasebackupProgress(args.onProgress);
   child.stderr!.setEncoding('utf8').on('data', (text: string) => progress.feed(text));
-  const { stages, stored } = await sealingStages({ recipients: args.config.recipients });
   const body = new PassThrough();
   const flowing = pipeline([child.stdout!, ...stages, body]);
   const upload = args.storage.putStream(args.dataKey, body);
