@@ -11,9 +11,10 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digest, giveToPostgres, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
+import { digest, giveToPostgres, pitr, tempDir } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { archivingInto, fileRepo, readStored, s3Repo, writeStored, type RepoFixture } from '../support/repos.js';
+import { backupThenBurst, recoverCopy } from '../support/burst.js';
 import { restoreStarted } from '../support/restores.js';
 import { useS3Store } from '../support/s3.js';
 
@@ -322,14 +323,7 @@ describe.each(['file', 's3'] as const)('the resident archiver and the prefetcher
   });
 
   it('archives a burst ahead of PostgreSQL and replays it mostly from the spool, every object encrypted', async () => {
-    await primary.query('CREATE TABLE t (id int)');
-    const backupDir = await primary.baseBackup();
-    let last = '';
-    for (let i = 1; i <= 30; i++) {
-      await primary.query('INSERT INTO t SELECT generate_series(1, 500)');
-      last = await primary.switchWal();
-    }
-    await primary.waitArchived(last);
+    const { backupDir, last } = await backupThenBurst(primary);
     expect(await primary.one<string>('SELECT failed_count::text FROM pg_stat_archiver')).toBe('0');
     const archived = (await primary.log())
       .split('\n')
@@ -338,11 +332,8 @@ describe.each(['file', 's3'] as const)('the resident archiver and the prefetcher
     const object = (await readStored(repo, s3(), segKey(last)))!;
     expect(object.subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
 
-    copy = await Cluster.adopt(backupDir);
-    await copy.prepareRecovery(repo.restoreCommand.replace(' wal-fetch ', ` --encrypt-identity-file ${key.file} wal-fetch `));
-    await copy.start();
+    copy = await recoverCopy(backupDir, repo.restoreCommand.replace(' wal-fetch ', ` --encrypt-identity-file ${key.file} wal-fetch `));
     const restored = copy;
-    await waitFor('recovery to finish', async () => (await restored.one<boolean>('SELECT pg_is_in_recovery()')) === false, 300_000);
     expect(await restored.one<string>('SELECT count(*)::text FROM t')).toBe(String(30 * 500));
     const log = await restored.log();
     const served = log.split('\n').filter((l) => l.includes('restored (prefetched)') && l.includes('"via":"bin/pitr"')).length;

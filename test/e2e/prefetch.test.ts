@@ -12,6 +12,7 @@ import { stableIdentity } from '../../src/os/file-identity.js';
 import { digest, pitr, tempDir, waitFor } from '../../tools/harness/env.js';
 import { Cluster } from '../../tools/harness/postgres.js';
 import { archivingInto, fileRepo, s3Repo, type RepoFixture } from '../support/repos.js';
+import { backupThenBurst, recoverCopy } from '../support/burst.js';
 import { useS3Store } from '../support/s3.js';
 import { makeSegments, type SegmentSource } from '../support/segments.js';
 
@@ -33,20 +34,9 @@ describe.each(['file', 's3'] as const)('recovery with prefetch from a %s reposit
   });
 
   it('replays mostly from the spool, served by the launcher, and removes the spool at the end', async () => {
-    await primary.query('CREATE TABLE t (id int)');
-    const backupDir = await primary.baseBackup();
-    let last = '';
-    for (let i = 1; i <= 30; i++) {
-      await primary.query('INSERT INTO t SELECT generate_series(1, 500)');
-      last = await primary.switchWal();
-    }
-    await primary.waitArchived(last);
-
-    copy = await Cluster.adopt(backupDir);
-    await copy.prepareRecovery(repo.restoreCommand);
-    await copy.start();
+    const { backupDir } = await backupThenBurst(primary);
+    copy = await recoverCopy(backupDir, repo.restoreCommand);
     const restored = copy;
-    await waitFor('recovery to finish', async () => (await restored.one<boolean>('SELECT pg_is_in_recovery()')) === false, 300_000);
     expect(await restored.one<string>('SELECT count(*)::text FROM t')).toBe(String(30 * 500));
 
     const log = await restored.log();
