@@ -183,6 +183,17 @@ export async function benchBackup(scale: number): Promise<void> {
       );
       promoted.push(['pgBackRest restore + pg_ctl start', s, Date.now() - t0]);
     }
+    // pitr restore-test: the same restore into a throwaway server, its RTO (start to a server
+    // answering) as it reports it, and the whole run with pg_amcheck of every database.
+    const restoreTests: [string, Sample, number][] = [];
+    for (const [label, conf] of [
+      ['pitr restore-test --latest, file://', pitrFileConf],
+      ['pitr restore-test --latest, s3', pitrS3Conf],
+    ] as const) {
+      const s = runAsPg(PITR_BIN, ['--config', conf, '--json', 'restore-test', '--latest'], {});
+      if (s.code !== 0) throw new Error(`${label} failed (exit ${s.code}): ${s.stdout.slice(0, 500)} ${s.stderr.slice(-500)}`);
+      restoreTests.push([label, s, (JSON.parse(s.stdout) as { rtoSeconds: number }).rtoSeconds]);
+    }
 
     // verify of each whole repository: the 1 GB backup and all the WAL archived above. pitr
     // reports the bytes it read; pgBackRest's are its repository's size (it reads every file in
@@ -231,6 +242,17 @@ export async function benchBackup(scale: number): Promise<void> {
     table(
       [`restore to a promoted server, ${(walBytes / MiB).toFixed(0)} MiB of WAL replayed`, 's'],
       promoted.map(([label, , ms]) => [label, (ms / 1000).toFixed(1)]),
+    );
+    say();
+    const pgbrPromoted = promoted.find(([l]) => l.startsWith('pgBackRest'))![2] / 1000;
+    table(
+      [
+        `restore-test, ${(walBytes / MiB).toFixed(0)} MiB of WAL replayed`,
+        'RTO s (reported)',
+        'whole run s (with pg_amcheck)',
+        'RTO / pgBackRest restore + start',
+      ],
+      restoreTests.map(([label, s, rto]) => [label, rto.toFixed(1), (s.ms / 1000).toFixed(1), (rto / pgbrPromoted).toFixed(2)]),
     );
     say();
     const throughput = ([, s, bytes]: [string, Sample, number]) => bytes / MiB / (s.ms / 1000);
