@@ -57,7 +57,16 @@ export function recoverySettings(o: RecoveryOptions): [string, string][] {
   s.push(['recovery_target_timeline', String(o.timeline)]);
   if (o.port !== undefined) s.push(['port', String(o.port)]);
   if (o.archiveMode === 'off') s.push(['archive_mode', 'off']);
-  if (o.localOnly) s.push(['listen_addresses', ''], ['unix_socket_directories', o.localOnly.socketDir], ['hba_file', o.localOnly.hbaFile]);
+  // Nor does it reach into the production host's files: its logs stay in its own directory,
+  // and no certificate is loaded for a listener it does not have.
+  if (o.localOnly)
+    s.push(
+      ['listen_addresses', ''],
+      ['unix_socket_directories', o.localOnly.socketDir],
+      ['hba_file', o.localOnly.hbaFile],
+      ['ssl', 'off'],
+      ['log_directory', 'log'],
+    );
   return s;
 }
 

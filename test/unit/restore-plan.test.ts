@@ -203,6 +203,25 @@ describe('recovery targets and settings', () => {
       ['restore_command', 'x'],
       ['recovery_target_timeline', '1'],
     ]);
+    // restore-test's throwaway copy: no TCP, its own socket, hba and log directory, no certificate.
+    expect(
+      recoverySettings({
+        restoreCommand: 'x',
+        target: { kind: 'latest' },
+        timeline: 1,
+        action: 'promote',
+        inclusive: true,
+        archiveMode: 'off',
+        localOnly: { socketDir: '/tmp/rt/socket', hbaFile: '/tmp/rt/pg_hba.conf' },
+      }).slice(2),
+    ).toEqual([
+      ['archive_mode', 'off'],
+      ['listen_addresses', ''],
+      ['unix_socket_directories', '/tmp/rt/socket'],
+      ['hba_file', '/tmp/rt/pg_hba.conf'],
+      ['ssl', 'off'],
+      ['log_directory', 'log'],
+    ]);
     expect(confQuote("it's a \\ path")).toBe("'it''s a \\\\ path'");
   });
 
