@@ -132,15 +132,22 @@ async function newScratch(dir: string | undefined): Promise<Scratch> {
       `cannot create the restore test directory ${parent} (${err.code}): set PITR_RESTORE_TEST_DIR to a writable directory`,
     );
   });
-  const root = await mkdtemp(join(parent, 'pitr-restore-test-'));
-  const socket = join(root, 'socket');
-  const hba = join(root, 'pg_hba.conf');
-  await mkdir(socket, { mode: 0o700 });
-  await writeFile(hba, "# restore-test: the socket directory is the server owner's alone\nlocal all all trust\n", { mode: 0o600 });
   const owner = process.getuid?.() === 0 ? await lookupUser('postgres') : null;
   if (process.getuid?.() === 0 && !owner)
     throw new InputError('running as root, restore-test needs a postgres account to run the throwaway server');
-  if (owner) for (const path of [root, socket, hba]) await chown(path, owner.uid, owner.gid);
+  const root = await mkdtemp(join(parent, 'pitr-restore-test-'));
+  const socket = join(root, 'socket');
+  const hba = join(root, 'pg_hba.conf');
+  try {
+    await mkdir(socket, { mode: 0o700 });
+    await writeFile(hba, "# restore-test: the socket directory is the server owner's alone\nlocal all all trust\n", { mode: 0o600 });
+    if (owner) for (const path of [root, socket, hba]) await chown(path, owner.uid, owner.gid);
+  } catch (err) {
+    // A full disk or a refused chown: nothing of the run may stay behind.
+    await rm(root, { recursive: true, force: true });
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new InputError(`cannot prepare the restore test directory ${root} (${why}): free space or set PITR_RESTORE_TEST_DIR`, err);
+  }
   return { root, data: join(root, 'data'), socket, hba, user: process.env.PGUSER || owner?.name || userInfo().username };
 }
 

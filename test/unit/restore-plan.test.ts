@@ -6,7 +6,7 @@ import { summariseWal } from '../../src/repository/wal-inventory.js';
 import { replayReach } from '../../src/repository/replay.js';
 import { endPlanAt, holdsTimeStop, planRestore, xidNotBefore, type PlanInput } from '../../src/restore/plan.js';
 import { confQuote } from '../../src/pg/quoting.js';
-import { recoverySettings, restoreCommandFor } from '../../src/restore/recovery-conf.js';
+import { recoverySettings, restoreCommandFor, type RecoveryOptions } from '../../src/restore/recovery-conf.js';
 import { parseRecoveryTarget, parseTargetTime, parseTimelineChoice, type RecoveryTarget } from '../../src/restore/target.js';
 import { loadConfig } from '../../src/config/config.js';
 import { parseTimelineHistory } from '../../src/wal/timeline-history.js';
@@ -190,31 +190,15 @@ describe('recovery targets and settings', () => {
       ['port', '5433'],
       ['archive_mode', 'off'],
     ]);
-    expect(
-      recoverySettings({
-        restoreCommand: 'x',
-        target: { kind: 'latest' },
-        timeline: 1,
-        action: 'promote',
-        inclusive: true,
-        archiveMode: 'preserve',
-      }),
-    ).toEqual([
+    /** --latest on timeline 1, with `more` settings. */
+    const latest = (more: Pick<RecoveryOptions, 'archiveMode' | 'localOnly'>) =>
+      recoverySettings({ restoreCommand: 'x', target: { kind: 'latest' }, timeline: 1, action: 'promote', inclusive: true, ...more });
+    expect(latest({ archiveMode: 'preserve' })).toEqual([
       ['restore_command', 'x'],
       ['recovery_target_timeline', '1'],
     ]);
     // restore-test's throwaway copy: no TCP, its own socket, hba and log directory, no certificate.
-    expect(
-      recoverySettings({
-        restoreCommand: 'x',
-        target: { kind: 'latest' },
-        timeline: 1,
-        action: 'promote',
-        inclusive: true,
-        archiveMode: 'off',
-        localOnly: { socketDir: '/tmp/rt/socket', hbaFile: '/tmp/rt/pg_hba.conf' },
-      }).slice(2),
-    ).toEqual([
+    expect(latest({ archiveMode: 'off', localOnly: { socketDir: '/tmp/rt/socket', hbaFile: '/tmp/rt/pg_hba.conf' } }).slice(2)).toEqual([
       ['archive_mode', 'off'],
       ['listen_addresses', ''],
       ['unix_socket_directories', '/tmp/rt/socket'],
