@@ -210,7 +210,10 @@ function ageRecipients(value: string | undefined, name: string): readonly string
       throw new ConfigError(
         `${name} holds a secret key (AGE-SECRET-KEY-…): give its public key (age-keygen -y key.txt prints it) and keep the secret key off this host`,
       );
-    if (/^age1(pq|tag)/.test(key))
+    // Post-quantum and tag recipients have the human part "age1pq" / "age1tag" before bech32's
+    // separator "1"; an X25519 key's data may itself begin with "pq" (1 key in 1024), so the
+    // separator is what tells them apart.
+    if (/^age1(pq|tag)1/.test(key))
       throw new ConfigError(`${name}: ${key.slice(0, 12)}… is not an X25519 recipient: pitr encrypts to age1… keys made by age-keygen`);
     if (!/^age1[02-9ac-hj-np-z]{58}$/.test(key))
       throw new ConfigError(

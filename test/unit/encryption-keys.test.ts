@@ -50,6 +50,9 @@ describe('encryption keys', () => {
     expect(secret).toMatch(/holds a secret key .*age-keygen -y/);
     expect(secret).not.toContain(keys[0]!.secret.slice(16));
     expect(configError(() => recipientsOf('age1pq1abc'))).toMatch(/not an X25519 recipient/);
+    // One X25519 key in 1024 has data beginning with "pq": its shape is an X25519 key's.
+    const pqLooking = `age1pq${keys[0]!.recipient.slice(6)}`;
+    expect(recipientsOf(pqLooking)).toEqual([pqLooking]);
     expect(configError(() => recipientsOf('ssh-ed25519'))).toMatch(/is not an age public key/);
   });
 
