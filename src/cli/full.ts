@@ -5,6 +5,7 @@ import yargs, { type Argv, type Options } from 'yargs';
 import { command as backup } from '../commands/backup.js';
 import { command as check } from '../commands/check.js';
 import { command as expire } from '../commands/expire.js';
+import { command as history } from '../commands/history.js';
 import { command as init } from '../commands/init.js';
 import { command as list } from '../commands/list.js';
 import { command as pin } from '../commands/pin.js';
@@ -40,6 +41,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   status,
   check,
   restoreTest,
+  history,
 ];
 
 /** Every flag all commands share (the settings and the plain flags), with its --help heading. */

@@ -3,12 +3,19 @@ import { takeBackup } from '../backup/run.js';
 import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { progressReporter } from '../cli/progress.js';
+import { runRecordedJob } from '../jobs/recorded-job.js';
 import { openStorage } from '../storage/open.js';
 
 async function backupCommand({ config, log }: CommandContext): Promise<void> {
   const storage = await openStorage(config);
   const progress = progressReporter('backup', log);
-  const m = await takeBackup({ storage, config, log, onProgress: (bytes, estimate) => progress.update(bytes, estimate) });
+  const m = await runRecordedJob({
+    storage,
+    log,
+    kind: 'backup',
+    run: () => takeBackup({ storage, config, log, onProgress: (bytes, estimate) => progress.update(bytes, estimate) }),
+    outcome: (done) => ({ status: 'passed', bytes: done.files[0].storedSize }),
+  });
   progress.done();
   const file = m.files[0];
   const seconds = m.durationMs / 1000;

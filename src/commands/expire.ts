@@ -5,6 +5,7 @@ import type { CommandContext } from '../cli/context.js';
 import { checkedTimeZone } from '../config/time-zone.js';
 import { expire, type ExpireReport } from '../expire/expire.js';
 import { describeWindow } from '../repository/restorable-window.js';
+import { runRecordedJob } from '../jobs/recorded-job.js';
 import { openStorage } from '../storage/open.js';
 
 const options = {
@@ -18,7 +19,12 @@ const options = {
 async function expireCommand({ config, log }: CommandContext, args: { 'dry-run': boolean }): Promise<void> {
   const rules = { ...config.retention, timeZone: checkedTimeZone(config.retention.timeZone) };
   const storage = await openStorage(config);
-  const report = await expire(storage, { rules, dryRun: args['dry-run'], log });
+  const dryRun = args['dry-run'];
+  const run = () => expire(storage, { rules, dryRun, log });
+  // A dry run changes nothing: it is a question, not a job.
+  const report = dryRun
+    ? await run()
+    : await runRecordedJob({ storage, log, kind: 'expire', run, outcome: (r) => ({ status: 'passed', bytes: r.bytes }) });
   process.stdout.write(config.json ? `${JSON.stringify(report)}\n` : formatReport(report));
 }
 

@@ -7,6 +7,7 @@ import { launcherPath } from '../cli/launcher.js';
 import { ExitCode } from '../errors.js';
 import type { RestoreTestReport } from '../restore-test/run.js';
 import { parseRecoveryTarget } from '../restore/target.js';
+import { runRecordedJob } from '../jobs/recorded-job.js';
 import { openStorage } from '../storage/open.js';
 
 const options = {
@@ -26,15 +27,34 @@ async function restoreTestCommand(
   const target = parseRecoveryTarget({ to: args.to, latest: args.latest === true || args.to === undefined });
   // Loaded here: it brings the restore machinery, execa and pg.
   const { runRestoreTest } = await import('../restore-test/run.js');
-  const report = await runRestoreTest({
-    storage: await openStorage(config),
-    config,
+  const storage = await openStorage(config);
+  const report = await runRecordedJob({
+    storage,
     log,
-    target,
-    sqlFiles: [...config.restoreTest.sql, ...(args.sql ?? [])],
-    pitrPath: launcherPath(),
-    // Only a name for its socket file, in the run's own directory: the server listens on no TCP port.
-    port: randomInt(40000, 60000),
+    kind: 'restore-test',
+    run: () =>
+      runRestoreTest({
+        storage,
+        config,
+        log,
+        target,
+        sqlFiles: [...config.restoreTest.sql, ...(args.sql ?? [])],
+        pitrPath: launcherPath(),
+        // Only a name for its socket file, in the run's own directory: the server listens on no TCP port.
+        port: randomInt(40000, 60000),
+      }),
+    outcome: (r) => ({
+      status: r.result,
+      bytes: r.bytes,
+      error:
+        r.result === 'passed'
+          ? null
+          : (r.error ??
+            r.checks
+              .filter((c) => !c.passed)
+              .map((c) => `${c.name}: ${c.detail}`)
+              .join('; ')),
+    }),
   });
   log.info({ result: report.result, rtoSeconds: report.rtoSeconds, backup: report.backup }, 'restore test done');
   process.stdout.write(config.json ? `${JSON.stringify(report)}\n` : summary(report));

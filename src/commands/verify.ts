@@ -5,6 +5,7 @@ import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { progressReporter } from '../cli/progress.js';
 import { ExitCode } from '../errors.js';
+import { runRecordedJob } from '../jobs/recorded-job.js';
 import { openStorage } from '../storage/open.js';
 import { verifyRepository, type VerifyReport } from '../verify/run.js';
 
@@ -16,11 +17,22 @@ async function verifyCommand({ config, log }: CommandContext, args: { backup?: s
   const storage = await openStorage(config);
   const progress = progressReporter('verify', log);
   const started = performance.now();
-  const report = await verifyRepository({
+  const report = await runRecordedJob({
     storage,
     log,
-    backupId: args.backup,
-    onProgress: (bytes, total) => progress.update(bytes, total),
+    kind: 'verify',
+    run: () => verifyRepository({ storage, log, backupId: args.backup, onProgress: (bytes, total) => progress.update(bytes, total) }),
+    outcome: (r) => ({
+      status: r.result,
+      bytes: r.objects.bytes,
+      error:
+        r.result === 'passed'
+          ? null
+          : `${r.problems.length} problem(s): ${r.problems
+              .map((p) => p.message)
+              .slice(0, 3)
+              .join('; ')}`,
+    }),
   });
   progress.done();
   const seconds = (performance.now() - started) / 1000;

@@ -17,6 +17,7 @@ import type { Config } from '../config/config.js';
 import { InputError, PitrError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { lookupUser } from '../os/user-account.js';
+import { onInterrupt } from '../os/interrupt.js';
 import { pgProgram } from '../pg/binaries.js';
 import { readIdentity } from '../repository/identity.js';
 import { lastTransactionEnd } from '../repository/last-transaction.js';
@@ -54,11 +55,10 @@ export async function runRestoreTest(o: RestoreTestOptions): Promise<RestoreTest
   let error: string | undefined;
   const scratch = await newScratch(o.config.restoreTest.dir);
   const cleanup = once(() => removeScratch(scratch, found.plan?.backup.pgVersion, o.log));
-  const onSignal = (signal: NodeJS.Signals) => {
+  const forget = onInterrupt(async (signal) => {
     o.log.warn({ signal }, 'restore test interrupted: stopping the throwaway server and removing its directory');
-    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    await cleanup();
+  });
   try {
     const report = await restore({
       storage: o.storage,
@@ -92,7 +92,7 @@ export async function runRestoreTest(o: RestoreTestOptions): Promise<RestoreTest
     o.log.debug({ err }, 'restore test failed');
   } finally {
     await cleanup();
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    forget();
   }
   const run: RestoreTestReport = {
     startedAt: startedAt.toISOString(),

@@ -18,6 +18,8 @@ import { requiredSegments, segmentNumberOfName, segmentOnHistory } from '../wal/
 import { isOnHistory, rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
 import type { DatabaseFacts } from './database.js';
 import { readLastRestoreTest, type RestoreTestRun } from '../repository/restore-test-results.js';
+import { lastJobOfEachKind, type JobView } from '../repository/job-history.js';
+import { jobProblems } from './job-problems.js';
 
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
@@ -39,6 +41,8 @@ export interface StatusReport {
   lastVerify: (Pick<VerifyRun, 'finishedAt' | 'result' | 'scope' | 'problems' | 'examples'> & { ageSeconds: number }) | null;
   /** The last `pitr restore-test` (repository/restore-test-results.ts), null when none has run. */
   lastRestoreTest: (RestoreTestRun & { ageSeconds: number }) | null;
+  /** The newest job of each kind in the history (running, passed, failed or skipped). */
+  jobs: JobView[];
   database: DatabaseFacts;
   retentionRules: string[];
   thresholds: { backupAge: string; archiveAge: string; restoreTestAge: string };
@@ -73,6 +77,7 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
     walGap: null,
     lastVerify: null,
     lastRestoreTest: null,
+    jobs: [],
     database,
     retentionRules: retentionRules(retention),
     thresholds: {
@@ -86,13 +91,15 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
   try {
     report.identity = await readIdentity(storage);
     const segmentSize = report.identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
-    const [backups, inventory, verify, restoreTest, expireIntent] = await Promise.all([
+    const [backups, inventory, verify, restoreTest, expireIntent, lastJobs] = await Promise.all([
       listBackups(storage),
       walInventory(storage, segmentSize, { verify: true }),
       readLastVerifyRun(storage),
       readLastRestoreTest(storage),
       readExpireIntent(storage),
+      lastJobOfEachKind(storage, now),
     ]);
+    report.jobs = [...lastJobs.values()];
     // Consistent meanwhile (nothing listed lacks its data or WAL), but space is not freed yet.
     if (expireIntent.intent)
       warnings.push(
@@ -182,6 +189,12 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
           `last restore test ran ${restoreTest.finishedAt}, longer ago than PITR_ALERT_RESTORE_TEST_AGE (${report.thresholds.restoreTestAge}): run "pitr restore-test"`,
         );
     }
+    for (const p of jobProblems(lastJobs, {
+      lastBackupStop: last?.stopTime,
+      verifyFinishedAt: verify?.finishedAt,
+      restoreTestFinishedAt: restoreTest?.finishedAt,
+    }))
+      problems.push(p.message);
   } catch (err) {
     if (!(err instanceof PitrError)) throw err;
     report.repositoryReachable = false;
@@ -359,6 +372,9 @@ function repositoryFacts(report: StatusReport): string[] {
         : 'never'
     }`,
   );
+  const running = report.jobs.filter((j) => j.status === 'running');
+  if (running.length > 0)
+    lines.push(`running       ${running.map((j) => `${j.kind} ${j.id} on ${j.host} since ${j.startedAt}`).join('; ')}`);
   return lines;
 }
 
