@@ -51,6 +51,8 @@ export interface ReceivedRequest {
   body: unknown;
   /** The status the receiver answered with. */
   status: number;
+  /** performance.now() when the request arrived. */
+  at: number;
 }
 
 export interface WebhookReceiver {
@@ -73,6 +75,7 @@ export async function startWebhookReceiver(options: { status?: number; path?: st
   let status = options.status ?? 200;
   const arrivals = new Arrivals<ReceivedRequest>('webhook requests', []);
   const server = createServer((req, res) => {
+    const at = performance.now();
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -86,7 +89,7 @@ export async function startWebhookReceiver(options: { status?: number; path?: st
       const answered = status;
       res.writeHead(answered, { 'content-type': 'text/plain' });
       res.end(answered < 300 ? 'ok' : `receiver answers ${answered}`);
-      arrivals.add({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, status: answered });
+      arrivals.add({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, status: answered, at });
     });
   });
   await new Promise<void>((resolve, reject) => {
