@@ -7,6 +7,7 @@ import { command as check } from '../commands/check.js';
 import { command as expire } from '../commands/expire.js';
 import { command as init } from '../commands/init.js';
 import { command as list } from '../commands/list.js';
+import { command as notify } from '../commands/notify.js';
 import { command as pin } from '../commands/pin.js';
 import { command as promote } from '../commands/promote.js';
 import { command as restore } from '../commands/restore.js';
@@ -40,6 +41,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   status,
   check,
   restoreTest,
+  notify,
 ];
 
 /** Every flag all commands share (the settings and the plain flags), with its --help heading. */

@@ -16,7 +16,7 @@ export async function postJson(url: string, body: unknown, timeoutMs: number): P
       redirect: 'manual',
     });
   } catch (err) {
-    throw new Error(networkReason(err, timeoutMs), { cause: err });
+    throw new Error(networkReason(err, target, timeoutMs), { cause: err });
   }
   if (response.status >= 200 && response.status < 300) {
     await response.body?.cancel();
@@ -39,10 +39,13 @@ function withoutCredentials(url: string): { target: string; headers: Record<stri
 }
 
 /** "connect ECONNREFUSED 127.0.0.1:9" rather than fetch's own "fetch failed". */
-function networkReason(err: unknown, timeoutMs: number): string {
+function networkReason(err: unknown, target: string, timeoutMs: number): string {
   const e = err as Error & { cause?: unknown };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `no answer within ${timeoutMs / 1000} s`;
   const cause = e?.cause as (Error & { code?: string; errors?: Error[] }) | undefined;
+  // The Fetch standard forbids some ports (1, 9, 25, 6000 ...): say so, not just "bad port".
+  if (cause?.message === 'bad port')
+    return `port ${new URL(target).port} is one that fetch refuses to use (the Fetch standard's "bad ports"): give the receiver another port`;
   if (cause) {
     // Several addresses tried (IPv4 and IPv6): an AggregateError with an empty message.
     const inner = cause.message || cause.errors?.map((x) => x.message).join('; ') || cause.code;
