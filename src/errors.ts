@@ -25,6 +25,8 @@ export const ExitCode = {
   checkFailed: 14,
   /** An encrypted object, and no identity, or one that none of its recipients matches. */
   encryptionKey: 15,
+  /** `pitr notify --test`: a notification channel did not accept the test message (each named). */
+  notifyFailed: 16,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -77,6 +79,9 @@ export class StorageError extends withExitCode(ExitCode.storage) {}
 
 /** An encrypted object cannot be read with the identity given, or none is given; or a push's recipients are not the repository's. */
 export class EncryptionKeyError extends withExitCode(ExitCode.encryptionKey) {}
+
+/** A notification channel did not accept a message (`pitr notify --test`). */
+export class NotifyError extends withExitCode(ExitCode.notifyFailed) {}
 
 /** Raised by a storage driver when a no-overwrite write finds the key already there. */
 export class AlreadyExistsError extends Error {

@@ -4,7 +4,7 @@
 // to the full CLI, which prints proper usage.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Flags } from '../config/config.js';
-import { PLAIN_FLAGS, SETTINGS } from '../config/settings.js';
+import { FLAG_SETTINGS, PLAIN_FLAGS } from '../config/settings.js';
 import type { AnyCommand } from './command.js';
 import { runCommand } from './run.js';
 
@@ -18,7 +18,7 @@ const HOT_COMMANDS: Record<string, () => Promise<AnyCommand>> = {
 
 export async function tryFastPath(argv: string[]): Promise<boolean> {
   const options: NonNullable<ParseArgsConfig['options']> = {};
-  for (const s of SETTINGS) options[s.flag] = { type: s.type };
+  for (const s of FLAG_SETTINGS) options[s.flag] = { type: s.type };
   for (const [flag, def] of Object.entries(PLAIN_FLAGS)) options[flag] = { type: def.type };
   let parsed;
   try {

@@ -8,6 +8,7 @@ import { command as expire } from '../commands/expire.js';
 import { command as history } from '../commands/history.js';
 import { command as init } from '../commands/init.js';
 import { command as list } from '../commands/list.js';
+import { command as notify } from '../commands/notify.js';
 import { command as pin } from '../commands/pin.js';
 import { command as promote } from '../commands/promote.js';
 import { command as restore } from '../commands/restore.js';
@@ -18,7 +19,7 @@ import { command as verify } from '../commands/verify.js';
 import { command as walFetch } from '../commands/wal-fetch.js';
 import { command as walPush } from '../commands/wal-push.js';
 import type { Flags } from '../config/config.js';
-import { HELP_GROUPS, PLAIN_FLAGS, SETTINGS, type HelpGroup } from '../config/settings.js';
+import { FLAG_SETTINGS, HELP_GROUPS, PLAIN_FLAGS, type HelpGroup } from '../config/settings.js';
 import { ExitCode } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { AnyCommand, CommandArgs } from './command.js';
@@ -42,11 +43,12 @@ export const COMMANDS: readonly AnyCommand[] = [
   check,
   restoreTest,
   history,
+  notify,
 ];
 
 /** Every flag all commands share (the settings and the plain flags), with its --help heading. */
 const SHARED: { flag: string; group: HelpGroup; option: Options }[] = [
-  ...SETTINGS.map((s) => ({ flag: s.flag, group: s.group, option: { type: s.type, describe: `${s.describe} [${s.key}]` } })),
+  ...FLAG_SETTINGS.map((s) => ({ flag: s.flag, group: s.group, option: { type: s.type, describe: `${s.describe} [${s.key}]` } })),
   ...Object.entries(PLAIN_FLAGS).map(([flag, def]) => ({ flag, group: def.group, option: { type: def.type, describe: def.describe } })),
 ];
 /** What --help lists under each heading: the shared flags, and yargs' own. */

@@ -4,7 +4,18 @@ import { userInfo } from 'node:os';
 import { parseEnv } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { parseDuration } from './duration.js';
-import { DEFAULT_CONFIG_FILE, NOT_FOR_WAL_COMMANDS, PASS_THROUGH_KEYS, SECRET_KEYS, SETTINGS, type SettingKey } from './settings.js';
+import { notifySettings, type NotifySettings } from './notify-settings.js';
+import {
+  DEFAULT_CONFIG_FILE,
+  FLAG_SETTINGS,
+  NOT_FOR_WAL_COMMANDS,
+  PASS_THROUGH_KEYS,
+  SECRET_KEYS,
+  SETTINGS,
+  type SettingKey,
+} from './settings.js';
+
+export type { NotifySettings } from './notify-settings.js';
 
 export type Compression = 'lz4' | 'none';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -57,6 +68,8 @@ export interface Config {
   alerts: AlertSettings;
   /** restore-test: where its throwaway copy goes (default: the system temp dir), and its SQL check files. */
   restoreTest: { dir?: string; sql: string[] };
+  /** Where the agent and `pitr notify --test` send notifications (PITR_NOTIFY_*, PITR_SMTP_URL). */
+  notify: NotifySettings;
   /** Warnings found while loading (e.g. a world-readable file with secrets), logged once a logger exists. */
   warnings: string[];
   /**
@@ -185,9 +198,20 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
         .map((f) => f.trim())
         .filter((f) => f !== ''),
     },
+    notify: notifySettings(
+      {
+        slackWebhook: nonEmpty(raw('PITR_NOTIFY_SLACK_WEBHOOK')),
+        webhookUrl: nonEmpty(raw('PITR_NOTIFY_WEBHOOK_URL')),
+        smtpUrl: nonEmpty(raw('PITR_SMTP_URL')),
+        emailTo: nonEmpty(raw('PITR_NOTIFY_EMAIL_TO')),
+        emailFrom: nonEmpty(raw('PITR_NOTIFY_EMAIL_FROM')),
+        retry: nonEmpty(raw('PITR_NOTIFY_RETRY')),
+      },
+      label,
+    ),
     warnings,
     keysInFile: new Set(Object.keys(fromFile)),
-    givenOutsideFile: SETTINGS.flatMap((s): [string, string][] => {
+    givenOutsideFile: FLAG_SETTINGS.flatMap((s): [string, string][] => {
       if (NOT_FOR_WAL_COMMANDS.has(s.group)) return [];
       const value = flags[s.flag] ?? env[s.key];
       if (value === undefined || value === '') return [];

@@ -11,6 +11,7 @@ export const HELP_GROUPS = {
   retention: 'Retention (expire, status):',
   alerts: 'Health thresholds (status):',
   jobs: 'Restore tests:',
+  notify: 'Notifications (agent, notify):',
   general: 'Global options:',
 } as const;
 export type HelpGroup = keyof typeof HELP_GROUPS;
@@ -221,12 +222,39 @@ export const SETTINGS = [
       ],
     ] as const
   ).map(([key, flag, describe]) => ({ key, flag, type: 'string' as const, group: 'jobs' as const, describe, placement: false as const })),
+  // Where the agent (and `pitr notify --test`) sends its messages. The three URLs carry tokens
+  // or passwords: they have no flag, so they never reach a command line or `ps`.
+  ...(
+    [
+      ['PITR_NOTIFY_SLACK_WEBHOOK', 'Slack incoming webhook URL'],
+      ['PITR_NOTIFY_WEBHOOK_URL', 'URL that receives each notification as a JSON POST'],
+      ['PITR_SMTP_URL', 'SMTP server for e-mail: smtp://user:pass@host:port or smtps://…'],
+    ] as const
+  ).map(([key, describe]) => ({ key, type: 'string' as const, group: 'notify' as const, describe, placement: false as const })),
+  ...(
+    [
+      [
+        'PITR_NOTIFY_EMAIL_TO',
+        'notify-email-to',
+        'e-mail notifications to these addresses (comma-separated; with PITR_NOTIFY_EMAIL_FROM and PITR_SMTP_URL)',
+      ],
+      ['PITR_NOTIFY_EMAIL_FROM', 'notify-email-from', 'the From address of e-mail notifications'],
+      [
+        'PITR_NOTIFY_RETRY',
+        'notify-retry',
+        'first retry delay of a notification channel that is down, doubling to at most 5m (default 5s)',
+      ],
+    ] as const
+  ).map(([key, flag, describe]) => ({ key, flag, type: 'string' as const, group: 'notify' as const, describe, placement: false as const })),
 ] as const satisfies readonly SettingDef[];
 
 /** Settings no WAL command reads: never passed on to archive_command or restore_command. */
-export const NOT_FOR_WAL_COMMANDS: ReadonlySet<HelpGroup> = new Set(['retention', 'alerts', 'jobs']);
+export const NOT_FOR_WAL_COMMANDS: ReadonlySet<HelpGroup> = new Set(['retention', 'alerts', 'jobs', 'notify']);
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];
+
+/** The settings a command line may carry: all but the secrets, which have no flag. */
+export const FLAG_SETTINGS = SETTINGS.filter((s): s is Extract<(typeof SETTINGS)[number], { flag: string }> => 'flag' in s);
 
 /** Flags that are not settings: they never come from the environment or the file. */
 export const PLAIN_FLAGS = {
@@ -265,6 +293,13 @@ export const PASS_THROUGH_KEYS = new Set([
 ]);
 
 /** Keys whose values are secrets: never logged, never echoed in an error. */
-export const SECRET_KEYS = new Set(['PGPASSWORD', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']);
+export const SECRET_KEYS = new Set([
+  'PGPASSWORD',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'PITR_NOTIFY_SLACK_WEBHOOK',
+  'PITR_NOTIFY_WEBHOOK_URL',
+  'PITR_SMTP_URL',
+]);
 
 export const DEFAULT_CONFIG_FILE = '/etc/pitr/pitr.env';
