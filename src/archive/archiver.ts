@@ -41,6 +41,8 @@ import { claim, dropRecord, dropStamp, recordedNames, unclaim, usedAt, writeReco
 import { runResident } from './resident-worker.js';
 
 export const ARCHIVER_COMMAND = 'wal-archive-ahead';
+/** Set by the agent that starts an archiver (agent/archiver-warmth.ts): its pid. Not a setting: it changes nothing stored, so it stays out of the fingerprint. */
+export const WARM_FOR_AGENT_ENV = 'PITR_WARM_FOR_AGENT';
 
 /** Records of this many files in a row done without being used: the archiver is not wanted. */
 const UNUSED_LIMIT = 4;
@@ -57,6 +59,7 @@ export interface ArchiverOptions extends PushOptions {
   /** Files stored at once. */
   concurrency: number;
   idleMs: number;
+  stayWhile?: () => boolean;
   log: Logger;
 }
 
@@ -95,6 +98,7 @@ export async function runArchiver(o: ArchiverOptions): Promise<number> {
       watchDir: statusDir,
       wakePipe: archiverWakePipe(o.dataDir),
       idleMs: o.idleMs,
+      stayWhile: o.stayWhile,
     },
     {
       async start() {

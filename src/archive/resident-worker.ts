@@ -20,6 +20,8 @@ export interface ResidentOptions {
   /** Where bin/pitr blocks for news of the files in flight. */
   wakePipe: string;
   idleMs: number;
+  /** While this holds, idling is no reason to stop (the agent keeps the archiver warm while it lives). */
+  stayWhile?: () => boolean;
 }
 
 /** What a turn of the loop found: work under way, nothing to do, or a reason to stop. */
@@ -84,7 +86,7 @@ export async function runResident(o: ResidentOptions, step: ResidentStep): Promi
       const turn = await step.turn(resident);
       if (turn === 'stop') break;
       const gone = () => !existsSync(join(o.dataDir, 'postmaster.pid'));
-      if (turn === 'idle' && (performance.now() - idleSince > o.idleMs || gone())) break;
+      if (turn === 'idle' && ((performance.now() - idleSince > o.idleMs && !o.stayWhile?.()) || gone())) break;
       await wait(250);
     }
     await step.finish?.(resident);

@@ -20,6 +20,8 @@ export interface PitrCommand<O extends Record<string, Options> = Record<string, 
    * PostgreSQL's archive_command and restore_command say nothing on success by default.
    */
   readonly defaultLogLevel?: LogLevel;
+  /** A WAL command (archive_command, restore_command, their workers): job settings stay unread (loadConfig's walOnly). */
+  readonly walCommand?: true;
   /** Returns the exit code (0 when omitted) or throws a PitrError. */
   readonly handler: (ctx: CommandContext, args: CommandArgs<O, P>) => Promise<number | void>;
 }

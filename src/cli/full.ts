@@ -2,6 +2,7 @@
 // modules of src/commands/ (name, description, options, handler); this file registers them
 // and declares the settings every command shares.
 import yargs, { type Argv, type Options } from 'yargs';
+import { command as agent } from '../commands/agent.js';
 import { command as backup } from '../commands/backup.js';
 import { command as check } from '../commands/check.js';
 import { command as expire } from '../commands/expire.js';
@@ -44,6 +45,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   restoreTest,
   history,
   notify,
+  agent,
 ];
 
 /** Every flag all commands share (the settings and the plain flags), with its --help heading. */

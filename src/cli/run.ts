@@ -23,7 +23,9 @@ export async function runCommand<O extends Record<string, Options>, P extends st
   });
   try {
     // At a terminal, what info lines say is in the command's own output already.
-    const config = loadConfig(flags, process.env, pitrCommand.defaultLogLevel ?? (process.stderr.isTTY ? 'warn' : 'info'));
+    const config = loadConfig(flags, process.env, pitrCommand.defaultLogLevel ?? (process.stderr.isTTY ? 'warn' : 'info'), {
+      walOnly: pitrCommand.walCommand === true,
+    });
     log = createLogger(config.logLevel, command);
     for (const warning of config.warnings) log.warn(warning);
     code = (await pitrCommand.handler({ config, log }, args)) ?? ExitCode.ok;

@@ -8,6 +8,7 @@ import { ownCall } from '../launcher/fingerprint.js';
 
 export const command = defineCommand({
   name: 'wal-fetch',
+  walCommand: true,
   describe: "restore one archived file (restore_command = 'pitr wal-fetch %f %p')",
   positionals: ['name', 'dest'],
   // Quiet on success, as pgBackRest's console: PostgreSQL's log would get a line per segment.

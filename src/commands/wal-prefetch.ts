@@ -51,6 +51,7 @@ async function walPrefetchCommand({ config, log }: CommandContext): Promise<void
 
 export const command = defineCommand({
   name: PREFETCH_COMMAND,
+  walCommand: true,
   describe: 'the resident prefetcher, started in the background by wal-fetch',
   handler: walPrefetchCommand,
 });

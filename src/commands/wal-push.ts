@@ -7,6 +7,7 @@ import { ownCall } from '../launcher/fingerprint.js';
 
 export const command = defineCommand({
   name: 'wal-push',
+  walCommand: true,
   describe: "archive one WAL file (archive_command = 'pitr wal-push %p')",
   positionals: ['path'],
   // Quiet on success, as pgBackRest's console: PostgreSQL's log would get a line per segment.

@@ -70,6 +70,8 @@ export interface Config {
   restoreTest: { dir?: string; sql: string[] };
   /** Where the agent and `pitr notify --test` send notifications (PITR_NOTIFY_*, PITR_SMTP_URL). */
   notify: NotifySettings;
+  /** pitr agent: each job's schedule as written (checked by agent/schedules.ts, which loads the cron library) and the health watch's period. */
+  agent: AgentSettings;
   /** Warnings found while loading (e.g. a world-readable file with secrets), logged once a logger exists. */
   warnings: string[];
   /**
@@ -93,6 +95,13 @@ export interface RetentionSettings {
   timeZone: string;
 }
 
+export interface AgentSettings {
+  schedules: Record<ScheduledJob, string>;
+  watchIntervalMs: number;
+}
+export const SCHEDULED_JOBS = ['backup', 'verify', 'restore-test', 'dump'] as const;
+export type ScheduledJob = (typeof SCHEDULED_JOBS)[number];
+
 export interface AlertSettings {
   backupAgeMs: number;
   archiveAgeMs: number;
@@ -105,7 +114,18 @@ export type Flags = Record<string, string | boolean | undefined>;
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** `defaultLogLevel`: when neither flag, environment nor file sets one (each command has its own). */
-export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, defaultLogLevel: LogLevel = 'info'): Config {
+/**
+ * `walOnly`: for the WAL commands (wal-push, wal-fetch and their workers), which read no job
+ * setting (retention, alerts, restore tests, notifications, the agent: NOT_FOR_WAL_COMMANDS).
+ * Those are then left at their defaults unread, so a typo in one of them never stops
+ * archiving or recovery; every other command still reports it.
+ */
+export function loadConfig(
+  flags: Flags,
+  env: NodeJS.ProcessEnv = process.env,
+  defaultLogLevel: LogLevel = 'info',
+  options: { walOnly?: boolean } = {},
+): Config {
   const warnings: string[] = [];
   const configFile = pickConfigFile(flags, env);
   const fromFile = configFile ? readConfigFile(configFile, warnings) : {};
@@ -121,6 +141,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
     if (flag !== undefined) return String(flag);
     return env[key] ?? fromFile[key];
   };
+  const jobRaw = (key: SettingKey): string | undefined => (options.walOnly ? undefined : raw(key));
   const label = (key: SettingKey): string => {
     const def = SETTINGS.find((s) => s.key === key);
     return def && 'flag' in def ? `${key} (--${def.flag})` : key;
@@ -177,38 +198,47 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, d
     fetchConcurrency: int('PITR_FETCH_CONCURRENCY', 4, 1),
     json: flags.json === true,
     retention: {
-      full: optionalCount(raw('PITR_RETENTION_FULL'), label('PITR_RETENTION_FULL')),
-      windowMs: optionalDuration(raw('PITR_RETENTION_WINDOW'), label('PITR_RETENTION_WINDOW')),
-      daily: optionalCount(raw('PITR_RETENTION_DAILY'), label('PITR_RETENTION_DAILY')),
-      weekly: optionalCount(raw('PITR_RETENTION_WEEKLY'), label('PITR_RETENTION_WEEKLY')),
-      monthly: optionalCount(raw('PITR_RETENTION_MONTHLY'), label('PITR_RETENTION_MONTHLY')),
+      full: optionalCount(jobRaw('PITR_RETENTION_FULL'), label('PITR_RETENTION_FULL')),
+      windowMs: optionalDuration(jobRaw('PITR_RETENTION_WINDOW'), label('PITR_RETENTION_WINDOW')),
+      daily: optionalCount(jobRaw('PITR_RETENTION_DAILY'), label('PITR_RETENTION_DAILY')),
+      weekly: optionalCount(jobRaw('PITR_RETENTION_WEEKLY'), label('PITR_RETENTION_WEEKLY')),
+      monthly: optionalCount(jobRaw('PITR_RETENTION_MONTHLY'), label('PITR_RETENTION_MONTHLY')),
       // Checked where it is used (config/time-zone.ts): constructing an Intl.DateTimeFormat costs
       // 10-20 ms, which every wal-push would pay.
-      timeZone: nonEmpty(raw('PITR_TIMEZONE')) ?? 'UTC',
+      timeZone: nonEmpty(jobRaw('PITR_TIMEZONE')) ?? 'UTC',
     },
     alerts: {
-      backupAgeMs: optionalDuration(raw('PITR_ALERT_BACKUP_AGE'), label('PITR_ALERT_BACKUP_AGE')) ?? 25 * 3_600_000,
-      archiveAgeMs: optionalDuration(raw('PITR_ALERT_ARCHIVE_AGE'), label('PITR_ALERT_ARCHIVE_AGE')) ?? 15 * 60_000,
-      restoreTestAgeMs: optionalDuration(raw('PITR_ALERT_RESTORE_TEST_AGE'), label('PITR_ALERT_RESTORE_TEST_AGE')) ?? 35 * 86_400_000,
+      backupAgeMs: optionalDuration(jobRaw('PITR_ALERT_BACKUP_AGE'), label('PITR_ALERT_BACKUP_AGE')) ?? 25 * 3_600_000,
+      archiveAgeMs: optionalDuration(jobRaw('PITR_ALERT_ARCHIVE_AGE'), label('PITR_ALERT_ARCHIVE_AGE')) ?? 15 * 60_000,
+      restoreTestAgeMs: optionalDuration(jobRaw('PITR_ALERT_RESTORE_TEST_AGE'), label('PITR_ALERT_RESTORE_TEST_AGE')) ?? 35 * 86_400_000,
     },
     restoreTest: {
-      dir: nonEmpty(raw('PITR_RESTORE_TEST_DIR')),
-      sql: (raw('PITR_RESTORE_TEST_SQL') ?? '')
+      dir: nonEmpty(jobRaw('PITR_RESTORE_TEST_DIR')),
+      sql: (jobRaw('PITR_RESTORE_TEST_SQL') ?? '')
         .split(',')
         .map((f) => f.trim())
         .filter((f) => f !== ''),
     },
     notify: notifySettings(
       {
-        slackWebhook: nonEmpty(raw('PITR_NOTIFY_SLACK_WEBHOOK')),
-        webhookUrl: nonEmpty(raw('PITR_NOTIFY_WEBHOOK_URL')),
-        smtpUrl: nonEmpty(raw('PITR_SMTP_URL')),
-        emailTo: nonEmpty(raw('PITR_NOTIFY_EMAIL_TO')),
-        emailFrom: nonEmpty(raw('PITR_NOTIFY_EMAIL_FROM')),
-        retry: nonEmpty(raw('PITR_NOTIFY_RETRY')),
+        slackWebhook: nonEmpty(jobRaw('PITR_NOTIFY_SLACK_WEBHOOK')),
+        webhookUrl: nonEmpty(jobRaw('PITR_NOTIFY_WEBHOOK_URL')),
+        smtpUrl: nonEmpty(jobRaw('PITR_SMTP_URL')),
+        emailTo: nonEmpty(jobRaw('PITR_NOTIFY_EMAIL_TO')),
+        emailFrom: nonEmpty(jobRaw('PITR_NOTIFY_EMAIL_FROM')),
+        retry: nonEmpty(jobRaw('PITR_NOTIFY_RETRY')),
       },
       label,
     ),
+    agent: {
+      schedules: {
+        backup: nonEmpty(jobRaw('PITR_SCHEDULE_BACKUP')) ?? '0 2 * * *',
+        verify: nonEmpty(jobRaw('PITR_SCHEDULE_VERIFY')) ?? '0 4 * * 0',
+        'restore-test': nonEmpty(jobRaw('PITR_SCHEDULE_RESTORE_TEST')) ?? '0 5 1 * *',
+        dump: nonEmpty(jobRaw('PITR_SCHEDULE_DUMP')) ?? 'off',
+      },
+      watchIntervalMs: optionalDuration(jobRaw('PITR_WATCH_INTERVAL'), label('PITR_WATCH_INTERVAL')) ?? 60_000,
+    },
     warnings,
     keysInFile: new Set(Object.keys(fromFile)),
     givenOutsideFile: FLAG_SETTINGS.flatMap((s): [string, string][] => {

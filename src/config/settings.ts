@@ -11,6 +11,7 @@ export const HELP_GROUPS = {
   retention: 'Retention (expire, status):',
   alerts: 'Health thresholds (status):',
   jobs: 'Restore tests:',
+  agent: 'Agent (pitr agent: schedules, health watch):',
   notify: 'Notifications (agent, notify):',
   general: 'Global options:',
 } as const;
@@ -246,10 +247,23 @@ export const SETTINGS = [
       ],
     ] as const
   ).map(([key, flag, describe]) => ({ key, flag, type: 'string' as const, group: 'notify' as const, describe, placement: false as const })),
+  ...(
+    [
+      [
+        'PITR_SCHEDULE_BACKUP',
+        'schedule-backup',
+        'when the agent takes a base backup: cron, 5 fields or 6 with seconds first, or off (default "0 2 * * *")',
+      ],
+      ['PITR_SCHEDULE_VERIFY', 'schedule-verify', 'when the agent runs pitr verify (default "0 4 * * 0")'],
+      ['PITR_SCHEDULE_RESTORE_TEST', 'schedule-restore-test', 'when the agent runs pitr restore-test (default "0 5 1 * *")'],
+      ['PITR_SCHEDULE_DUMP', 'schedule-dump', 'when the agent takes a logical dump (default off)'],
+      ['PITR_WATCH_INTERVAL', 'watch-interval', 'how often the agent checks health and notifies on a change (default 60s)'],
+    ] as const
+  ).map(([key, flag, describe]) => ({ key, flag, type: 'string' as const, group: 'agent' as const, describe, placement: false as const })),
 ] as const satisfies readonly SettingDef[];
 
 /** Settings no WAL command reads: never passed on to archive_command or restore_command. */
-export const NOT_FOR_WAL_COMMANDS: ReadonlySet<HelpGroup> = new Set(['retention', 'alerts', 'jobs', 'notify']);
+export const NOT_FOR_WAL_COMMANDS: ReadonlySet<HelpGroup> = new Set(['retention', 'alerts', 'jobs', 'notify', 'agent']);
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];
 

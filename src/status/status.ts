@@ -20,6 +20,7 @@ import type { DatabaseFacts } from './database.js';
 import { readLastRestoreTest, type RestoreTestRun } from '../repository/restore-test-results.js';
 import { lastJobOfEachKind, type JobView } from '../repository/job-history.js';
 import { jobProblems } from './job-problems.js';
+import { readAgentState, type AgentState } from '../repository/agent-state.js';
 
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
@@ -27,6 +28,8 @@ export interface StatusReport {
   repository: string;
   healthy: boolean;
   problems: string[];
+  /** Each problem with the check it belongs to (same order as `problems`). */
+  failing: { check: HealthCheck; message: string }[];
   warnings: string[];
   /** null when the store could not be read (then a problem says why). */
   identity: RepositoryIdentity | null;
@@ -43,9 +46,25 @@ export interface StatusReport {
   lastRestoreTest: (RestoreTestRun & { ageSeconds: number }) | null;
   /** The newest job of each kind in the history (running, passed, failed or skipped). */
   jobs: JobView[];
+  /** What the agent last reported (repository/agent-state.ts), null when no agent ever ran here. */
+  agent:
+    | (Pick<AgentState, 'host' | 'pid' | 'startedAt' | 'heartbeatAt' | 'stoppedAt' | 'schedules' | 'channels'> & { reporting: boolean })
+    | null;
   database: DatabaseFacts;
   retentionRules: string[];
   thresholds: { backupAge: string; archiveAge: string; restoreTestAge: string };
+}
+
+/**
+ * What a problem is about, for the agent's notifications: one message when a check starts
+ * failing and one when it recovers, however its wording (an age, a count) changes meanwhile.
+ */
+export type HealthCheck =
+  'repository' | 'archiving' | 'wal' | 'backup' | 'verify' | 'restore-test' | 'expire' | 'dump' | 'notify' | 'agent';
+
+function problem(report: StatusReport, check: HealthCheck, message: string): void {
+  report.problems.push(message);
+  report.failing.push({ check, message });
 }
 
 export interface StatusInputs {
@@ -66,6 +85,7 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
     repository: storage.url,
     healthy: false,
     problems,
+    failing: [],
     warnings,
     identity: null,
     repositoryReachable: true,
@@ -78,6 +98,7 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
     lastVerify: null,
     lastRestoreTest: null,
     jobs: [],
+    agent: null,
     database,
     retentionRules: retentionRules(retention),
     thresholds: {
@@ -91,14 +112,16 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
   try {
     report.identity = await readIdentity(storage);
     const segmentSize = report.identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
-    const [backups, inventory, verify, restoreTest, expireIntent, lastJobs] = await Promise.all([
+    const [backups, inventory, verify, restoreTest, expireIntent, lastJobs, agent] = await Promise.all([
       listBackups(storage),
       walInventory(storage, segmentSize, { verify: true }),
       readLastVerifyRun(storage),
       readLastRestoreTest(storage),
       readExpireIntent(storage),
       lastJobOfEachKind(storage, now),
+      readAgentState(storage),
     ]);
+    if (agent) judgeAgent(agent, now, report);
     report.jobs = [...lastJobs.values()];
     // Consistent meanwhile (nothing listed lacks its data or WAL), but space is not freed yet.
     if (expireIntent.intent)
@@ -137,7 +160,9 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
       else usable.push(b);
     }
     if (unusable.length > 0)
-      problems.push(
+      problem(
+        report,
+        'backup',
         `backup(s) that cannot be restored, their own WAL not all archived: ${unusable.join(', ')}: ` +
           'push the missing segments again from pg_wal if they are still there ("pitr wal-push pg_wal/NAME"), else take a new backup ("pitr backup")',
       );
@@ -146,7 +171,9 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
       report.walGap = windowGap(report.restorableWindow.lastWal, inventory, histories, segmentSize);
       const g = report.walGap;
       if (g)
-        problems.push(
+        problem(
+          report,
+          'wal',
           `gap in the archived WAL: ${g.missingFrom === g.missingTo ? g.missingFrom : `${g.missingFrom} .. ${g.missingTo}`} ` +
             `${describeMissing(g.missingFrom, inventory)}, so a restore stops at ${g.after} (${report.restorableWindow.to}) although WAL through ` +
             `${g.archivedThrough} is archived: push the missing segments again from pg_wal if they are still there ("pitr wal-push pg_wal/NAME"), ` +
@@ -154,12 +181,15 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
         );
     }
 
-    if (!report.identity) problems.push('repository is not initialised: run "pitr init" or let archive_command push the first WAL');
+    if (!report.identity)
+      problem(report, 'repository', 'repository is not initialised: run "pitr init" or let archive_command push the first WAL');
     if (!report.lastArchived)
-      problems.push('no WAL archived yet: check archive_mode and archive_command ("pitr check"), and the PostgreSQL log');
-    if (!last) problems.push('no backup at all: nothing can be restored; take one with "pitr backup" (and schedule it)');
+      problem(report, 'archiving', 'no WAL archived yet: check archive_mode and archive_command ("pitr check"), and the PostgreSQL log');
+    if (!last) problem(report, 'backup', 'no backup at all: nothing can be restored; take one with "pitr backup" (and schedule it)');
     else if (report.lastBackup!.ageSeconds * 1000 > alerts.backupAgeMs)
-      problems.push(
+      problem(
+        report,
+        'backup',
         `last backup ${last.id} ended ${last.stopTime}, ${formatDuration(report.lastBackup!.ageSeconds * 1000)} ago, ` +
           `older than PITR_ALERT_BACKUP_AGE (${report.thresholds.backupAge}): take one with "pitr backup" and check the backup schedule`,
       );
@@ -174,7 +204,9 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
         ageSeconds: age(verify.finishedAt),
       };
       if (verify.result === 'failed')
-        problems.push(
+        problem(
+          report,
+          'verify',
           `last verify (${verify.scope}, ${verify.finishedAt}) failed with ${verify.problems} problem(s)` +
             `${verify.examples.length ? `: ${verify.examples.join('; ')}` : ''}: run "pitr verify" to see them all, repair, and verify again`,
         );
@@ -183,9 +215,11 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
     if (restoreTest) {
       report.lastRestoreTest = { ...restoreTest, ageSeconds: age(restoreTest.finishedAt) };
       if (restoreTest.result === 'failed')
-        problems.push(`last restore test (${restoreTest.finishedAt}) failed: run "pitr restore-test" and read why`);
+        problem(report, 'restore-test', `last restore test (${restoreTest.finishedAt}) failed: run "pitr restore-test" and read why`);
       else if (age(restoreTest.finishedAt) * 1000 > alerts.restoreTestAgeMs)
-        problems.push(
+        problem(
+          report,
+          'restore-test',
           `last restore test ran ${restoreTest.finishedAt}, longer ago than PITR_ALERT_RESTORE_TEST_AGE (${report.thresholds.restoreTestAge}): run "pitr restore-test"`,
         );
     }
@@ -194,11 +228,11 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
       verifyFinishedAt: verify?.finishedAt,
       restoreTestFinishedAt: restoreTest?.finishedAt,
     }))
-      problems.push(p.message);
+      problem(report, p.kind, p.message);
   } catch (err) {
     if (!(err instanceof PitrError)) throw err;
     report.repositoryReachable = false;
-    problems.push(`repository ${storage.url} cannot be read: ${err.message}`);
+    problem(report, 'repository', `repository ${storage.url} cannot be read: ${err.message}`);
   }
 
   // The database's archiver.
@@ -221,7 +255,9 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
   if (!database.reachable || (report.identity && report.identity.systemIdentifier !== database.systemIdentifier)) {
     const la = report.lastArchived;
     if (la && la.ageSeconds * 1000 > alerts.archiveAgeMs)
-      problems.push(
+      problem(
+        report,
+        'archiving',
         `last WAL archived ${la.wal} at ${la.at}, ${formatDuration(la.ageSeconds * 1000)} ago, longer than PITR_ALERT_ARCHIVE_AGE (${report.thresholds.archiveAge}): ` +
           'check that archiving works ("pitr check") and the PostgreSQL log',
       );
@@ -236,22 +272,55 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
   return report;
 }
 
+/** An agent silent for this many watch intervals (at least AGENT_SILENT_MIN_MS) is taken for dead. */
+const AGENT_SILENT_INTERVALS = 3;
+const AGENT_SILENT_MIN_MS = 5 * 60_000;
+
+function judgeAgent(agent: AgentState, now: Date, report: StatusReport): void {
+  const silentMs = now.getTime() - Date.parse(agent.heartbeatAt);
+  const reporting =
+    agent.stoppedAt === null && silentMs <= Math.max(AGENT_SILENT_MIN_MS, AGENT_SILENT_INTERVALS * agent.watchIntervalSeconds * 1000);
+  const { host, pid, startedAt, heartbeatAt, stoppedAt, schedules, channels } = agent;
+  report.agent = { host, pid, startedAt, heartbeatAt, stoppedAt, schedules, channels, reporting };
+  if (stoppedAt === null && !reporting)
+    problem(
+      report,
+      'agent',
+      `the agent (pid ${pid} on ${host}) last reported at ${heartbeatAt} and did not stop cleanly: nothing runs the schedules or notifies; ` +
+        `see "systemctl status pitr-agent" and its log on ${host}, and start it again`,
+    );
+  if (!reporting) return; // a stopped agent's channels are nobody's concern
+  for (const c of channels.filter((ch) => !ch.healthy))
+    problem(
+      report,
+      'notify',
+      `notification channel ${c.name} (${c.target}) has failed ${c.failedAttempts} time(s) since ${c.failingSince}: ${c.lastError ?? 'no error recorded'}: ` +
+        'fix its settings or the receiver; "pitr notify --test" tries every channel',
+    );
+}
+
 function judgeArchiver(db: Extract<DatabaseFacts, { reachable: true }>, alerts: AlertSettings, report: StatusReport): void {
   const a = db.archiver;
   if (db.archiveMode === 'off')
-    report.problems.push(
+    problem(
+      report,
+      'archiving',
       'archive_mode is off: no WAL is archived; set archive_mode = on and restart PostgreSQL ("pitr check" tests the set-up)',
     );
   const failingSince = a.lastFailedTime && (!a.lastArchivedTime || a.lastFailedTime > a.lastArchivedTime);
   if (failingSince)
-    report.problems.push(
+    problem(
+      report,
+      'archiving',
       `archiving is failing: ${a.failedCount} failure(s), the last at ${a.lastFailedTime} (${a.lastFailedWal}), ` +
         `${a.lastArchivedTime ? `after the last success at ${a.lastArchivedTime} (${a.lastArchivedWal})` : 'and nothing archived since the statistics began'}: ` +
         'read the PostgreSQL log for archive_command\'s error and fix it (the store, its credentials, space); "pitr check" tests the set-up',
     );
   const b = db.backlog;
   if (b && b.oldestAgeSeconds !== null && b.oldestAgeSeconds * 1000 > alerts.archiveAgeMs)
-    report.problems.push(
+    problem(
+      report,
+      'archiving',
       `${b.ready} WAL file(s) waiting to be archived (.ready), the oldest ${b.oldest} for ${formatDuration(b.oldestAgeSeconds * 1000)}, ` +
         `longer than PITR_ALERT_ARCHIVE_AGE (${report.thresholds.archiveAge}): archiving is failing or falling behind; ` +
         "read the PostgreSQL log for archive_command's error; pg_wal fills up until it is fixed",
@@ -372,6 +441,12 @@ function repositoryFacts(report: StatusReport): string[] {
         : 'never'
     }`,
   );
+  const a = report.agent;
+  if (a)
+    lines.push(
+      `agent         ${a.stoppedAt ? `stopped ${a.stoppedAt}` : a.reporting ? 'running' : 'SILENT'} on ${a.host} (pid ${a.pid}), last report ${a.heartbeatAt}` +
+        (a.reporting ? `; next: ${a.schedules.map((x) => `${x.job} ${x.next ?? 'never'}`).join(', ')}` : ''),
+    );
   const running = report.jobs.filter((j) => j.status === 'running');
   if (running.length > 0)
     lines.push(`running       ${running.map((j) => `${j.kind} ${j.id} on ${j.host} since ${j.startedAt}`).join('; ')}`);

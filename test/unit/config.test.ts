@@ -97,6 +97,21 @@ describe('retention and alert settings', () => {
     expect(c.alerts).toEqual({ backupAgeMs: 25 * 3_600_000, archiveAgeMs: 90_000, restoreTestAgeMs: 35 * 86_400_000 });
   });
 
+  it('leaves job settings unread for the WAL commands: a typo in one never stops archiving, and every other command names it', () => {
+    const env = {
+      PITR_RETENTION_FULL: 'three',
+      PITR_ALERT_BACKUP_AGE: 'a day',
+      PITR_NOTIFY_WEBHOOK_URL: 'not a url',
+      PITR_WATCH_INTERVAL: 'often',
+      PITR_REPO: 'file:///srv/pitr',
+    };
+    const wal = loadConfig({}, env, 'info', { walOnly: true });
+    expect(wal.repo).toBe('file:///srv/pitr');
+    expect(wal.retention.full).toBeUndefined();
+    expect(wal.agent.watchIntervalMs).toBe(60_000);
+    expect(() => loadConfig({}, env)).toThrow(ConfigError);
+  });
+
   it('refuses a count or a duration it cannot read, naming the key and the form', () => {
     expect(() => loadConfig({}, { PITR_RETENTION_DAILY: 'seven' })).toThrow(/PITR_RETENTION_DAILY .*"seven" is not a count/);
     expect(() => loadConfig({}, { PITR_ALERT_BACKUP_AGE: '25 hours' })).toThrow(/PITR_ALERT_BACKUP_AGE .*write it as 30s, 15m, 25h or 7d/);

@@ -1,0 +1,205 @@
+// `pitr agent`: the long-running service. It holds the repository's agent lock (one agent per
+// repository), runs the schedules (agent/scheduler.ts) through the job runner (one job at a
+// time, each in its own process), expires after each backup that passed when a retention rule
+// is set, watches health every PITR_WATCH_INTERVAL and after every job (agent/watch.ts) and
+// notifies each change, and keeps the resident archiver warm. SIGTERM/SIGINT: stop the job
+// (it leaves nothing visible), send what is queued, release the lock, exit 0. SIGHUP: read the
+// configuration again.
+import { hostname } from 'node:os';
+import type { Config, ScheduledJob } from '../config/config.js';
+import { checkedTimeZone } from '../config/time-zone.js';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { configuredChannels } from '../notify/channels.js';
+import { createNotifier, type Notifier } from '../notify/sender.js';
+import { readAgentState, writeAgentState } from '../repository/agent-state.js';
+import { acquireRepositoryLock, type HeldLock } from '../repository/repository-lock.js';
+import { openStorage } from '../storage/open.js';
+import type { Storage } from '../storage/storage.js';
+import { keepArchiverWarm, type ArchiverWarmth } from './archiver-warmth.js';
+import type { NotifiedChecks } from './health-changes.js';
+import { JobRunner, type JobEnd } from './job-runner.js';
+import { startScheduler, type Scheduler } from './scheduler.js';
+import { parseSchedules, SCHEDULE_KEYS, type Schedule } from './schedules.js';
+import { watchHealth } from './watch.js';
+
+export const AGENT_LOCK_KEY = 'locks/agent.json';
+
+export interface AgentOptions {
+  /** Reads the configuration (again on SIGHUP), as the command line and environment give it. */
+  loadConfig: () => Config;
+  log: Logger;
+  /** The launcher and the flags the agent was started with: every job runs as `pitr [flags] <job>`. */
+  pitr: string;
+  flags: readonly string[];
+}
+
+/** Runs until SIGTERM or SIGINT; throws only when it cannot start (config, lock, store). */
+export async function runAgent(o: AgentOptions): Promise<void> {
+  const { log } = o;
+  let config = o.loadConfig();
+  let schedules = checkedSchedules(config);
+  const storage = await openStorage(config);
+  const lock = await acquireAgentLock(storage);
+  const startedAt = new Date();
+  const previous = await readAgentState(storage).catch(() => null);
+  const watchedSince = previous?.watchedSince ?? startedAt.toISOString();
+  let notified: NotifiedChecks = previous?.notified ?? {};
+  let notifier = newNotifier(config, log, () => watchSoon());
+  let scheduler: Scheduler;
+  let stopping = false;
+  const warmth: ArchiverWarmth = keepArchiverWarm({ config, log });
+
+  const runner = new JobRunner({
+    pitr: o.pitr,
+    flags: o.flags,
+    storage: () => storage,
+    log,
+    onEnd: (end) => afterJob(end),
+  });
+  const afterJob = (end: JobEnd) => {
+    if (end.kind === 'backup' && end.exitCode === 0 && retentionSet(config)) void runner.request('expire', end.trigger);
+    watchSoon();
+  };
+  const fire = (job: ScheduledJob) => void runner.request(job, 'schedule');
+
+  // The health watch: never two at once; one asked for during a watch runs right after it.
+  let watching: Promise<void> | null = null;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  const watch = async () => {
+    clearTimeout(timer);
+    try {
+      const seen = await watchHealth({
+        config,
+        storage,
+        schedules,
+        notified,
+        watchedSince: new Date(watchedSince),
+        channels: notifier.states(),
+        now: new Date(),
+        log,
+      });
+      notified = seen.notified;
+      const db = seen.report.database;
+      warmth.update(db.reachable ? db.archiveCommand : null);
+      for (const n of seen.notifications) notifier.notify(n);
+      await writeAgentState(storage, {
+        host: hostname(),
+        pid: process.pid,
+        startedAt: startedAt.toISOString(),
+        watchedSince,
+        heartbeatAt: new Date().toISOString(),
+        stoppedAt: null,
+        watchIntervalSeconds: config.agent.watchIntervalMs / 1000,
+        schedules: scheduler.upcoming(),
+        channels: notifier.states(),
+        notified,
+      }).catch((err: unknown) => log.warn(`cannot write ${storage.url}agent/state.json: ${(err as Error).message}`));
+    } catch (err) {
+      // A bug in a watch must not end the service: the next one may do better.
+      log.error({ err }, `health watch failed: ${(err as Error).message}`);
+    }
+    if (!stopping) timer = setTimeout(watchSoon, config.agent.watchIntervalMs);
+  };
+  function watchSoon(): void {
+    if (stopping) return;
+    if (watching) {
+      again = true;
+      return;
+    }
+    watching = watch().finally(() => {
+      watching = null;
+      if (again) {
+        again = false;
+        watchSoon();
+      }
+    });
+  }
+
+  const reload = () => {
+    try {
+      const next = o.loadConfig();
+      if (next.repo !== config.repo)
+        throw new ConfigError(`the repository changed (${config.repo} to ${next.repo}): restart the agent to use another`);
+      const nextSchedules = checkedSchedules(next);
+      scheduler.stop();
+      const old = notifier;
+      notifier = newNotifier(next, log, () => watchSoon());
+      void old.flush(5000).finally(() => old.stop());
+      config = next;
+      schedules = nextSchedules;
+      scheduler = startScheduler(schedules, fire);
+      log.info({ schedules: scheduler.upcoming() }, 'configuration reloaded (SIGHUP)');
+      watchSoon();
+    } catch (err) {
+      log.error(`configuration not reloaded, the agent goes on with the previous one: ${(err as Error).message}`);
+    }
+  };
+
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM')).once('SIGINT', () => resolve('SIGINT'));
+  });
+  process.on('SIGHUP', reload);
+  const onStray = (err: unknown) => log.error({ err }, `unexpected error, the agent goes on: ${(err as Error)?.message ?? String(err)}`);
+  process.on('unhandledRejection', onStray);
+
+  scheduler = startScheduler(schedules, fire);
+  log.info({ repository: storage.url, schedules: scheduler.upcoming() }, `agent started (pid ${process.pid})`);
+  watchSoon();
+
+  const signal = await stopped;
+  stopping = true;
+  log.info({ signal }, `agent stopping (${signal})${runner.running ? `: stopping ${runner.running.kind} ${runner.running.id}` : ''}`);
+  clearTimeout(timer);
+  scheduler.stop();
+  warmth.stop();
+  process.off('SIGHUP', reload);
+  await runner.stop();
+  await watching;
+  await notifier.flush(3000);
+  notifier.stop();
+  await writeAgentState(storage, {
+    ...((await readAgentState(storage).catch(() => null)) ?? {
+      host: hostname(),
+      pid: process.pid,
+      startedAt: startedAt.toISOString(),
+      watchedSince,
+      watchIntervalSeconds: config.agent.watchIntervalMs / 1000,
+      schedules: [],
+      channels: [],
+      notified,
+    }),
+    heartbeatAt: new Date().toISOString(),
+    stoppedAt: new Date().toISOString(),
+  }).catch(() => undefined);
+  await lock.release().catch(() => undefined);
+  process.off('unhandledRejection', onStray);
+  log.info('agent stopped');
+}
+
+function checkedSchedules(config: Config): Schedule[] {
+  const schedules = parseSchedules(config.agent, checkedTimeZone(config.retention.timeZone));
+  if (schedules.some((s) => s.job === 'dump'))
+    throw new ConfigError(`${SCHEDULE_KEYS.dump} is set, but pitr dump is not built yet: set it to off`);
+  return schedules;
+}
+
+function retentionSet(config: Config): boolean {
+  const r = config.retention;
+  return [r.full, r.windowMs, r.daily, r.weekly, r.monthly].some((x) => x !== undefined);
+}
+
+function newNotifier(config: Config, log: Logger, onChannelChange: () => void): Notifier {
+  return createNotifier({ channels: configuredChannels(config.notify), log, retryMs: config.notify.retryMs, onChannelChange });
+}
+
+function acquireAgentLock(storage: Storage): Promise<HeldLock> {
+  return acquireRepositoryLock(storage, {
+    key: AGENT_LOCK_KEY,
+    id: `agent-${hostname()}-${process.pid}`,
+    busy: (holder) =>
+      `${holder ? `an agent (pid ${holder.pid} on ${holder.host}, started ${holder.startedAt})` : 'another agent'} already runs for ${storage.url}: ` +
+      `one agent per repository; stop that one first (systemctl stop pitr-agent on its host), or remove ${AGENT_LOCK_KEY} if that process is gone`,
+  });
+}
