@@ -18,6 +18,9 @@ const s3 = useS3Store();
 
 const NOW_UTC = "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'";
 
+/** Keys of backups and WAL: what expire may delete (each run also adds its record to history/). */
+const dataKeys = (keys: string[]) => keys.filter((k) => !k.startsWith('history/'));
+
 /** Every key stored under `prefix`, read from the store itself (not through pitr). */
 async function storedKeys(repo: RepoFixture, server: S3Store, prefix: string): Promise<string[]> {
   if (repo.kind === 'file') {
@@ -105,7 +108,9 @@ describe.each(['file', 's3'] as const)('pitr expire in a %s repository', (kind) 
     const res = await pitr(['expire'], { env });
     expect(res.exitCode, res.stderr).toBe(0);
     expect(res.stdout).toContain('no retention rule is set');
-    expect(await storedKeys(repo, s3(), '')).toEqual(before);
+    const after = await storedKeys(repo, s3(), '');
+    expect(dataKeys(after)).toEqual(dataKeys(before));
+    expect(after.filter((k) => !before.includes(k))).toEqual([expect.stringMatching(/^history\/\d{8}T\d{6}Z-expire-[0-9a-f]{6}\.json$/)]);
   });
 
   it('--dry-run changes nothing and prints what would go and the window before and after', async () => {
@@ -136,7 +141,9 @@ describe.each(['file', 's3'] as const)('pitr expire in a %s repository', (kind) 
       const res = await pitr(['expire'], { env: { ...env, PITR_RETENTION_FULL: '1' } });
       expect(res.exitCode).toBe(7);
       expect(res.stderr).toContain('backup running-backup');
-      expect(await storedKeys(repo, s3(), '')).toEqual([...before, 'locks/backup.json'].sort());
+      expect(dataKeys(await storedKeys(repo, s3(), ''))).toEqual(dataKeys([...before, 'locks/backup.json'].sort()));
+      const [job] = JSON.parse((await pitr(['history', '--json', '--limit', '1'], { env })).stdout).jobs;
+      expect(job).toMatchObject({ kind: 'expire', status: 'failed', error: expect.stringContaining('backup running-backup') });
     } finally {
       await rm(repo.kind === 'file' ? join(repo.dir!, 'locks/backup.json') : '/nonexistent', { force: true });
       if (repo.kind === 's3') {
