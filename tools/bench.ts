@@ -1,4 +1,4 @@
-// `npm run bench`: not a test; numbers are printed, nothing is asserted. Five parts, the first
+// `npm run bench`: not a test; numbers are printed, nothing is asserted. Six parts, the first
 // four side by side with pgBackRest (Debian package, posix repository, lz4) in the same run:
 //   wal     what PostgreSQL pays per WAL segment (wal-push / wal-fetch as whole processes);
 //   backup  backup and restore of a ~1 GB pgbench database, restore to a promoted server, and
@@ -6,14 +6,19 @@
 //   recovery  archive recovery of ~1 GB of WAL through wal-fetch (file://, S3) against cp;
 //   sustained  archiving under 60 s bulk-insert and TPC-B loads: backlog, drain, tps cost;
 //   scale   list, expire --dry-run, restore planning and verify of a synthetic repository of
-//           100,000 WAL objects and 200 backups (file://, S3): wall time and peak RSS.
+//           100,000 WAL objects and 200 backups (file://, S3): wall time and peak RSS, and
+//           the agent's health watch on it: time, CPU and RSS per tick;
+//   agent   pitr agent idle for 10 minutes (RSS, CPU seconds), and the .ready backlog of a
+//           bulk load begun with the resident archiver gone, without and with the agent.
 // BENCH_PARTS=wal,backup,... selects parts; BENCH_SEGMENTS (30), BENCH_SCALE (70 = ~1 GB
 // database), BENCH_RECOVERY_SCALE (85 = ~1 GB of WAL), BENCH_LOAD_SECONDS (60),
-// BENCH_SCALE_WAL (100000) and BENCH_SCALE_BACKUPS (200) size them;
+// BENCH_SCALE_WAL (100000) and BENCH_SCALE_BACKUPS (200) size them, BENCH_AGENT_IDLE_SECONDS
+// (600) and BENCH_AGENT_LOAD_SECONDS (20) the agent part;
 // BENCH_WAYS and BENCH_LOADS narrow the sustained part (label prefixes, or whole labels ending in $), BENCH_ROUNDS (2) repeats it;
 // BENCH_SERIES=1 prints each run's .ready backlog samples (when the maximum happened) to stderr.
 // BENCH_KEEP=1 keeps the files. Needs the Debian packages pgbackrest and time.
 import { existsSync } from 'node:fs';
+import { benchAgent } from './bench/agent.js';
 import { benchBackup } from './bench/backup.js';
 import { say } from './bench/common.js';
 import { makeTempRoot, removeTempRoot } from './harness/env.js';
@@ -29,7 +34,7 @@ for (const need of ['/usr/bin/time', '/usr/bin/pgbackrest']) {
     process.exit(2);
   }
 }
-const parts = (process.env.BENCH_PARTS ?? 'wal,backup,recovery,sustained,scale').split(',');
+const parts = (process.env.BENCH_PARTS ?? 'wal,backup,recovery,sustained,scale,agent').split(',');
 const root = await makeTempRoot('bench');
 try {
   if (parts.includes('wal')) await benchWal(Number(process.env.BENCH_SEGMENTS ?? 30));
@@ -38,6 +43,12 @@ try {
   if (parts.includes('sustained')) await benchSustained(Number(process.env.BENCH_LOAD_SECONDS ?? 60));
   if (parts.includes('scale'))
     await benchScale(Number(process.env.BENCH_SCALE_WAL ?? 100_000), Number(process.env.BENCH_SCALE_BACKUPS ?? 200));
+  if (parts.includes('agent'))
+    await benchAgent(
+      Number(process.env.BENCH_AGENT_IDLE_SECONDS ?? 600),
+      Number(process.env.BENCH_AGENT_LOAD_SECONDS ?? 20),
+      Number(process.env.BENCH_ROUNDS ?? 2),
+    );
 } finally {
   if (process.env.BENCH_KEEP) say(`kept ${root}`);
   else await removeTempRoot(root);

@@ -69,6 +69,8 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const watch = async () => {
     clearTimeout(timer);
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     try {
       const seen = await watchHealth({
         config,
@@ -96,6 +98,16 @@ export async function runAgent(o: AgentOptions): Promise<void> {
         channels: notifier.states(),
         notified,
       }).catch((err: unknown) => log.warn(`cannot write ${storage.url}agent/state.json: ${(err as Error).message}`));
+      const cpu = process.cpuUsage(cpu0);
+      // What a watch costs (tools/bench/agent.ts reads it), at debug: quiet in the service's log.
+      log.debug(
+        {
+          ms: Math.round(performance.now() - t0),
+          cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+          rssMiB: Math.round(process.memoryUsage.rss() / 1048576),
+        },
+        'health watch',
+      );
     } catch (err) {
       // A bug in a watch must not end the service: the next one may do better.
       log.error({ err }, `health watch failed: ${(err as Error).message}`);

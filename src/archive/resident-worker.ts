@@ -24,6 +24,9 @@ export interface ResidentOptions {
   stayWhile?: () => boolean;
 }
 
+const BUSY_POLL_MS = 250;
+const IDLE_POLL_MS = 1000;
+
 /** What a turn of the loop found: work under way, nothing to do, or a reason to stop. */
 export type Turn = 'busy' | 'idle' | 'stop';
 
@@ -87,7 +90,9 @@ export async function runResident(o: ResidentOptions, step: ResidentStep): Promi
       if (turn === 'stop') break;
       const gone = () => !existsSync(join(o.dataDir, 'postmaster.pid'));
       if (turn === 'idle' && ((performance.now() - idleSince > o.idleMs && !o.stayWhile?.()) || gone())) break;
-      await wait(250);
+      // inotify wakes the loop at once; the poll only covers a missed event. Idle, a slower one
+      // keeps a worker held warm by the agent nearly free.
+      await wait(turn === 'idle' ? IDLE_POLL_MS : BUSY_POLL_MS);
     }
     await step.finish?.(resident);
     await Promise.all(inflight.values());

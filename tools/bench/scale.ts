@@ -24,7 +24,7 @@ import { formatLsn, parseWalFileName } from '../../src/wal/names.js';
 import { segmentFileName } from '../../src/wal/segments.js';
 import { PITR_BIN, tempDir } from '../harness/env.js';
 import { S3Server } from '../harness/s3.js';
-import { say, table, timed, type Sample } from './common.js';
+import { quantile, say, table, timed, type Sample } from './common.js';
 
 const SEGMENT_SIZE = 16 * 1024 * 1024;
 const SYSTEM_IDENTIFIER = '7310123456789012345';
@@ -34,6 +34,49 @@ const S3_PUTS_AT_ONCE = 64;
 const TARGET_MS = 10_000;
 const TARGET_RSS_MIB = 200;
 const HOUR = 3_600_000;
+const WATCH_TICKS = 5;
+
+/**
+ * `pitr agent` on the repository with every schedule off and a watch every 2 s, until it has
+ * logged `count` watches (its debug line "health watch": wall ms, CPU ms, RSS). The database
+ * is a closed port: the watch judges the repository, which is what grows.
+ */
+async function agentWatches(env: Record<string, string>, count: number): Promise<{ ms: number; cpuMs: number; rssMiB: number }[]> {
+  const agent = spawn(PITR_BIN, ['agent'], {
+    env: {
+      ...process.env,
+      ...env,
+      PITR_LOG_LEVEL: 'debug',
+      PITR_WATCH_INTERVAL: '2s',
+      PITR_SCHEDULE_BACKUP: 'off',
+      PITR_SCHEDULE_VERIFY: 'off',
+      PITR_SCHEDULE_RESTORE_TEST: 'off',
+      PGHOST: '127.0.0.1',
+      PGPORT: '9',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const ticks: { ms: number; cpuMs: number; rssMiB: number }[] = [];
+  let tail = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      agent.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        const lines = (tail + chunk).split('\n');
+        tail = lines.pop()!;
+        for (const line of lines) {
+          if (!line.includes('"msg":"health watch"')) continue;
+          ticks.push(JSON.parse(line) as { ms: number; cpuMs: number; rssMiB: number });
+          if (ticks.length >= count) resolve();
+        }
+      });
+      agent.once('exit', (code) => reject(new Error(`pitr agent exited (${code}) after ${ticks.length} watches: ${tail.slice(-500)}`)));
+    });
+  } finally {
+    agent.kill('SIGTERM');
+  }
+  // The first watch also loads the modules it needs: the steady cost is the rest.
+  return ticks.slice(1);
+}
 
 /** What the generated repository holds, for the commands' arguments and their checks. */
 interface Model {
@@ -102,6 +145,7 @@ export async function benchScale(walCount: number, backupCount: number): Promise
       ['s3 (s3rver)', s3Env],
     ];
     const rows: { op: string; store: string; s: Sample }[] = [];
+    const watchRows: string[][] = [];
     const facts: string[] = [];
     for (const [store, repoEnv] of stores) {
       const env = { ...repoEnv, PITR_LOG_LEVEL: 'warn' };
@@ -155,6 +199,21 @@ export async function benchScale(walCount: number, backupCount: number): Promise
         if (report.result !== 'passed') throw new Error(`${op} of ${store} did not pass: ${s.stdout.slice(0, 800)}`);
         facts.push(`${store} ${op}: ${report.objects.checked} objects, ${(report.objects.bytes / 1048576).toFixed(1)} MiB read, passed`);
       }
+
+      say(`scale: ${store} pitr agent, ${WATCH_TICKS} health watches ...`);
+      const ticks = await agentWatches(env, WATCH_TICKS);
+      const median = (xs: number[]) =>
+        quantile(
+          [...xs].sort((a, b) => a - b),
+          0.5,
+        );
+      watchRows.push([
+        store,
+        median(ticks.map((t) => t.ms)).toFixed(0),
+        Math.max(...ticks.map((t) => t.ms)).toFixed(0),
+        median(ticks.map((t) => t.cpuMs)).toFixed(0),
+        Math.max(...ticks.map((t) => t.rssMiB)).toFixed(0),
+      ]);
     }
 
     say();
@@ -168,6 +227,10 @@ export async function benchScale(walCount: number, backupCount: number): Promise
         return [op, store, (s.ms / 1000).toFixed(1), mib.toFixed(0), over.length === 0 ? 'yes' : `no (${over.join(', ')})`];
       }),
     );
+    say();
+    say(`pitr agent's health watch on that repository (everything status judges, the database unreachable), ${WATCH_TICKS} watches`);
+    say();
+    table(['store', 'median ms', 'max ms', 'median CPU ms', 'peak RSS MiB'], watchRows);
     say();
     for (const f of facts) say(`- ${f}`);
   } finally {
