@@ -32,6 +32,8 @@ export interface AgentOptions {
   /** The launcher and the flags the agent was started with: every job runs as `pitr [flags] <job>`. */
   pitr: string;
   flags: readonly string[];
+  /** The environment jobs run in. */
+  jobEnv: NodeJS.ProcessEnv;
 }
 
 /** Runs until SIGTERM or SIGINT; throws only when it cannot start (config, lock, store). */
@@ -53,6 +55,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   const runner = new JobRunner({
     pitr: o.pitr,
     flags: o.flags,
+    env: o.jobEnv,
     storage: () => storage,
     log,
     onEnd: (end) => afterJob(end),

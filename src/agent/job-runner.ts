@@ -141,7 +141,9 @@ export class JobRunner {
     const storage = this.o.storage();
     const record = await readJobRecord(storage, end.id).catch(() => null);
     if (record && record.status !== 'running') return;
-    if (!record && end.exitCode !== null) return; // it ran and chose not to record (no repository yet)
+    // Passed without a record: the first backup into an empty repository, which binds it as it
+    // ends. Failed without one: it stopped before recording itself (a bad setting, say).
+    if (!record && end.exitCode === 0) return;
     const now = new Date();
     const base = record ?? runningRecord(end.id, end.kind, end.trigger, now);
     await writeJobRecord(storage, {

@@ -43,15 +43,7 @@ export async function watchHealth(w: WatchInputs): Promise<WatchResult> {
     retention: w.config.retention,
     now: w.now,
   });
-  // The agent is its own witness: what the repository says of it (its last heartbeat, its
-  // channels at the last watch) is older than what it knows.
-  const failing = report.failing.filter((f) => f.check !== 'agent' && f.check !== 'notify');
-  failing.push(...missedSchedules(w.schedules, report.jobs, w.watchedSince, w.now, missedGraceMs(w.config.agent.watchIntervalMs)));
-  for (const c of w.channels.filter((ch) => !ch.healthy))
-    failing.push({
-      check: 'notify',
-      message: `notification channel ${c.name} (${c.target}) has failed ${c.failedAttempts} time(s) since ${c.failingSince}: ${c.lastError ?? 'no error recorded'}`,
-    });
+  const failing = failingChecks(report, w, missedGraceMs(w.config.agent.watchIntervalMs));
   const { changes, notified } = healthChanges(w.notified, failing, w.now);
   for (const c of changes)
     w.log[c.status === 'failing' ? 'warn' : 'info'](
@@ -59,6 +51,33 @@ export async function watchHealth(w: WatchInputs): Promise<WatchResult> {
       `${c.check} ${c.status}: ${c.message}`,
     );
   return { report, failing, notified, notifications: changes.map((c) => notificationOf(c, w.storage.url, w.now)) };
+}
+
+/** Every failing check as the agent judges it: status's, its missed schedules, its own channels. */
+export function failingChecks(
+  report: Pick<StatusReport, 'failing' | 'repositoryReachable' | 'jobs'> & { database: { reachable: boolean } },
+  w: Pick<WatchInputs, 'schedules' | 'notified' | 'watchedSince' | 'channels' | 'now'>,
+  graceMs: number,
+): { check: HealthCheck; message: string }[] {
+  // The agent is its own witness: what the repository says of it (its last heartbeat, its
+  // channels at the last watch) is older than what it knows.
+  const failing = report.failing.filter((f) => f.check !== 'agent' && f.check !== 'notify');
+  if (report.repositoryReachable) failing.push(...missedSchedules(w.schedules, report.jobs, w.watchedSince, w.now, graceMs));
+  else {
+    // A repository that cannot be read says nothing of backups, verify, restore tests or the
+    // jobs (nor of archiving, without the database): what was failing stays failing, no false
+    // "recovered", until it can be read again.
+    const judged = new Set<string>(['repository', 'notify', ...(report.database.reachable ? ['archiving'] : [])]);
+    for (const [check, was] of Object.entries(w.notified))
+      if (!judged.has(check) && !failing.some((f) => f.check === check))
+        failing.push({ check: check as HealthCheck, message: was.message });
+  }
+  for (const c of w.channels.filter((ch) => !ch.healthy))
+    failing.push({
+      check: 'notify',
+      message: `notification channel ${c.name} (${c.target}) has failed ${c.failedAttempts} time(s) since ${c.failingSince}: ${c.lastError ?? 'no error recorded'}`,
+    });
+  return failing;
 }
 
 const FIX = 'run "pitr status" on the agent\'s host for every detail; docs/operations.md says what each alert means and what to do';

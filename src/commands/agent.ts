@@ -5,22 +5,40 @@ import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { launcherPath } from '../cli/launcher.js';
 import { loadConfig, type Flags } from '../config/config.js';
+import { PASS_THROUGH_KEYS } from '../config/settings.js';
 import { START_ENV, workerFlags } from '../launcher/fingerprint.js';
+
+/**
+ * The configuration read again (SIGHUP) as at start: the command line, the environment the
+ * agent started with, the file as it is now. The libpq and AWS keys the file passes on reach
+ * this process's environment again (pg and the SDK read them there), new values and removals
+ * included; those the starting environment set itself stay as they were.
+ */
+function reloadConfig(args: Flags, level: ReturnType<typeof loadConfig>['logLevel']) {
+  const env = { ...START_ENV };
+  const config = loadConfig(args, env, level);
+  for (const key of PASS_THROUGH_KEYS) {
+    if (START_ENV[key] !== undefined) continue;
+    if (env[key] === undefined) delete process.env[key];
+    else process.env[key] = env[key];
+  }
+  return config;
+}
 
 async function agentCommand({ config, log }: CommandContext, args: Flags): Promise<void> {
   let first: typeof config | undefined = config;
   await runAgent({
-    // The first read is the one the command line made; SIGHUP reads the file again, in the
-    // environment the agent started with.
     loadConfig: () => {
-      const c = first ?? loadConfig(args, { ...START_ENV }, config.logLevel);
+      const c = first ?? reloadConfig(args, config.logLevel);
       first = undefined;
       return c;
     },
     log,
     pitr: launcherPath(),
-    // Every job runs as `pitr [these flags] <job>`: the same repository and settings.
+    // Every job runs as `pitr [these flags] <job>`: the same repository and settings; in the
+    // environment the agent started with, so that it reads the config file as it is now.
     flags: workerFlags('agent'),
+    jobEnv: START_ENV,
   });
 }
 

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { archiverCommandLine } from '../../src/agent/archiver-warmth.js';
 import { healthChanges } from '../../src/agent/health-changes.js';
 import { missedSchedules } from '../../src/agent/missed-schedules.js';
+import { failingChecks } from '../../src/agent/watch.js';
 import { parseSchedules } from '../../src/agent/schedules.js';
 import { ConfigError } from '../../src/errors.js';
 import type { JobView } from '../../src/repository/job-history.js';
@@ -104,5 +105,50 @@ describe('the archiver started as PostgreSQL would', () => {
     expect(archiverCommandLine('pitr wal-push "%p" ')).toBe('pitr wal-archive-ahead');
     expect(archiverCommandLine('cp %p /mnt/archive/%f')).toBeNull();
     expect(archiverCommandLine('pitr wal-push %p && echo done')).toBeNull();
+  });
+});
+
+describe('what the agent counts as failing', () => {
+  const [daily] = parseSchedules(settings('0 2 * * *'), 'UTC');
+  const w = {
+    schedules: [daily!],
+    notified: { backup: { since: '2026-12-05T01:00:00.000Z', message: 'the last backup job failed' } },
+    watchedSince: new Date('2026-12-01T00:00:00Z'),
+    channels: [],
+    now: new Date('2026-12-05T03:00:00Z'),
+  };
+
+  it('keeps what was failing while the repository cannot be read, and judges no schedule then', () => {
+    const report = {
+      failing: [{ check: 'repository' as const, message: 'repository file:///x cannot be read' }],
+      repositoryReachable: false,
+      jobs: [],
+      database: { reachable: true },
+    };
+    expect(failingChecks(report, w, 600_000).map((f) => f.check)).toEqual(['repository', 'backup']);
+    // Readable again with no backup problem: backup recovers, and the missed 02:00 run is named.
+    const readable = { ...report, failing: [], repositoryReachable: true };
+    expect(failingChecks(readable, w, 600_000)).toEqual([{ check: 'backup', message: expect.stringMatching(/has not started/) }]);
+  });
+
+  it("adds the agent's own failing channels, and ignores what the repository last said of them", () => {
+    const report = {
+      failing: [{ check: 'notify' as const, message: 'stale, from state.json' }],
+      repositoryReachable: true,
+      jobs: [],
+      database: { reachable: true },
+    };
+    const channel = {
+      name: 'webhook',
+      target: 'http://127.0.0.1:1',
+      healthy: false,
+      failingSince: 'T',
+      failedAttempts: 3,
+      lastError: 'refused',
+    };
+    const failing = failingChecks(report, { ...w, schedules: [], channels: [channel] }, 600_000);
+    expect(failing).toEqual([
+      { check: 'notify', message: expect.stringMatching(/^notification channel webhook \(http:\/\/127.0.0.1:1\) has failed 3 time/) },
+    ]);
   });
 });
