@@ -2,19 +2,11 @@
 // nothing of retries or queues (sender.ts); it tries once and throws an error free of secrets.
 import type { NotifySettings } from '../config/config.js';
 import { emailChannel } from './email.js';
-import type { Notification } from './notification.js';
+import type { NotifyChannel } from './channel.js';
 import { slackChannel } from './slack.js';
 import { webhookChannel } from './webhook.js';
 
-export interface NotifyChannel {
-  readonly name: 'slack' | 'webhook' | 'email';
-  /** Where it sends, printable: no token, path or password. */
-  readonly target: string;
-  /** One attempt; rejects with an Error whose message names no secret. */
-  send(n: Notification): Promise<void>;
-  /** Releases connections kept for the next send. */
-  close?(): void;
-}
+export type { NotifyChannel } from './channel.js';
 
 export interface ChannelOptions {
   /** How long one attempt may take (default 10 s). */

@@ -1,7 +1,7 @@
 // E-mail through an SMTP server (nodemailer): a subject that says it all, and a plain-text
 // body with every field. nodemailer is loaded at the first send, not with the channel list.
 import type { Transporter } from 'nodemailer';
-import type { NotifyChannel } from './channels.js';
+import type { NotifyChannel } from './channel.js';
 import { detailLines, headline, type Notification } from './notification.js';
 import { scrubbedError, secretsOf } from './scrub.js';
 

@@ -2,7 +2,7 @@
 // is down (Slack unreachable, the mail server refusing) retries with backoff until it delivers,
 // and never holds up the others. Its health is reported once per change, not per attempt.
 import type { Logger } from '../log.js';
-import type { NotifyChannel } from './channels.js';
+import type { NotifyChannel } from './channel.js';
 import type { Notification } from './notification.js';
 
 export interface ChannelState {

@@ -1,5 +1,5 @@
 // Slack incoming webhooks: a POST of {"text": ...}, rendered with Slack's own markup.
-import type { NotifyChannel } from './channels.js';
+import type { NotifyChannel } from './channel.js';
 import { postJson } from './http-post.js';
 import { headline, type Notification } from './notification.js';
 import { scrubbedError, secretsOf } from './scrub.js';

@@ -1,5 +1,5 @@
 // Any webhook: the notification itself, POSTed as JSON (docs/configuration.md lists the fields).
-import type { NotifyChannel } from './channels.js';
+import type { NotifyChannel } from './channel.js';
 import { postJson } from './http-post.js';
 import type { Notification } from './notification.js';
 import { scrubbedError, secretsOf } from './scrub.js';
