@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import { configuredChannels } from '../notify/channels.js';
 import { createNotifier, type Notifier } from '../notify/sender.js';
 import { readAgentState, writeAgentState } from '../repository/agent-state.js';
-import { acquireRepositoryLock, type HeldLock } from '../repository/repository-lock.js';
+import { acquireRepositoryLock, type HeldLock, type LockHolder } from '../repository/repository-lock.js';
 import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/storage.js';
 import { keepArchiverWarm, type ArchiverWarmth } from './archiver-warmth.js';
@@ -38,15 +38,60 @@ export interface AgentOptions {
 
 /** Runs until SIGTERM or SIGINT; throws only when it cannot start (config, lock, store). */
 export async function runAgent(o: AgentOptions): Promise<void> {
+  // Signals first: one that arrives while the agent starts is kept, not fatal. Repeats are
+  // ignored: a second SIGTERM during the stop must not cut it short (lock left, no record).
+  let signalled: string | null = null;
+  let onStop: (why: string) => void = (why) => void (signalled ??= why);
+  let reloadAsked = false;
+  let onReload: () => void = () => void (reloadAsked = true);
+  const stopSignal = (signal: NodeJS.Signals) => onStop(signal);
+  const hupSignal = () => onReload();
+  process.on('SIGTERM', stopSignal).on('SIGINT', stopSignal).on('SIGHUP', hupSignal);
+  try {
+    await serve(o, {
+      stopped: new Promise<string>((resolve) => {
+        if (signalled) resolve(signalled);
+        onStop = (why) => {
+          signalled ??= why;
+          resolve(signalled);
+        };
+      }),
+      onReload: (reload) => {
+        onReload = reload;
+        if (reloadAsked) reload();
+      },
+      stop: (why) => onStop(why),
+    });
+  } finally {
+    process.off('SIGTERM', stopSignal).off('SIGINT', stopSignal).off('SIGHUP', hupSignal);
+  }
+}
+
+interface Control {
+  /** Resolves with why the agent stops: the signal, or a lost lock. */
+  stopped: Promise<string>;
+  onReload: (reload: () => void) => void;
+  stop: (why: string) => void;
+}
+
+async function serve(o: AgentOptions, control: Control): Promise<void> {
   const { log } = o;
   let config = o.loadConfig();
   let schedules = checkedSchedules(config);
   const storage = await openStorage(config);
-  const lock = await acquireAgentLock(storage);
+  const lock = await acquireAgentLock(storage, (holder) => {
+    log.error(
+      `the agent lock ${storage.url}${AGENT_LOCK_KEY} was taken by ${holder ? `pid ${holder.pid} on ${holder.host}` : 'another'} while this agent could not reach the store: this agent stops, so that one runs`,
+    );
+    control.stop('lost its lock');
+  });
   const startedAt = new Date();
   const previous = await readAgentState(storage).catch(() => null);
   const watchedSince = previous?.watchedSince ?? startedAt.toISOString();
   let notified: NotifiedChecks = previous?.notified ?? {};
+  // Since when each schedule, as written now, has been watched: a schedule turned on or
+  // changed is judged from then on, not from when the agent first watched.
+  let scheduleSince = sinceOfSchedules(schedules, previous?.schedules ?? [], startedAt);
   let notifier = newNotifier(config, log, () => watchSoon());
   let scheduler: Scheduler;
   let stopping = false;
@@ -65,6 +110,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     watchSoon();
   };
   const fire = (job: ScheduledJob) => void runner.request(job, 'schedule');
+  const upcoming = () => scheduler.upcoming().map((u) => ({ ...u, since: scheduleSince.get(u.job)?.toISOString() ?? null }));
 
   // The health watch: never two at once; one asked for during a watch runs right after it.
   let watching: Promise<void> | null = null;
@@ -75,16 +121,19 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     try {
-      const seen = await watchHealth({
-        config,
-        storage,
-        schedules,
-        notified,
-        watchedSince: new Date(watchedSince),
-        channels: notifier.states(),
-        now: new Date(),
-        log,
-      });
+      const seen = await withDeadline(
+        watchHealth({
+          config,
+          storage,
+          schedules,
+          notified,
+          watchedSince: (s) => laterOf(new Date(watchedSince), scheduleSince.get(s.job)),
+          channels: notifier.states(),
+          now: new Date(),
+          log,
+        }),
+        watchDeadlineMs(config),
+      );
       notified = seen.notified;
       const db = seen.report.database;
       warmth.update(db.reachable ? db.archiveCommand : null);
@@ -97,7 +146,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
         heartbeatAt: new Date().toISOString(),
         stoppedAt: null,
         watchIntervalSeconds: config.agent.watchIntervalMs / 1000,
-        schedules: scheduler.upcoming(),
+        schedules: upcoming(),
         channels: notifier.states(),
         notified,
       }).catch((err: unknown) => log.warn(`cannot write ${storage.url}agent/state.json: ${(err as Error).message}`));
@@ -112,7 +161,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
         'health watch',
       );
     } catch (err) {
-      // A bug in a watch must not end the service: the next one may do better.
+      // A bug, or a store that never answers: it must not end the service; the next watch may do better.
       log.error({ err }, `health watch failed: ${(err as Error).message}`);
     }
     if (!stopping) timer = setTimeout(watchSoon, config.agent.watchIntervalMs);
@@ -139,58 +188,89 @@ export async function runAgent(o: AgentOptions): Promise<void> {
         throw new ConfigError(`the repository changed (${config.repo} to ${next.repo}): restart the agent to use another`);
       const nextSchedules = checkedSchedules(next);
       scheduler.stop();
-      const old = notifier;
-      notifier = newNotifier(next, log, () => watchSoon());
-      void old.flush(5000).finally(() => old.stop());
+      // The same channels keep their queues and their health; others start afresh, the old
+      // ones given a few seconds to send what they hold.
+      if (JSON.stringify(next.notify) !== JSON.stringify(config.notify)) {
+        const old = notifier;
+        notifier = newNotifier(next, log, () => watchSoon());
+        void old.flush(5000).finally(() => old.stop());
+      }
+      scheduleSince = sinceOfSchedules(nextSchedules, upcoming(), new Date());
       config = next;
       schedules = nextSchedules;
       scheduler = startScheduler(schedules, fire);
-      log.info({ schedules: scheduler.upcoming() }, 'configuration reloaded (SIGHUP)');
+      log.info({ schedules: upcoming() }, 'configuration reloaded (SIGHUP)');
       watchSoon();
     } catch (err) {
       log.error(`configuration not reloaded, the agent goes on with the previous one: ${(err as Error).message}`);
     }
   };
 
-  const stopped = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM')).once('SIGINT', () => resolve('SIGINT'));
-  });
-  process.on('SIGHUP', reload);
   const onStray = (err: unknown) => log.error({ err }, `unexpected error, the agent goes on: ${(err as Error)?.message ?? String(err)}`);
   process.on('unhandledRejection', onStray);
-
   scheduler = startScheduler(schedules, fire);
-  log.info({ repository: storage.url, schedules: scheduler.upcoming() }, `agent started (pid ${process.pid})`);
+  control.onReload(reload);
+  log.info({ repository: storage.url, schedules: upcoming() }, `agent started (pid ${process.pid})`);
   watchSoon();
 
-  const signal = await stopped;
+  const why = await control.stopped;
   stopping = true;
-  log.info({ signal }, `agent stopping (${signal})${runner.running ? `: stopping ${runner.running.kind} ${runner.running.id}` : ''}`);
+  control.onReload(() => undefined);
+  log.info({ why }, `agent stopping (${why})${runner.running ? `: stopping ${runner.running.kind} ${runner.running.id}` : ''}`);
   clearTimeout(timer);
   scheduler.stop();
   warmth.stop();
-  process.off('SIGHUP', reload);
   await runner.stop();
-  await watching;
+  // A watch stuck on a store that does not answer is not waited for long.
+  await withDeadline(watching ?? Promise.resolve(), 5000).catch(() => undefined);
   await notifier.flush(3000);
   notifier.stop();
   await writeAgentState(storage, {
-    ...((await readAgentState(storage).catch(() => null)) ?? {
-      host: hostname(),
-      pid: process.pid,
-      startedAt: startedAt.toISOString(),
-      watchedSince,
-      watchIntervalSeconds: config.agent.watchIntervalMs / 1000,
-      schedules: [],
-      channels: [],
-      notified,
-    }),
+    host: hostname(),
+    pid: process.pid,
+    startedAt: startedAt.toISOString(),
+    watchedSince,
     heartbeatAt: new Date().toISOString(),
     stoppedAt: new Date().toISOString(),
+    watchIntervalSeconds: config.agent.watchIntervalMs / 1000,
+    schedules: upcoming(),
+    channels: notifier.states(),
+    notified,
   }).catch(() => undefined);
   await lock.release().catch(() => undefined);
   process.off('unhandledRejection', onStray);
   log.info('agent stopped');
+}
+
+/** For each schedule, since when it has been watched as written: kept when unchanged, else from `now`. */
+function sinceOfSchedules(
+  schedules: readonly Schedule[],
+  before: readonly { job: string; expression: string; since?: string | null }[],
+  now: Date,
+): Map<ScheduledJob, Date> {
+  return new Map(
+    schedules.map((s) => {
+      const was = before.find((b) => b.job === s.job && b.expression === s.expression);
+      return [s.job, was?.since ? new Date(was.since) : now];
+    }),
+  );
+}
+
+function laterOf(a: Date, b: Date | undefined): Date {
+  return b && b > a ? b : a;
+}
+
+/** A watch that takes longer than this is abandoned (a store or server that never answers). */
+function watchDeadlineMs(config: Config): number {
+  return Math.min(10 * 60_000, Math.max(60_000, 2 * config.agent.watchIntervalMs));
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no result within ${ms / 1000} s (a store or database that does not answer?)`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 function checkedSchedules(config: Config): Schedule[] {
@@ -209,9 +289,10 @@ function newNotifier(config: Config, log: Logger, onChannelChange: () => void): 
   return createNotifier({ channels: configuredChannels(config.notify), log, retryMs: config.notify.retryMs, onChannelChange });
 }
 
-function acquireAgentLock(storage: Storage): Promise<HeldLock> {
+function acquireAgentLock(storage: Storage, onLost: (holder: LockHolder | null) => void): Promise<HeldLock> {
   return acquireRepositoryLock(storage, {
     key: AGENT_LOCK_KEY,
+    onLost,
     id: `agent-${hostname()}-${process.pid}`,
     busy: (holder) =>
       `${holder ? `an agent (pid ${holder.pid} on ${holder.host}, started ${holder.startedAt})` : 'another agent'} already runs for ${storage.url}: ` +

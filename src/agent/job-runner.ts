@@ -107,7 +107,10 @@ export class JobRunner {
       tail.splice(0, Math.max(0, tail.length - STDERR_TAIL_LINES));
     });
     const done = new Promise<void>((resolve) => {
+      let finished = false;
       const finish = (exitCode: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
+        if (finished) return;
+        finished = true;
         const error =
           exitCode === 0 ? null : (spawnError?.message ?? lastError(tail) ?? (signal ? `ended by ${signal}` : `exit code ${exitCode}`));
         void this.ended({ ...request, exitCode, signal, error }).finally(() => {
@@ -117,7 +120,8 @@ export class JobRunner {
         });
       };
       child.once('error', (err) => finish(null, null, err));
-      child.once('exit', (code, signal) => finish(code, signal));
+      // 'close', not 'exit': its stderr is then read to the end (the last error line included).
+      child.once('close', (code, signal) => finish(code, signal));
     });
     this.current = { request, child, done };
   }

@@ -19,15 +19,15 @@ export function missedGraceMs(watchIntervalMs: number): number {
 export function missedSchedules(
   schedules: readonly Schedule[],
   lastJobs: readonly JobView[],
-  /** Since when an agent has watched this repository: a schedule due before it is nobody's miss. */
-  watchedSince: Date,
+  /** Since when an agent has watched this repository with this schedule: a time due before it is nobody's miss. */
+  watchedSince: (s: Schedule) => Date,
   now: Date,
   graceMs: number,
 ): MissedSchedule[] {
   const missed: MissedSchedule[] = [];
   for (const s of schedules) {
     const due = s.previous(new Date(now.getTime() - graceMs));
-    if (!due || due < watchedSince) continue;
+    if (!due || due < watchedSince(s)) continue;
     const last = lastJobs.find((j) => j.kind === s.job);
     // A skip counts as a start: a job is skipped only while one of its kind runs or waits.
     // A job started just before its time (a clock a second early) still counts.

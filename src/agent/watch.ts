@@ -20,7 +20,8 @@ export interface WatchInputs {
   storage: Storage;
   schedules: readonly Schedule[];
   notified: NotifiedChecks;
-  watchedSince: Date;
+  /** Since when each schedule has been watched as written (schedules due before that are nobody's miss). */
+  watchedSince: (s: Schedule) => Date;
   /** The agent's channels as it knows them now (fresher than what status reads from the repository). */
   channels: readonly ChannelHealth[];
   now: Date;
@@ -72,6 +73,11 @@ export function failingChecks(
       if (!judged.has(check) && !failing.some((f) => f.check === check))
         failing.push({ check: check as HealthCheck, message: was.message });
   }
+  // Channels start healthy with the agent: one not tried yet says nothing, and a "notify"
+  // failure notified before a restart (or reload) stays until a channel has been tried.
+  const untried = w.channels.some((c) => c.healthy && c.failedAttempts === 0 && !c.lastSentAt);
+  if (w.notified.notify && untried && w.channels.every((c) => c.healthy))
+    failing.push({ check: 'notify', message: w.notified.notify.message });
   for (const c of w.channels.filter((ch) => !ch.healthy))
     failing.push({
       check: 'notify',

@@ -29,6 +29,7 @@ import { requiredSegments, segmentFileName, segmentNumber } from '../wal/segment
 import { rootHistory } from '../wal/timeline-history.js';
 import { labelTime, parseLabelText, walLocation } from './label.js';
 import { acquireBackupLock } from '../repository/backup-lock.js';
+import { onInterrupt } from '../os/interrupt.js';
 import { BACKUP_PREFIX, backupDir, writeManifest, type BackupManifest } from '../repository/backups.js';
 
 export interface BackupOptions {
@@ -66,6 +67,10 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
     .replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
   const label = `pitr ${id}`;
   const lock = await acquireBackupLock(storage, id);
+  // Stopped by a signal (the agent stopping, a person's Ctrl-C): the lock goes at once, so that
+  // a backup from another host need not wait for it to go stale. What was written is no backup:
+  // no manifest names it, and the next backup removes it.
+  const forgetInterrupt = onInterrupt(() => lock.release().catch(() => undefined));
   try {
     // Under the lock, no other backup writes here: what killed backups left can go.
     await sweepAbandonedWrites(storage, BACKUP_PREFIX, log);
@@ -128,6 +133,7 @@ export async function takeBackup({ storage, config, log, onProgress }: BackupOpt
       return manifest;
     });
   } finally {
+    forgetInterrupt();
     await lock.release().catch((err) => log.warn({ err }, 'could not release the backup lock; the next backup will take it over'));
   }
 }

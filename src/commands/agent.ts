@@ -5,8 +5,8 @@ import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
 import { launcherPath } from '../cli/launcher.js';
 import { loadConfig, type Flags } from '../config/config.js';
-import { PASS_THROUGH_KEYS } from '../config/settings.js';
-import { START_ENV, workerFlags } from '../launcher/fingerprint.js';
+import { FLAG_SETTINGS, PASS_THROUGH_KEYS } from '../config/settings.js';
+import { START_ENV } from '../launcher/fingerprint.js';
 
 /**
  * The configuration read again (SIGHUP) as at start: the command line, the environment the
@@ -25,6 +25,22 @@ function reloadConfig(args: Flags, level: ReturnType<typeof loadConfig>['logLeve
   return config;
 }
 
+/**
+ * The agent's own flags, for its jobs: every setting and --config / --db-url it was given,
+ * wherever on its command line (`pitr --repo X agent` and `pitr agent --repo X` alike).
+ * Not --json: a job's output is the agent's to read, not to print.
+ */
+export function jobFlags(args: Flags): string[] {
+  const flags: string[] = [];
+  for (const name of [...FLAG_SETTINGS.map((s) => s.flag), 'config', 'db-url']) {
+    const value = args[name];
+    if (value === undefined) continue;
+    if (typeof value === 'boolean') flags.push(value ? `--${name}` : `--no-${name}`);
+    else flags.push(`--${name}`, value);
+  }
+  return flags;
+}
+
 async function agentCommand({ config, log }: CommandContext, args: Flags): Promise<void> {
   let first: typeof config | undefined = config;
   await runAgent({
@@ -37,7 +53,7 @@ async function agentCommand({ config, log }: CommandContext, args: Flags): Promi
     pitr: launcherPath(),
     // Every job runs as `pitr [these flags] <job>`: the same repository and settings; in the
     // environment the agent started with, so that it reads the config file as it is now.
-    flags: workerFlags('agent'),
+    flags: jobFlags(args),
     jobEnv: START_ENV,
   });
 }

@@ -9,10 +9,11 @@ const options = {
   limit: { type: 'number', default: 20, describe: 'show the newest N jobs' },
 } as const;
 
-async function historyCommand({ config }: CommandContext, args: { limit: number }): Promise<void> {
+async function historyCommand({ config, log }: CommandContext, args: { limit: number }): Promise<void> {
   if (!Number.isInteger(args.limit) || args.limit < 1)
     throw new ConfigError(`--limit ${args.limit} is not a count: give a whole number of at least 1`);
-  const jobs = await readHistory(await openStorage(config), args.limit);
+  const { jobs, damaged } = await readHistory(await openStorage(config), args.limit);
+  for (const d of damaged) log.warn(`left out: ${d}`);
   process.stdout.write(config.json ? `${JSON.stringify({ jobs })}\n` : formatHistory(jobs));
 }
 

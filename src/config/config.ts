@@ -237,7 +237,7 @@ export function loadConfig(
         'restore-test': nonEmpty(jobRaw('PITR_SCHEDULE_RESTORE_TEST')) ?? '0 5 1 * *',
         dump: nonEmpty(jobRaw('PITR_SCHEDULE_DUMP')) ?? 'off',
       },
-      watchIntervalMs: optionalDuration(jobRaw('PITR_WATCH_INTERVAL'), label('PITR_WATCH_INTERVAL')) ?? 60_000,
+      watchIntervalMs: watchInterval(jobRaw('PITR_WATCH_INTERVAL'), label('PITR_WATCH_INTERVAL')),
     },
     warnings,
     keysInFile: new Set(Object.keys(fromFile)),
@@ -299,6 +299,13 @@ function optionalDuration(value: string | undefined, name: string): number | und
   if (value === undefined || value.trim() === '') return undefined;
   const ms = parseDuration(value);
   if (ms === null || ms <= 0) throw new ConfigError(`${name} "${value}" is not a duration: write it as 30s, 15m, 25h or 7d`);
+  return ms;
+}
+
+/** The agent's health watch period: at least a second, at most a day (a timer holds 24.8 days). */
+function watchInterval(value: string | undefined, name: string): number {
+  const ms = optionalDuration(value, name) ?? 60_000;
+  if (ms < 1000 || ms > 86_400_000) throw new ConfigError(`${name} "${value}" is out of range: give 1s to 1d (default 60s)`);
   return ms;
 }
 

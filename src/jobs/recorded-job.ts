@@ -52,9 +52,18 @@ export async function runRecordedJob<T>(job: RecordedJob<T>): Promise<T> {
   // Only into a repository: a wrong --repo must not gain a history/ folder. The first backup
   // into an empty one binds it as it runs, so its record is written once it ends.
   let bound = (await readIdentity(storage).catch(() => null)) !== null;
-  const write = async (r: Omit<JobRecord, 'format'>) => {
-    bound ||= r.status !== 'running' && (await readIdentity(storage).catch(() => null)) !== null;
-    if (bound) await writeJobRecordReported(r);
+  // Writes go one after another, and none after the result: a heartbeat still on its way
+  // (S3 latency) must not land over the final record and turn it back into "running".
+  let writing: Promise<void> = Promise.resolve();
+  let ended = false;
+  const write = (r: Omit<JobRecord, 'format'>) => {
+    if (ended) return writing;
+    if (r.status !== 'running') ended = true;
+    writing = writing.then(async () => {
+      bound ||= r.status !== 'running' && (await readIdentity(storage).catch(() => null)) !== null;
+      if (bound) await writeJobRecordReported(r);
+    });
+    return writing;
   };
   const writeJobRecordReported = (r: Omit<JobRecord, 'format'>) =>
     writeJobRecord(storage, r).catch((err: unknown) =>

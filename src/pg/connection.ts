@@ -15,17 +15,22 @@ export function serverConnection(config: Pick<Config, 'dbUrl' | 'pgdata'>, env: 
 }
 
 /** A client for the connection (not yet connected); what it leaves out, pg takes from libpq's variables. */
-export async function newClient(connection: DbConnection): Promise<Client> {
+export async function newClient(connection: DbConnection, options: { queryTimeoutMs?: number } = {}): Promise<Client> {
   const { default: pg } = await import('pg');
-  return new pg.Client('url' in connection ? { connectionString: connection.url } : { ...connection });
+  const timeout = options.queryTimeoutMs === undefined ? {} : { query_timeout: options.queryTimeoutMs };
+  return new pg.Client('url' in connection ? { connectionString: connection.url, ...timeout } : { ...connection, ...timeout });
 }
 
 /**
  * A connected client, or an Error saying why not (a server that accepts the connection but
  * never answers counts as not answering after `timeoutMs`); the client is closed on failure.
  */
-export async function connectWithin(connection: DbConnection, timeoutMs: number): Promise<Client> {
-  const client = await newClient(connection);
+export async function connectWithin(
+  connection: DbConnection,
+  timeoutMs: number,
+  options: { queryTimeoutMs?: number } = {},
+): Promise<Client> {
+  const client = await newClient(connection, options);
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([

@@ -16,6 +16,8 @@ const channelSchema = v.object({
   failingSince: v.nullable(isoTime),
   failedAttempts: v.pipe(v.number(), v.integer(), v.minValue(0)),
   lastError: v.nullable(v.string()),
+  /** When it last delivered a message; null: never since the agent started. */
+  lastSentAt: v.optional(v.nullable(isoTime)),
 });
 export type ChannelHealth = v.InferOutput<typeof channelSchema>;
 
@@ -30,7 +32,10 @@ const stateSchema = v.object({
   /** Set when the agent stopped on purpose (SIGTERM): its silence is then no news. */
   stoppedAt: v.nullable(isoTime),
   watchIntervalSeconds: v.pipe(v.number(), v.minValue(0)),
-  schedules: v.array(v.object({ job: v.string(), expression: v.string(), next: v.nullable(isoTime) })),
+  /** Each schedule, its next run, and since when it has been watched as written (a changed one starts again). */
+  schedules: v.array(
+    v.object({ job: v.string(), expression: v.string(), next: v.nullable(isoTime), since: v.optional(v.nullable(isoTime)) }),
+  ),
   channels: v.array(channelSchema),
   /** The checks notified as failing, with when they began: the next change from here is "recovered". */
   notified: v.record(v.string(), v.object({ since: isoTime, message: v.string() })),

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as v from 'valibot';
 import { isoTime, parseJsonDocument } from '../codec/json-document.js';
+import { IntegrityError } from '../errors.js';
 import { pidSpace, processAlive } from '../os/process.js';
 import type { Storage } from '../storage/storage.js';
 
@@ -122,27 +123,42 @@ export async function listJobIds(storage: Storage): Promise<string[]> {
 }
 
 /** The newest `limit` jobs, newest first, each as a reader should see it (a dead "running" job is failed). */
-export async function readHistory(storage: Storage, limit: number, now = new Date()): Promise<JobView[]> {
+export async function readHistory(storage: Storage, limit: number, now = new Date()): Promise<{ jobs: JobView[]; damaged: string[] }> {
   const ids = (await listJobIds(storage)).reverse().slice(0, limit);
-  return readViews(storage, ids, now);
+  const { views, damaged } = await readViews(storage, ids, now);
+  return { jobs: views, damaged };
 }
 
 /** The newest job of each kind, as readHistory shows it. */
 export async function lastJobOfEachKind(storage: Storage, now = new Date()): Promise<Map<JobKind, JobView>> {
   const newest = new Map<JobKind, string>();
   for (const id of await listJobIds(storage)) newest.set(parseJobId(id)!.kind, id);
-  const views = await readViews(storage, [...newest.values()], now);
+  const { views } = await readViews(storage, [...newest.values()], now);
   return new Map(views.map((j) => [j.kind, j]));
 }
 
-async function readViews(storage: Storage, ids: string[], now: Date): Promise<JobView[]> {
+interface Views {
+  views: JobView[];
+  /** Records that could not be read: each as its one-line error. */
+  damaged: string[];
+}
+
+async function readViews(storage: Storage, ids: string[], now: Date): Promise<Views> {
   const views: JobView[] = [];
+  const damaged: string[] = [];
+  const onDamaged = (err: unknown) => {
+    if (!(err instanceof IntegrityError)) throw err;
+    damaged.push(err.message);
+    return null;
+  };
   // A few at a time: one GET each, and --limit is small.
   for (let i = 0; i < ids.length; i += 16) {
-    const records = await Promise.all(ids.slice(i, i + 16).map((id) => readJobRecord(storage, id)));
+    // A damaged record (or one a newer pitr wrote) is one past job unseen, not a reason to
+    // hide the others: it is left out (pitr history names it).
+    const records = await Promise.all(ids.slice(i, i + 16).map((id) => readJobRecord(storage, id).catch(onDamaged)));
     for (const r of records) if (r) views.push(asSeen(r, now));
   }
-  return views;
+  return { views, damaged };
 }
 
 /** A record as a reader should take it: a "running" job whose process is gone failed. */
@@ -159,14 +175,16 @@ export function asSeen(r: JobRecord, now: Date): JobView {
     error: r.error,
   };
   if (r.status !== 'running') return view;
-  const dead = r.pidSpace === pidSpace() ? !processAlive(r.pid) : now.getTime() - Date.parse(r.heartbeatAt) > STALE_MS;
+  const silentMs = now.getTime() - Date.parse(r.heartbeatAt);
+  // Here, the pid says it at once; but a pid is reused in time, so a long silence counts too.
+  const dead = r.pidSpace === pidSpace() ? !processAlive(r.pid) || silentMs > 3 * STALE_MS : silentMs > STALE_MS;
   if (!dead) return view;
   return {
     ...view,
     status: 'failed',
     durationSeconds: Math.max(0, (Date.parse(r.heartbeatAt) - Date.parse(r.startedAt)) / 1000),
     error:
-      r.pidSpace === pidSpace()
+      r.pidSpace === pidSpace() && !processAlive(r.pid)
         ? `the job died: process ${r.pid} on ${r.host} ended without recording a result (killed, or the machine went down)`
         : `the job died: process ${r.pid} on ${r.host} has not reported since ${r.heartbeatAt}`,
   };

@@ -29,11 +29,15 @@ export interface HeldLock {
 
 export interface LockSpec {
   key: string;
+  /** Called once when a heartbeat finds the lock taken by another (this holder was silent too long). */
+  onLost?: (holder: LockHolder | null) => void;
   /** The holder's id, written into the lock. */
   id: string;
   /** The one-line refusal when another live holder has it (null: unreadable). */
   busy: (holder: LockHolder | null) => string;
   now?: () => Date;
+  /** How often the holder refreshes it (default 30 s). */
+  heartbeatMs?: number;
 }
 
 export async function acquireRepositoryLock(storage: Storage, spec: LockSpec): Promise<HeldLock> {
@@ -71,14 +75,33 @@ export async function acquireRepositoryLock(storage: Storage, spec: LockSpec): P
   // wins, and the earlier one learns here that it does not hold the lock.
   const written = await readHolder();
   if (written?.id !== id) throw busy(written);
+  // Heartbeats one after another, each after checking the lock is still ours: a holder cut off
+  // from the store for longer than STALE_MS may have been taken over, and must not write over
+  // its successor's lock (nor, on release, delete it).
+  let lost = false;
+  let beating: Promise<void> = Promise.resolve();
+  const beat = async () => {
+    const holder = await readHolder().catch(() => undefined);
+    if (holder === undefined) return; // the store did not answer: try again next time
+    if (holder?.id !== id) {
+      lost = true;
+      clearInterval(timer);
+      spec.onLost?.(holder);
+      return;
+    }
+    await storage.put(key, body()).catch(() => undefined);
+  };
   const timer = setInterval(() => {
-    storage.put(key, body()).catch(() => undefined);
-  }, HEARTBEAT_MS);
+    beating = beating.then(beat);
+  }, spec.heartbeatMs ?? HEARTBEAT_MS);
   timer.unref();
   return {
     async release() {
       clearInterval(timer);
-      await storage.delete(key);
+      await beating;
+      if (lost) return;
+      const holder = await readHolder().catch(() => null);
+      if (holder === null || holder.id === id) await storage.delete(key);
     },
   };
 }

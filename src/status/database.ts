@@ -53,7 +53,9 @@ interface ArchiverRow {
 export async function readDatabaseFacts(config: Pick<Config, 'dbUrl' | 'pgdata'>): Promise<DatabaseFacts> {
   let client: Client;
   try {
-    client = await connectWithin(serverConnection(config), CONNECT_TIMEOUT_MS);
+    // A server that takes the connection and then never answers must not hold status (or the
+    // agent's health watch) forever: each query is bounded too.
+    client = await connectWithin(serverConnection(config), CONNECT_TIMEOUT_MS, { queryTimeoutMs: CONNECT_TIMEOUT_MS });
   } catch (err) {
     return { reachable: false, error: (err as Error).message || String(err) };
   }

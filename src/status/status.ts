@@ -5,7 +5,7 @@
 // WAL, or archiving failing.
 import type { AlertSettings, RetentionSettings } from '../config/config.js';
 import { formatDuration } from '../config/duration.js';
-import { PitrError } from '../errors.js';
+import { IntegrityError, PitrError } from '../errors.js';
 import { listBackups, type BackupManifest } from '../repository/backups.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
 import { readLastVerifyRun, type VerifyRun } from '../repository/verify-results.js';
@@ -119,7 +119,12 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
       readLastRestoreTest(storage),
       readExpireIntent(storage),
       lastJobOfEachKind(storage, now),
-      readAgentState(storage),
+      // Damaged, it says nothing of the repository's health: a warning, not a blank report.
+      readAgentState(storage).catch((err: unknown) => {
+        if (!(err instanceof IntegrityError)) throw err;
+        warnings.push(err.message);
+        return null;
+      }),
     ]);
     if (agent) judgeAgent(agent, now, report);
     report.jobs = [...lastJobs.values()];

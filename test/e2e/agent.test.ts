@@ -3,7 +3,8 @@
 // second agent refuses, a crashed job does not stop it, SIGTERM during a backup leaves nothing
 // visible; and its notifications reach real receivers (a webhook, a "Slack" webhook, SMTP)
 // once per change of health.
-import { chmod, readdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -45,10 +46,21 @@ describe('pitr agent, file:// repository', () => {
 
   /** What the agent logged so far: the message of a failed wait. */
   let output = '';
-  const startAgent = (extra: Record<string, string>) => {
+  /** `extra` overrides the environment (undefined: unset); `args` follow the word agent. */
+  const startAgent = (extra: Record<string, string | undefined>, args: string[] = []) => {
     output = '';
-    const started = execa(PITR_BIN, ['agent'], {
-      env: { ...env, PITR_WATCH_INTERVAL: '1s', PITR_SCHEDULE_VERIFY: 'off', PITR_SCHEDULE_RESTORE_TEST: 'off', ...extra },
+    const vars = {
+      ...process.env,
+      PITR_CONFIG: undefined,
+      ...env,
+      PITR_WATCH_INTERVAL: '1s',
+      PITR_SCHEDULE_VERIFY: 'off',
+      PITR_SCHEDULE_RESTORE_TEST: 'off',
+      ...extra,
+    };
+    const started = execa(PITR_BIN, ['agent', ...args], {
+      env: Object.fromEntries(Object.entries(vars).filter((kv): kv is [string, string] => kv[1] !== undefined)),
+      extendEnv: false,
       reject: false,
       all: true,
     });
@@ -64,6 +76,7 @@ describe('pitr agent, file:// repository', () => {
     expect(res.exitCode, res.stderr).toBe(0);
     return (JSON.parse(res.stdout) as { jobs: Job[] }).jobs;
   };
+  const agentState = async () => JSON.parse((await execa('cat', [join(repo.dir!, 'agent', 'state.json')])).stdout);
   const listed = async (): Promise<string[]> => {
     const res = await pitr(['list', '--json'], { env });
     expect(res.exitCode, res.stderr).toBe(0);
@@ -136,6 +149,8 @@ describe('pitr agent, file:// repository', () => {
     if (job.status === 'failed') {
       expect(job.error).toMatch(/interrupted by SIGTERM|SIGTERM/);
       expect(await listed()).toEqual(before);
+      // Its lock went with it: a backup from another host need not wait for it to go stale.
+      expect(existsSync(join(repo.dir!, 'locks', 'backup.json'))).toBe(false);
     } else {
       // It had finished before the signal arrived: then it is whole and listed.
       expect(job.status).toBe('passed');
@@ -143,6 +158,35 @@ describe('pitr agent, file:// repository', () => {
     const next = await pitr(['backup'], { env });
     expect(next.exitCode, next.stderr).toBe(0);
     await cluster.query('DROP TABLE big');
+  }, 120_000);
+
+  it('SIGHUP reads the config file again: a broken one is refused and the agent goes on, a schedule turned on takes effect', async () => {
+    // The repository only in the file, given after the word agent: its jobs must get it too.
+    const file = join(repo.dir!, '..', 'agent-reload.env');
+    const repoLine = `PITR_REPO=${env.PITR_REPO}\n`;
+    await writeFile(file, `${repoLine}PITR_SCHEDULE_BACKUP=off\n`);
+    agent = startAgent({ PITR_REPO: undefined }, ['--config', file]);
+    const started = agent;
+    // Its own first watch (an earlier agent's state.json is there too).
+    const beat = await waitFor('a first health watch', async () => {
+      const state = await agentState();
+      return state.pid === started.pid && (state.heartbeatAt as string);
+    });
+    await writeFile(file, `${repoLine}PITR_SCHEDULE_BACKUP=61 2 * * *\n`);
+    agent.kill('SIGHUP');
+    await waitFor('the refusal in its log', async () => output.includes('configuration not reloaded'));
+    expect(output).toMatch(/PITR_SCHEDULE_BACKUP \\"61 2 \* \* \*\\" is not a cron expression/);
+    await waitFor('a watch after it', async () => (await agentState()).heartbeatAt > beat);
+    const reloaded = new Date().toISOString();
+    await writeFile(file, `${repoLine}PITR_SCHEDULE_BACKUP=*/2 * * * * *\n`);
+    agent.kill('SIGHUP');
+    const job = await waitFor('a scheduled backup after the reload', async () =>
+      (await history()).find((j) => j.kind === 'backup' && j.trigger === 'schedule' && j.startedAt > reloaded && j.status === 'passed'),
+    );
+    expect(job.id).toMatch(/-backup-/);
+    agent.kill('SIGTERM');
+    expect((await agent).exitCode).toBe(0);
+    agent = undefined;
   }, 120_000);
 
   describe('notifications', () => {
@@ -172,7 +216,6 @@ describe('pitr agent, file:// repository', () => {
       const dirs = [walDir, ...(await readdir(walDir)).filter((d) => !d.includes('.')).map((d) => join(walDir, d))];
       for (const d of dirs) await chmod(d, on ? 0o555 : 0o755);
     }
-    const agentState = async () => JSON.parse((await execa('cat', [join(repo.dir!, 'agent', 'state.json')])).stdout);
 
     it('breaking archiving sends exactly one "failing" per channel, fixing it one "recovered"; a channel that is down does not hold up the others', async () => {
       // Healthy to begin with: a backup, and an expire (the earlier agents' last one may have been stopped with them).

@@ -75,7 +75,7 @@ describe('missed schedules', () => {
     error: null,
   });
   const grace = 10 * 60_000;
-  const watched = new Date('2026-12-01T00:00:00Z');
+  const watched = () => new Date('2026-12-01T00:00:00Z');
 
   it('names a run that came due while the agent watched and never started', () => {
     const now = new Date('2026-12-05T03:00:00Z');
@@ -93,7 +93,7 @@ describe('missed schedules', () => {
       [],
     );
     expect(missedSchedules([daily!], [job('2026-12-04T02:00:01Z')], watched, new Date('2026-12-05T02:05:00Z'), grace)).toEqual([]);
-    expect(missedSchedules([daily!], [], new Date('2026-12-05T02:30:00Z'), new Date('2026-12-05T03:00:00Z'), grace)).toEqual([]);
+    expect(missedSchedules([daily!], [], () => new Date('2026-12-05T02:30:00Z'), new Date('2026-12-05T03:00:00Z'), grace)).toEqual([]);
   });
 });
 
@@ -113,7 +113,7 @@ describe('what the agent counts as failing', () => {
   const w = {
     schedules: [daily!],
     notified: { backup: { since: '2026-12-05T01:00:00.000Z', message: 'the last backup job failed' } },
-    watchedSince: new Date('2026-12-01T00:00:00Z'),
+    watchedSince: () => new Date('2026-12-01T00:00:00Z'),
     channels: [],
     now: new Date('2026-12-05T03:00:00Z'),
   };

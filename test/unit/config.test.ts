@@ -112,6 +112,13 @@ describe('retention and alert settings', () => {
     expect(() => loadConfig({}, env)).toThrow(ConfigError);
   });
 
+  it("keeps the agent's watch interval between a second and a day", () => {
+    expect(loadConfig({}, { PITR_WATCH_INTERVAL: '5m' }).agent.watchIntervalMs).toBe(300_000);
+    expect(() => loadConfig({}, { PITR_WATCH_INTERVAL: '30d' })).toThrow(
+      /PITR_WATCH_INTERVAL \(--watch-interval\) "30d" is out of range: give 1s to 1d/,
+    );
+  });
+
   it('refuses a count or a duration it cannot read, naming the key and the form', () => {
     expect(() => loadConfig({}, { PITR_RETENTION_DAILY: 'seven' })).toThrow(/PITR_RETENTION_DAILY .*"seven" is not a count/);
     expect(() => loadConfig({}, { PITR_ALERT_BACKUP_AGE: '25 hours' })).toThrow(/PITR_ALERT_BACKUP_AGE .*write it as 30s, 15m, 25h or 7d/);

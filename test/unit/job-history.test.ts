@@ -1,6 +1,6 @@
 // The job history: a job is recorded running, then with its result; one that died shows as
 // failed; nothing is written into a directory that is not a repository; old records are pruned.
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -57,7 +57,7 @@ describe('job history', () => {
       outcome: () => ({ status: 'passed' }),
     });
     await expect(failing).rejects.toThrow(StorageError);
-    const jobs = await readHistory(storage, 10);
+    const jobs = (await readHistory(storage, 10)).jobs;
     expect(jobs.map((j) => [j.kind, j.status, j.bytes, j.error])).toEqual([
       ['verify', 'failed', null, 'the store said no: fix it'],
       ['backup', 'passed', 42, null],
@@ -83,15 +83,26 @@ describe('job history', () => {
     const { storage } = await repository();
     const record = { ...runningRecord(newJobId('backup'), 'backup', 'cli'), pid: 2 ** 22 + 17 };
     await writeJobRecord(storage, record);
-    const [job] = await readHistory(storage, 1);
+    const [job] = (await readHistory(storage, 1)).jobs;
     expect(job!.status).toBe('failed');
     expect(job!.error).toMatch(new RegExp(`the job died: process ${record.pid} on .* ended without recording a result`));
     // Another host's record is judged by its heartbeat.
     const far = { ...runningRecord(newJobId('verify'), 'verify', 'cli'), pidSpace: 'elsewhere', host: 'db2' };
     await writeJobRecord(storage, far);
-    expect((await readHistory(storage, 1))[0]!.status).toBe('running');
+    expect((await readHistory(storage, 1)).jobs[0]!.status).toBe('running');
     const later = new Date(Date.now() + 6 * 60_000);
-    expect((await readHistory(storage, 1, later))[0]!.error).toMatch(/process \d+ on db2 has not reported since/);
+    expect((await readHistory(storage, 1, later)).jobs[0]!.error).toMatch(/process \d+ on db2 has not reported since/);
+  });
+
+  it('leaves a damaged record out, naming it, and shows the others', async () => {
+    const { dir, storage } = await repository();
+    const good = newJobId('backup', new Date(Date.UTC(2026, 0, 1)));
+    await writeJobRecord(storage, { ...runningRecord(good, 'backup', 'cli'), status: 'passed' });
+    const bad = newJobId('verify', new Date(Date.UTC(2026, 0, 2)));
+    await writeFile(join(dir, 'history', `${bad}.json`), '{"format": 2, "from": "a newer pitr"}');
+    const { jobs, damaged } = await readHistory(storage, 10);
+    expect(jobs.map((j) => j.id)).toEqual([good]);
+    expect(damaged).toEqual([expect.stringContaining(`history/${bad}.json is damaged`)]);
   });
 
   it('writes nothing into a directory that is not a repository', async () => {
