@@ -111,6 +111,22 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
   };
   const fire = (job: ScheduledJob) => void runner.request(job, 'schedule');
   const upcoming = () => scheduler.upcoming().map((u) => ({ ...u, since: scheduleSince.get(u.job)?.toISOString() ?? null }));
+  /** What agent/state.json says of this agent now (at each watch, and when it stops). */
+  const stateNow = (stopping: boolean) => {
+    const now = new Date().toISOString();
+    return {
+      host: hostname(),
+      pid: process.pid,
+      startedAt: startedAt.toISOString(),
+      watchedSince,
+      heartbeatAt: now,
+      stoppedAt: stopping ? now : null,
+      watchIntervalSeconds: config.agent.watchIntervalMs / 1000,
+      schedules: upcoming(),
+      channels: notifier.states(),
+      notified,
+    };
+  };
 
   // The health watch: never two at once; one asked for during a watch runs right after it.
   let watching: Promise<void> | null = null;
@@ -138,18 +154,9 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
       const db = seen.report.database;
       warmth.update(db.reachable ? db.archiveCommand : null);
       for (const n of seen.notifications) notifier.notify(n);
-      await writeAgentState(storage, {
-        host: hostname(),
-        pid: process.pid,
-        startedAt: startedAt.toISOString(),
-        watchedSince,
-        heartbeatAt: new Date().toISOString(),
-        stoppedAt: null,
-        watchIntervalSeconds: config.agent.watchIntervalMs / 1000,
-        schedules: upcoming(),
-        channels: notifier.states(),
-        notified,
-      }).catch((err: unknown) => log.warn(`cannot write ${storage.url}agent/state.json: ${(err as Error).message}`));
+      await writeAgentState(storage, stateNow(false)).catch((err: unknown) =>
+        log.warn(`cannot write ${storage.url}agent/state.json: ${(err as Error).message}`),
+      );
       const cpu = process.cpuUsage(cpu0);
       // What a watch costs (tools/bench/agent.ts reads it), at debug: quiet in the service's log.
       log.debug(
@@ -225,18 +232,7 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
   await withDeadline(watching ?? Promise.resolve(), 5000).catch(() => undefined);
   await notifier.flush(3000);
   notifier.stop();
-  await writeAgentState(storage, {
-    host: hostname(),
-    pid: process.pid,
-    startedAt: startedAt.toISOString(),
-    watchedSince,
-    heartbeatAt: new Date().toISOString(),
-    stoppedAt: new Date().toISOString(),
-    watchIntervalSeconds: config.agent.watchIntervalMs / 1000,
-    schedules: upcoming(),
-    channels: notifier.states(),
-    notified,
-  }).catch(() => undefined);
+  await writeAgentState(storage, stateNow(true)).catch(() => undefined);
   await lock.release().catch(() => undefined);
   process.off('unhandledRejection', onStray);
   log.info('agent stopped');
