@@ -22,7 +22,7 @@ export interface Schedule {
 }
 
 /** The enabled schedules; a bad expression is a ConfigError naming its key. */
-export function parseSchedules(settings: AgentSettings, timeZone: string): Schedule[] {
+export function parseSchedules(settings: Pick<AgentSettings, 'schedules'>, timeZone: string): Schedule[] {
   const schedules: Schedule[] = [];
   for (const job of SCHEDULED_JOBS) {
     const expression = settings.schedules[job].trim();

@@ -1,48 +1,21 @@
 // `pitr list`: complete backups, archived WAL per timeline with its gaps, and the window a
 // restore can reach.
 import { defineCommand } from '../cli/command.js';
-import { listBackups, type BackupManifest } from '../repository/backups.js';
 import type { CommandContext } from '../cli/context.js';
-import { readIdentity } from '../repository/identity.js';
-import { readPins } from '../repository/pins.js';
-import { describeBranch, timelineBranches } from '../repository/timeline-branches.js';
-import { readHistories, walInventory, type TimelineWal, type WalInventory } from '../repository/wal-inventory.js';
-import { describeWindow, restorableWindow } from '../repository/restorable-window.js';
+import { listRepository } from '../repository/listing.js';
+import { describeBranch } from '../repository/timeline-branches.js';
+import type { TimelineWal } from '../repository/wal-inventory.js';
+import { describeWindow } from '../repository/restorable-window.js';
 import { openStorage } from '../storage/open.js';
-import { parseLsn } from '../wal/names.js';
-import { requiredSegments } from '../wal/segments.js';
-import { rootHistory } from '../wal/timeline-history.js';
-
-const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
 async function listCommand({ config }: CommandContext): Promise<void> {
-  const storage = await openStorage(config);
-  const identity = await readIdentity(storage);
-  const segmentSize = identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
-  // Verified: an object cut off by an interrupted upload is not archived (wal-inventory.ts).
-  const [backups, inventory, pins] = await Promise.all([
-    listBackups(storage),
-    walInventory(storage, segmentSize, { verify: true }),
-    readPins(storage),
-  ]);
-  const histories = await readHistories(storage, inventory.histories);
-  const branches = timelineBranches(inventory, histories, segmentSize);
-  const rows = backups.map((b) => ({ ...b, walComplete: backupWalPresent(b, inventory, segmentSize), pinned: pins.has(b.id) }));
-  const window = await restorableWindow(
-    storage,
-    rows.filter((b) => b.walComplete),
-    inventory,
-    histories,
-    segmentSize,
-  );
-
+  const listing = await listRepository(await openStorage(config));
   if (config.json) {
-    process.stdout.write(
-      `${JSON.stringify({ repository: storage.url, identity, backups: rows, wal: inventory.timelines, branches, restorableWindow: window })}\n`,
-    );
+    process.stdout.write(`${JSON.stringify(listing)}\n`);
     return;
   }
-  const lines = [`repository  ${storage.url}`, 'backups'];
+  const { backups: rows, wal, branches, restorableWindow: window } = listing;
+  const lines = [`repository  ${listing.repository}`, 'backups'];
   if (rows.length === 0) lines.push('  none');
   for (const b of rows) {
     const f = b.files[0];
@@ -52,15 +25,10 @@ async function listCommand({ config }: CommandContext): Promise<void> {
     );
   }
   lines.push('WAL');
-  if (inventory.timelines.length === 0) lines.push('  none archived');
-  for (const [i, t] of inventory.timelines.entries()) lines.push(...formatTimeline(t), ...describeBranch(branches[i]!));
+  if (wal.length === 0) lines.push('  none archived');
+  for (const [i, t] of wal.entries()) lines.push(...formatTimeline(t), ...describeBranch(branches[i]!));
   lines.push(`restorable window  ${describeWindow(window)}`);
   process.stdout.write(`${lines.join('\n')}\n`);
-}
-
-function backupWalPresent(b: BackupManifest, inventory: WalInventory, segmentSize: number): boolean {
-  const needed = requiredSegments(rootHistory(b.timeline), parseLsn(b.startLsn)!, parseLsn(b.stopLsn)!, segmentSize);
-  return needed.every((name) => inventory.segments.has(name));
 }
 
 function formatTimeline(t: TimelineWal): string[] {

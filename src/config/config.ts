@@ -98,6 +98,10 @@ export interface RetentionSettings {
 export interface AgentSettings {
   schedules: Record<ScheduledJob, string>;
   watchIntervalMs: number;
+  /** Where the agent serves HTTP (PITR_HTTP_LISTEN), null when off. */
+  httpListen: { host: string; port: number } | null;
+  /** The bearer token of the POST routes (PITR_HTTP_TOKEN); absent: the API is read-only. */
+  httpToken?: string;
 }
 export const SCHEDULED_JOBS = ['backup', 'verify', 'restore-test', 'dump'] as const;
 export type ScheduledJob = (typeof SCHEDULED_JOBS)[number];
@@ -238,6 +242,8 @@ export function loadConfig(
         dump: nonEmpty(jobRaw('PITR_SCHEDULE_DUMP')) ?? 'off',
       },
       watchIntervalMs: watchInterval(jobRaw('PITR_WATCH_INTERVAL'), label('PITR_WATCH_INTERVAL')),
+      httpListen: listenAddress(nonEmpty(jobRaw('PITR_HTTP_LISTEN')) ?? '127.0.0.1:9733', label('PITR_HTTP_LISTEN')),
+      httpToken: httpToken(nonEmpty(jobRaw('PITR_HTTP_TOKEN'))),
     },
     warnings,
     keysInFile: new Set(Object.keys(fromFile)),
@@ -300,6 +306,25 @@ function optionalDuration(value: string | undefined, name: string): number | und
   const ms = parseDuration(value);
   if (ms === null || ms <= 0) throw new ConfigError(`${name} "${value}" is not a duration: write it as 30s, 15m, 25h or 7d`);
   return ms;
+}
+
+/** HOST:PORT ([v6]:PORT for an IPv6 address), or off. */
+function listenAddress(value: string, name: string): { host: string; port: number } | null {
+  if (value.toLowerCase() === 'off') return null;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value);
+  const port = Number(m?.[3]);
+  if (!m || port < 1 || port > 65535)
+    throw new ConfigError(
+      `${name} "${value}" is not HOST:PORT: e.g. 127.0.0.1:9733 (loopback only), 0.0.0.0:9733 (every interface), or off`,
+    );
+  return { host: m[1] ?? m[2]!, port };
+}
+
+/** The token, never echoed; one short enough to guess is refused. */
+function httpToken(value: string | undefined): string | undefined {
+  if (value !== undefined && value.length < 16)
+    throw new ConfigError('PITR_HTTP_TOKEN is shorter than 16 characters: make a long random one, e.g. with "openssl rand -hex 32"');
+  return value;
 }
 
 /** The agent's health watch period: at least a second, at most a day (a timer holds 24.8 days). */

@@ -258,8 +258,21 @@ export const SETTINGS = [
       ['PITR_SCHEDULE_RESTORE_TEST', 'schedule-restore-test', 'when the agent runs pitr restore-test (default "0 5 1 * *")'],
       ['PITR_SCHEDULE_DUMP', 'schedule-dump', 'when the agent takes a logical dump (default off)'],
       ['PITR_WATCH_INTERVAL', 'watch-interval', 'how often the agent checks health and notifies on a change (default 60s)'],
+      [
+        'PITR_HTTP_LISTEN',
+        'http-listen',
+        'where the agent serves its dashboard, API and metrics: HOST:PORT (default 127.0.0.1:9733), or off',
+      ],
     ] as const
   ).map(([key, flag, describe]) => ({ key, flag, type: 'string' as const, group: 'agent' as const, describe, placement: false as const })),
+  // A secret: no flag, so it never reaches a command line or `ps`.
+  {
+    key: 'PITR_HTTP_TOKEN',
+    type: 'string',
+    group: 'agent',
+    describe: "the bearer token the agent's POST routes (back up now, run a restore test) require; unset: the API is read-only",
+    placement: false,
+  },
 ] as const satisfies readonly SettingDef[];
 
 /** Settings no WAL command reads: never passed on to archive_command or restore_command. */
@@ -314,6 +327,7 @@ export const SECRET_KEYS = new Set([
   'PITR_NOTIFY_SLACK_WEBHOOK',
   'PITR_NOTIFY_WEBHOOK_URL',
   'PITR_SMTP_URL',
+  'PITR_HTTP_TOKEN',
 ]);
 
 export const DEFAULT_CONFIG_FILE = '/etc/pitr/pitr.env';
