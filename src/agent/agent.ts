@@ -22,6 +22,12 @@ import { JobRunner, type JobEnd } from './job-runner.js';
 import { startScheduler, type Scheduler } from './scheduler.js';
 import { parseSchedules, SCHEDULE_KEYS, type Schedule } from './schedules.js';
 import { watchHealth } from './watch.js';
+import { lastKnown } from './last-known.js';
+import { agentMetrics } from '../api/metrics.js';
+import { startApiServer, type Known } from '../api/server.js';
+import { listRepository } from '../repository/listing.js';
+import { readHistory } from '../repository/job-history.js';
+import type { StatusReport } from '../status/status.js';
 
 export const AGENT_LOCK_KEY = 'locks/agent.json';
 
@@ -96,6 +102,8 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
   let scheduler: Scheduler;
   let stopping = false;
   const warmth: ArchiverWarmth = keepArchiverWarm({ config, log });
+  const metrics = agentMetrics();
+  let lastStatus: Known<StatusReport> | null = null;
 
   const runner = new JobRunner({
     pitr: o.pitr,
@@ -104,12 +112,16 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
     storage: () => storage,
     log,
     onEnd: (end) => afterJob(end),
+    onSkip: (kind) => metrics.countJob(kind, 'skipped'),
   });
   const afterJob = (end: JobEnd) => {
+    metrics.countJob(end.kind, end.exitCode === 0 ? 'passed' : 'failed');
     if (end.kind === 'backup' && end.exitCode === 0 && retentionSet(config)) void runner.request('expire', end.trigger);
     watchSoon();
   };
   const fire = (job: ScheduledJob) => void runner.request(job, 'schedule');
+  // The repository's listing for /api/backups: read again after each watch, when asked.
+  const listing = lastKnown(() => listRepository(storage));
   const upcoming = () => scheduler.upcoming().map((u) => ({ ...u, since: scheduleSince.get(u.job)?.toISOString() ?? null }));
   /** What agent/state.json says of this agent now (at each watch, and when it stops). */
   const stateNow = (stopping: boolean) => {
@@ -151,6 +163,9 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
         watchDeadlineMs(config),
       );
       notified = seen.notified;
+      lastStatus = { value: seen.report, at: new Date() };
+      metrics.observe(seen.report, lastStatus.at);
+      listing.stale();
       const db = seen.report.database;
       warmth.update(db.reachable ? db.archiveCommand : null);
       for (const n of seen.notifications) notifier.notify(n);
@@ -197,6 +212,10 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
       scheduler.stop();
       // The same channels keep their queues and their health; others start afresh, the old
       // ones given a few seconds to send what they hold.
+      if (JSON.stringify(next.agent.httpListen) !== JSON.stringify(config.agent.httpListen))
+        log.warn(
+          'PITR_HTTP_LISTEN changed: the agent goes on serving where it did; restart it to move (the token, if changed, applies now)',
+        );
       if (JSON.stringify(next.notify) !== JSON.stringify(config.notify)) {
         const old = notifier;
         notifier = newNotifier(next, log, () => watchSoon());
@@ -216,6 +235,25 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
   const onStray = (err: unknown) => log.error({ err }, `unexpected error, the agent goes on: ${(err as Error)?.message ?? String(err)}`);
   process.on('unhandledRejection', onStray);
   scheduler = startScheduler(schedules, fire);
+  // HTTP last: what it serves exists by now. A port in use is an error at start, not a silent
+  // agent without its API.
+  const http = config.agent.httpListen
+    ? await startApiServer({
+        listen: config.agent.httpListen,
+        token: () => config.agent.httpToken,
+        log,
+        sources: {
+          status: () => lastStatus,
+          backups: () => listing.get(),
+          history: async (limit) => (await withDeadline(readHistory(storage, limit), 10_000)).jobs,
+          start: (kind) => runner.request(kind, 'api'),
+          metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+        },
+      }).catch(async (err: unknown) => {
+        await lock.release().catch(() => undefined);
+        throw err;
+      })
+    : null;
   control.onReload(reload);
   log.info({ repository: storage.url, schedules: upcoming() }, `agent started (pid ${process.pid})`);
   watchSoon();
@@ -227,6 +265,7 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
   clearTimeout(timer);
   scheduler.stop();
   warmth.stop();
+  await http?.close();
   await runner.stop();
   // A watch stuck on a store that does not answer is not waited for long.
   await withDeadline(watching ?? Promise.resolve(), 5000).catch(() => undefined);

@@ -36,6 +36,7 @@ export interface JobRunnerOptions {
   storage: () => Storage;
   log: Logger;
   onEnd: (end: JobEnd) => void;
+  onSkip?: (kind: JobKind) => void;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -60,6 +61,7 @@ export class JobRunner {
         ? 'the agent is stopping'
         : `${kind} ${busy!.id} is still ${busy === this.current?.request ? 'running' : 'waiting to run'}`;
       this.o.log.warn({ job: id, kind, trigger }, `${kind} skipped: ${reason}`);
+      this.o.onSkip?.(kind);
       const now = new Date();
       await writeJobRecord(this.o.storage(), {
         ...runningRecord(id, kind, trigger, now),

@@ -39,6 +39,8 @@ export interface WalInventory {
   histories: Set<number>;
   /** When each archived file was stored (the store's modification time); filled by walInventory. */
   archivedAt: Map<string, Date>;
+  /** Bytes stored under wal/ (every WAL object listed, whole or not); filled by walInventory. */
+  storedBytes: number;
 }
 
 /**
@@ -71,6 +73,7 @@ export async function walInventory(
     problems,
   );
   for (const o of named) if (!problems.has(o.name)) inventory.archivedAt.set(o.name, o.modified);
+  inventory.storedBytes = named.reduce((sum, o) => sum + o.size, 0);
   return inventory;
 }
 
@@ -144,7 +147,7 @@ export function summariseWal(names: string[], segmentSize: number, problems: Map
         damaged: e.damaged.sort(),
       };
     });
-  return { timelines, segments, histories, archivedAt: new Map() };
+  return { timelines, segments, histories, archivedAt: new Map(), storedBytes: 0 };
 }
 
 export interface TimelineTip {

@@ -38,6 +38,10 @@ export interface StatusReport {
   lastArchived: { wal: string; at: string; ageSeconds: number } | null;
   lastBackup: { id: string; stopTime: string; ageSeconds: number } | null;
   backups: number;
+  /** Bytes the repository holds: WAL objects and backups' stored files (0 when it cannot be read). */
+  storedBytes: { wal: number; backups: number };
+  /** The newest backup's size (pg_basebackup's count), stored size and duration. */
+  lastBackupSize: { bytes: number; storedBytes: number; durationSeconds: number } | null;
   restorableWindow: RestorableWindow | null;
   /** The segment replay cannot get past, when WAL is archived after it. */
   walGap: { after: string; missingFrom: string; missingTo: string; archivedThrough: string } | null;
@@ -93,6 +97,8 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
     lastArchived: null,
     lastBackup: null,
     backups: 0,
+    storedBytes: { wal: 0, backups: 0 },
+    lastBackupSize: null,
     restorableWindow: null,
     walGap: null,
     lastVerify: null,
@@ -154,6 +160,13 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
     report.lastArchived = newest && { wal: newest.wal, at: newest.at.toISOString(), ageSeconds: age(newest.at) };
     const last = backups.at(-1);
     report.lastBackup = last ? { id: last.id, stopTime: last.stopTime, ageSeconds: age(last.stopTime) } : null;
+    report.lastBackupSize = last
+      ? { bytes: last.files[0].size, storedBytes: last.files[0].storedSize, durationSeconds: last.durationMs / 1000 }
+      : null;
+    report.storedBytes = {
+      wal: inventory.storedBytes,
+      backups: backups.reduce((sum, b) => sum + b.files.reduce((s, f) => s + f.storedSize, 0), 0),
+    };
 
     // Backups whose own WAL (start to stop) is not all archived cannot be restored.
     const usable: BackupManifest[] = [];

@@ -53,6 +53,7 @@ describe('pitr agent, file:// repository', () => {
       ...process.env,
       PITR_CONFIG: undefined,
       ...env,
+      PITR_HTTP_LISTEN: 'off',
       PITR_WATCH_INTERVAL: '1s',
       PITR_SCHEDULE_VERIFY: 'off',
       PITR_SCHEDULE_RESTORE_TEST: 'off',

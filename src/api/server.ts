@@ -1,0 +1,176 @@
+// The agent's HTTP interface on node:http: a handful of routes need no framework, and nothing
+// is loaded that wal-push or the other commands would pay for. Bound to loopback by default.
+// Every answer comes from what the agent already knows (its last health watch, its listing
+// of the repository, refreshed in the background) or from a bounded read, so a slow or
+// failing repository never holds /healthz or /metrics: they serve the last known state, and
+// the `Age` header (seconds, RFC 9111) says how old it is.
+//   GET  /healthz              the agent answers, and when it last watched health
+//   GET  /api/status           `pitr status --json` as of the last watch
+//   GET  /api/backups          `pitr list --json`
+//   GET  /api/history?limit=N  `pitr history --json`
+//   GET  /metrics              Prometheus text format
+//   POST /api/backups          start a backup (bearer token): 202 {"id"}
+//   POST /api/restore-tests    start a restore test (bearer token): 202 {"id"}
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Listing } from '../repository/listing.js';
+import type { JobView } from '../repository/job-history.js';
+import type { StatusReport } from '../status/status.js';
+import { authorize } from './bearer.js';
+
+/** A value and when it was seen. */
+export interface Known<T> {
+  value: T;
+  at: Date;
+}
+
+/** What the agent gives the routes. */
+export interface ApiSources {
+  status(): Known<StatusReport> | null;
+  backups(): Promise<Known<Listing>>;
+  history(limit: number): Promise<JobView[]>;
+  /** Starts a job: its id, or null when one of its kind is already running or waiting. */
+  start(kind: 'backup' | 'restore-test'): Promise<{ id: string } | null>;
+  metrics(): Promise<{ contentType: string; body: string }>;
+}
+
+export interface ApiServer {
+  /** http://host:port, as bound. */
+  url: string;
+  close(): Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const POST_JOBS: Record<string, 'backup' | 'restore-test'> = { '/api/backups': 'backup', '/api/restore-tests': 'restore-test' };
+
+export async function startApiServer(o: {
+  listen: { host: string; port: number };
+  /** Read at each request: a reload (SIGHUP) may change it. */
+  token: () => string | undefined;
+  log: Logger;
+  sources: ApiSources;
+}): Promise<ApiServer> {
+  const server = createServer((req, res) => {
+    void handle(req, res, o).catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : 500;
+      if (status === 500) o.log.error({ err, path: req.url }, `HTTP ${req.method} ${req.url} failed: ${(err as Error).message}`);
+      if (!res.headersSent) json(res, status, { error: err instanceof HttpError ? err.message : 'internal error: see the agent log' });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  await listen(server, o.listen);
+  const { address, port } = server.address() as AddressInfo;
+  const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+  o.log.info({ url }, `serving the dashboard, API and metrics at ${url}`);
+  return {
+    url,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function listen(server: Server, at: { host: string; port: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new ConfigError(
+          `cannot serve HTTP on ${at.host}:${at.port} (PITR_HTTP_LISTEN): ${err.code === 'EADDRINUSE' ? 'the port is in use (another agent?)' : err.message}: set PITR_HTTP_LISTEN to a free HOST:PORT, or off`,
+        ),
+      ),
+    );
+    server.listen(at.port, at.host, () => resolve());
+  });
+}
+
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  o: { token: () => string | undefined; sources: ApiSources },
+): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://agent');
+  const path = url.pathname.replace(/\/+$/, '') || '/';
+  const { sources } = o;
+  if (req.method === 'POST') {
+    const kind = POST_JOBS[path];
+    if (!kind) throw new HttpError(path in ROUTES ? 405 : 404, `no POST route ${path}`);
+    req.resume(); // no body is read
+    const auth = authorize(req.headers.authorization, o.token());
+    if (auth === 'missing') {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      throw new HttpError(401, 'this route needs Authorization: Bearer <PITR_HTTP_TOKEN>');
+    }
+    if (auth === 'wrong') throw new HttpError(403, "the bearer token is not the agent's (PITR_HTTP_TOKEN)");
+    if (auth === 'read-only') throw new HttpError(403, 'the API is read-only: the agent has no PITR_HTTP_TOKEN');
+    const started = await sources.start(kind);
+    if (!started) throw new HttpError(409, `a ${kind} is already running or waiting: see /api/history`);
+    json(res, 202, started);
+    return;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not served`);
+  const route = ROUTES[path];
+  if (!route) throw new HttpError(404, `no route ${path}`);
+  await route(res, sources, url.searchParams);
+}
+
+type Route = (res: ServerResponse, sources: ApiSources, query: URLSearchParams) => Promise<void> | void;
+
+const ROUTES: Record<string, Route> = {
+  '/healthz': (res, sources) => {
+    const last = sources.status();
+    json(res, 200, { status: 'ok', lastWatch: last?.at.toISOString() ?? null, ageSeconds: last ? ageOf(last.at) : null });
+  },
+  '/api/status': (res, sources) => {
+    const last = sources.status();
+    if (!last) {
+      res.setHeader('Retry-After', '5');
+      throw new HttpError(503, 'no health watch has ended yet: try again in a few seconds');
+    }
+    res.setHeader('Age', String(ageOf(last.at)));
+    json(res, 200, last.value);
+  },
+  '/api/backups': async (res, sources) => {
+    const known = await sources.backups();
+    res.setHeader('Age', String(ageOf(known.at)));
+    json(res, 200, known.value);
+  },
+  '/api/history': async (res, sources, query) => {
+    const limit = Number(query.get('limit') ?? 50);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 2000) throw new HttpError(400, 'limit must be a whole number from 1 to 2000');
+    json(res, 200, { jobs: await sources.history(limit) });
+  },
+  '/metrics': async (res, sources) => {
+    const { contentType, body } = await sources.metrics();
+    res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
+    res.end(body);
+  },
+  // The POST routes' paths, so that a GET of them is a 405 only where a GET is meaningless.
+  '/api/restore-tests': () => {
+    throw new HttpError(405, 'POST starts a restore test; GET /api/history lists them');
+  },
+};
+
+const ageOf = (at: Date) => Math.max(0, Math.round((Date.now() - at.getTime()) / 1000));
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Cache-Control': 'no-store',
+    'Content-Length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
