@@ -9,7 +9,9 @@
 //           100,000 WAL objects and 200 backups (file://, S3): wall time and peak RSS, and
 //           the agent's health watch on it: time, CPU and RSS per tick;
 //   agent   pitr agent idle for 10 minutes (RSS, CPU seconds), and the .ready backlog of a
-//           bulk load begun with the resident archiver gone, without and with the agent.
+//           bulk load begun with the resident archiver gone, without and with the agent;
+//   api     the agent's HTTP routes under 20 clients on 100,000 WAL objects and 1,000 backups:
+//           latency p50/p99, and its RSS.
 // BENCH_PARTS=wal,backup,... selects parts; BENCH_SEGMENTS (30), BENCH_SCALE (70 = ~1 GB
 // database), BENCH_RECOVERY_SCALE (85 = ~1 GB of WAL), BENCH_LOAD_SECONDS (60),
 // BENCH_SCALE_WAL (100000) and BENCH_SCALE_BACKUPS (200) size them, BENCH_AGENT_IDLE_SECONDS
@@ -19,6 +21,7 @@
 // BENCH_KEEP=1 keeps the files. Needs the Debian packages pgbackrest and time.
 import { existsSync } from 'node:fs';
 import { benchAgent } from './bench/agent.js';
+import { benchApi } from './bench/api.js';
 import { benchBackup } from './bench/backup.js';
 import { say } from './bench/common.js';
 import { makeTempRoot, removeTempRoot } from './harness/env.js';
@@ -34,7 +37,7 @@ for (const need of ['/usr/bin/time', '/usr/bin/pgbackrest']) {
     process.exit(2);
   }
 }
-const parts = (process.env.BENCH_PARTS ?? 'wal,backup,recovery,sustained,scale,agent').split(',');
+const parts = (process.env.BENCH_PARTS ?? 'wal,backup,recovery,sustained,scale,agent,api').split(',');
 const root = await makeTempRoot('bench');
 try {
   if (parts.includes('wal')) await benchWal(Number(process.env.BENCH_SEGMENTS ?? 30));
@@ -48,6 +51,12 @@ try {
       Number(process.env.BENCH_AGENT_IDLE_SECONDS ?? 600),
       Number(process.env.BENCH_AGENT_LOAD_SECONDS ?? 20),
       Number(process.env.BENCH_ROUNDS ?? 2),
+    );
+  if (parts.includes('api'))
+    await benchApi(
+      Number(process.env.BENCH_API_WAL ?? 100_000),
+      Number(process.env.BENCH_API_BACKUPS ?? 1000),
+      Number(process.env.BENCH_API_SECONDS ?? 30),
     );
 } finally {
   if (process.env.BENCH_KEEP) say(`kept ${root}`);

@@ -112,6 +112,16 @@ describe('retention and alert settings', () => {
     expect(() => loadConfig({}, env)).toThrow(ConfigError);
   });
 
+  it("reads the agent's HTTP address and token, refusing a short token without echoing it", () => {
+    expect(loadConfig({}, {}).agent.httpListen).toEqual({ host: '127.0.0.1', port: 9733 });
+    expect(loadConfig({}, { PITR_HTTP_LISTEN: '[::1]:8080' }).agent.httpListen).toEqual({ host: '::1', port: 8080 });
+    expect(loadConfig({}, { PITR_HTTP_LISTEN: 'off' }).agent.httpListen).toBeNull();
+    expect(() => loadConfig({}, { PITR_HTTP_LISTEN: 'localhost' })).toThrow(
+      /PITR_HTTP_LISTEN \(--http-listen\) "localhost" is not HOST:PORT/,
+    );
+    expect(() => loadConfig({}, { PITR_HTTP_TOKEN: 'hunter2' })).toThrow(/^PITR_HTTP_TOKEN is shorter than 16 characters[^2]*$/);
+  });
+
   it("keeps the agent's watch interval between a second and a day", () => {
     expect(loadConfig({}, { PITR_WATCH_INTERVAL: '5m' }).agent.watchIntervalMs).toBe(300_000);
     expect(() => loadConfig({}, { PITR_WATCH_INTERVAL: '30d' })).toThrow(

@@ -54,7 +54,7 @@ describe('notification settings', () => {
     expect(c.notify.email).toEqual({ to: ['a@x.org'], from: 'b@x.org', smtpUrl: 'smtps://mail.x.org' });
     expect(c.notify.retryMs).toBe(60_000);
     const flagless = SETTINGS.filter((s) => !FLAG_SETTINGS.some((f) => f.key === s.key)).map((s) => s.key);
-    expect(flagless).toEqual(['PITR_NOTIFY_SLACK_WEBHOOK', 'PITR_NOTIFY_WEBHOOK_URL', 'PITR_SMTP_URL']);
+    expect(flagless).toEqual(['PITR_NOTIFY_SLACK_WEBHOOK', 'PITR_NOTIFY_WEBHOOK_URL', 'PITR_SMTP_URL', 'PITR_HTTP_TOKEN']);
     for (const key of flagless) expect(SECRET_KEYS.has(key)).toBe(true);
   });
 

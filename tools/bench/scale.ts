@@ -299,6 +299,13 @@ function buildModel(walCount: number, backupCount: number, now: Date): Model {
 }
 
 /** repository.json (pitr's bind), each backup's stored file, then its manifest (pitr's writer). */
+/** A file:// repository of `walCount` WAL objects and `backupCount` backups at `root` (the `api` part uses it too). */
+export async function writeFileRepository(root: string, walCount: number, backupCount: number): Promise<void> {
+  const model = buildModel(walCount, backupCount, new Date());
+  await writeDocuments(await FileStorage.open(root, false), model);
+  writeWalFiles(root, model);
+}
+
 async function writeDocuments(storage: Storage, model: Model): Promise<void> {
   await bindIdentity(
     storage,
