@@ -159,7 +159,12 @@ describe('pitr agent over HTTP', () => {
     // After the watch that follows the jobs above.
     await waitFor('the metrics to count the restore test', async () => {
       const m = (await get('/metrics')).text;
-      return metric(m, 'pitr_job_runs_total', '{job="restore-test",result="passed"}') === 1 && m;
+      // The counter goes up as the job ends; the watch that follows records its result.
+      return (
+        metric(m, 'pitr_job_runs_total', '{job="restore-test",result="passed"}') === 1 &&
+        metric(m, 'pitr_last_restore_test_success_timestamp_seconds')! > 0 &&
+        m
+      );
     });
     const res = await get('/metrics');
     expect(res.status).toBe(200);
