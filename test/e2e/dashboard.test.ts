@@ -11,6 +11,10 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { startApiServer } from '../../src/api/server.js';
+import type { Listing } from '../../src/repository/listing.js';
+import type { StatusReport } from '../../src/status/status.js';
 import { freePort, PITR_BIN, pitr, ROOT, waitFor } from '../../tools/harness/env.js';
 import type { Cluster } from '../../tools/harness/postgres.js';
 import { archivingCluster, fileRepo, type RepoFixture } from '../support/repos.js';
@@ -144,5 +148,79 @@ describe.skipIf(!existsSync(CHROMIUM))('the agent dashboard in Chromium', () => 
     expect(width).toBeLessThanOrEqual(await page.evaluate(() => window.innerWidth));
     expect(width).toBeLessThanOrEqual(390);
     await page.close();
+  });
+
+  it('draws 1,000 backups and a day of WAL quickly', async () => {
+    const now = Date.now();
+    const backups = Array.from({ length: 1000 }, (_, i) => {
+      const stop = new Date(now - (1000 - i) * 3600_000);
+      return {
+        id: `backup-${String(i).padStart(4, '0')}`,
+        stopTime: stop.toISOString(),
+        startTime: new Date(stop.getTime() - 60_000).toISOString(),
+        durationMs: 60_000,
+        walComplete: i !== 500,
+        pinned: i === 0,
+        files: [
+          {
+            key: `backups/backup-${i}/base.tar.lz4.age`,
+            name: 'base.tar',
+            compression: 'lz4',
+            encryption: 'age',
+            size: 1e9,
+            storedSize: 3e8,
+          },
+        ],
+      };
+    });
+    const listing = {
+      repository: 'file:///big/',
+      backups,
+      restorableWindow: { from: backups[1]!.stopTime, to: new Date(now - 60_000).toISOString(), lastWal: '', end: 'last-transaction' },
+      walArchivedPerHour: { from: new Date(now - 23 * 3600_000).toISOString(), counts: Array.from({ length: 24 }, (_, i) => 4000 + i) },
+    } as unknown as Listing;
+    const report = {
+      repository: 'file:///big/',
+      healthy: false,
+      problems: ['the last backup is 2 days old'],
+      warnings: [],
+      walGap: null,
+      database: { reachable: true, backlog: { ready: 3 } },
+    } as unknown as StatusReport;
+    const server = await startApiServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      token: () => token,
+      log: pino({ level: 'silent' }),
+      sources: {
+        status: () => ({ value: report, at: new Date() }),
+        backups: () => Promise.resolve({ value: listing, at: new Date() }),
+        history: () => Promise.resolve([]),
+        start: () => Promise.resolve(null),
+        metrics: () => Promise.resolve({ contentType: 'text/plain', body: '' }),
+        backlog: () => Array.from({ length: 1440 }, (_, i) => ({ at: new Date(now - (1440 - i) * 60_000).toISOString(), ready: i % 50 })),
+        download: () => Promise.resolve(null),
+      },
+    });
+    try {
+      const page = await browser!.newPage();
+      await page.setViewportSize({ width: 1280, height: 900 });
+      const t0 = Date.now();
+      await page.goto(server.url);
+      await page.locator('#backups tr[data-id="backup-0999"]').waitFor();
+      const took = Date.now() - t0;
+      expect(took).toBeLessThan(3000);
+      expect(await page.locator('#backups tbody tr').count()).toBe(1000);
+      expect(await page.textContent('#health')).toBe('Unhealthy');
+      expect(await page.textContent('#problems')).toContain('the last backup is 2 days old');
+      await page.locator('#backups tr[data-id="backup-0001"] button.get').click();
+      expect(await page.textContent('#get-panel .unpack')).toBe(
+        'mkdir -p restored && age -d -i key.txt base.tar.lz4.age | lz4 -d | tar -x -C restored',
+      );
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-1000.png') });
+      await page.close();
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -35,9 +35,9 @@ let listing = null;
 function showStatus(s) {
   report = s;
   const top = $('#top');
-  top.className = s.healthy ? 'ok' : 'bad';
+  top.className = s.healthy ? 'healthy' : 'unhealthy';
   $('#health').textContent = s.healthy ? 'Healthy' : 'Unhealthy';
-  $('#repo').textContent = s.repository;
+  $('#repo').textContent = `${s.repository}${s.problems.length ? '' : ': no problems'}`;
   $('#problems').innerHTML = s.problems.map((p) => `<li>${esc(p)}</li>`).join('');
   $('#warnings').innerHTML = s.warnings.map((p) => `<li>${esc(p)}</li>`).join('');
 }
@@ -69,11 +69,11 @@ function drawWindow() {
   let ok = '';
   let bad = '';
   for (const b of backups) {
-    const d = `M${x(Date.parse(b.stopTime)).toFixed(1)} 8v54`;
+    const d = `M${x(Date.parse(b.stopTime)).toFixed(1)} ${b.walComplete ? '3v15' : '3v62'}`;
     if (b.walComplete) ok += d;
     else bad += d;
   }
-  out += `<path d="${ok}" stroke="#1b1f24" stroke-width="2"/><path d="${bad}" stroke="#d93025" stroke-width="3"/>`;
+  out += `<path class="marks" d="${ok}" stroke="#1b1f24" stroke-width="1.5"/><path d="${bad}" stroke="#d93025" stroke-width="3"/>`;
   svg.innerHTML = out;
   $('#window-axis').innerHTML = `<span>${esc(at(new Date(t0).toISOString()))}</span><span>now</span>`;
   let text = w ? `Restorable from ${at(w.from)} to ${at(w.to)}` : 'Nothing is restorable: no backup with all its WAL.';
@@ -129,7 +129,7 @@ function drawBackups() {
     const f = b.files[0];
     rows.push(
       `<tr data-id="${esc(b.id)}"><td>${esc(b.id)}${b.walComplete ? '' : ' <span class="bad">WAL missing</span>'}</td><td>${esc(at(b.stopTime))}</td>` +
-        `<td class="num">${secs(b.durationMs / 1000)}</td><td class="num">${bytes(f.size)}</td><td class="num">${bytes(f.storedSize)}${f.encryption ? ' 🔒' : ''}</td>` +
+        `<td class="num">${secs(b.durationMs / 1000)}</td><td class="num">${bytes(f.size)}</td><td class="num">${bytes(f.storedSize)}${f.encryption ? ' <small>age</small>' : ''}</td>` +
         `<td>${verifiedOf(b)}</td><td>${b.pinned ? 'pinned' : ''}</td><td>${restoreTestOf(b)}</td><td><button type="button" class="get">get</button></td></tr>`,
     );
   }
@@ -223,7 +223,8 @@ async function start(kind) {
 }
 
 function drawHistory(jobs) {
-  $('#history tbody').innerHTML = jobs
+  $('#history tbody').innerHTML = jobs.length ? '' : '<tr><td colspan="6">No job has run yet.</td></tr>';
+  $('#history tbody').innerHTML += jobs
     .map(
       (j) =>
         `<tr data-job-id="${esc(j.id)}" data-status="${esc(j.status)}"><td>${esc(at(j.startedAt))}</td><td>${esc(j.kind)}</td>` +
