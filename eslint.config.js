@@ -20,4 +20,6 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
+  // The agent's dashboard runs in the browser.
+  { files: ['src/api/dashboard/**/*.js'], languageOptions: { sourceType: 'script', globals: globals.browser } },
 );

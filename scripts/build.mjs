@@ -5,7 +5,7 @@
 // The developer tools (demo, benchmark) are bundled too, with their dependencies left in
 // node_modules, so `npm run demo` needs no TypeScript runner.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 
 const banner = {
   // Bundled CommonJS dependencies call require(); give ESM chunks a real one.
@@ -28,6 +28,8 @@ await build({
   banner,
   logLevel: 'warning',
 });
+// The agent's dashboard: static files, served from dist/dashboard/ (src/api/server.ts).
+cpSync(new URL('../src/api/dashboard', import.meta.url), new URL('../dist/dashboard', import.meta.url), { recursive: true });
 await build({
   entryPoints: ['tools/demo.ts', 'tools/bench.ts'],
   outdir: 'dist/tools',

@@ -104,6 +104,8 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
   const warmth: ArchiverWarmth = keepArchiverWarm({ config, log });
   const metrics = agentMetrics();
   let lastStatus: Known<StatusReport> | null = null;
+  /** The .ready backlog at each watch, for the dashboard's chart: at most one a minute, the last 24 hours. */
+  const backlog: { at: string; ready: number | null }[] = [];
 
   const runner = new JobRunner({
     pitr: o.pitr,
@@ -165,6 +167,7 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
       notified = seen.notified;
       lastStatus = { value: seen.report, at: new Date() };
       metrics.observe(seen.report, lastStatus.at);
+      recordBacklog(backlog, seen.report, lastStatus.at);
       listing.stale();
       const db = seen.report.database;
       warmth.update(db.reachable ? db.archiveCommand : null);
@@ -248,6 +251,13 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
           history: async (limit) => (await withDeadline(readHistory(storage, limit), 10_000)).jobs,
           start: (kind) => runner.request(kind, 'api'),
           metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+          backlog: () => backlog,
+          download: async (id) => {
+            const file = (await listing.get()).value.backups.find((b) => b.id === id)?.files[0];
+            if (!file) return null;
+            const stream = await storage.getStream(file.key);
+            return stream && { name: file.key.slice(file.key.lastIndexOf('/') + 1), size: file.storedSize, stream };
+          },
         },
       }).catch(async (err: unknown) => {
         await lock.release().catch(() => undefined);
@@ -333,4 +343,16 @@ function acquireAgentLock(storage: Storage, onLost: (holder: LockHolder | null) 
       `${holder ? `an agent (pid ${holder.pid} on ${holder.host}, started ${holder.startedAt})` : 'another agent'} already runs for ${storage.url}: ` +
       `one agent per repository; stop that one first (systemctl stop pitr-agent on its host), or remove ${AGENT_LOCK_KEY} if that process is gone`,
   });
+}
+
+function recordBacklog(samples: { at: string; ready: number | null }[], report: StatusReport, at: Date): void {
+  const db = report.database;
+  const ready = db.reachable ? (db.backlog?.ready ?? null) : null;
+  const last = samples.at(-1);
+  if (last && at.getTime() - Date.parse(last.at) < 60_000) {
+    if (ready !== null && (last.ready === null || ready > last.ready)) last.ready = ready; // the minute's highest
+    return;
+  }
+  samples.push({ at: at.toISOString(), ready });
+  while (samples.length > 24 * 60) samples.shift();
 }

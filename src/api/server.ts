@@ -4,15 +4,23 @@
 // of the repository, refreshed in the background) or from a bounded read, so a slow or
 // failing repository never holds /healthz or /metrics: they serve the last known state, and
 // the `Age` header (seconds, RFC 9111) says how old it is.
+//   GET  /                     the dashboard (static files from ./dashboard/, copied to dist/dashboard/)
 //   GET  /healthz              the agent answers, and when it last watched health
 //   GET  /api/status           `pitr status --json` as of the last watch
 //   GET  /api/backups          `pitr list --json`
 //   GET  /api/history?limit=N  `pitr history --json`
+//   GET  /api/wal-backlog      the .ready backlog as each health watch since the agent started saw it
+//   GET  /api/backups/ID/download  the backup's stored file, as stored (bearer token: it is the whole database)
 //   GET  /metrics              Prometheus text format
 //   POST /api/backups          start a backup (bearer token): 202 {"id"}
 //   POST /api/restore-tests    start a restore test (bearer token): 202 {"id"}
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Listing } from '../repository/listing.js';
@@ -34,6 +42,10 @@ export interface ApiSources {
   /** Starts a job: its id, or null when one of its kind is already running or waiting. */
   start(kind: 'backup' | 'restore-test'): Promise<{ id: string } | null>;
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** The .ready backlog at each health watch (oldest first; null where the database did not answer). */
+  backlog(): { at: string; ready: number | null }[];
+  /** A backup's stored file: null when there is no such backup. */
+  download(id: string): Promise<{ name: string; size: number; stream: Readable } | null>;
 }
 
 export interface ApiServer {
@@ -108,22 +120,91 @@ async function handle(
     const kind = POST_JOBS[path];
     if (!kind) throw new HttpError(path in ROUTES ? 405 : 404, `no POST route ${path}`);
     req.resume(); // no body is read
-    const auth = authorize(req.headers.authorization, o.token());
-    if (auth === 'missing') {
-      res.setHeader('WWW-Authenticate', 'Bearer');
-      throw new HttpError(401, 'this route needs Authorization: Bearer <PITR_HTTP_TOKEN>');
-    }
-    if (auth === 'wrong') throw new HttpError(403, "the bearer token is not the agent's (PITR_HTTP_TOKEN)");
-    if (auth === 'read-only') throw new HttpError(403, 'the API is read-only: the agent has no PITR_HTTP_TOKEN');
+    needToken(req, res, o.token());
     const started = await sources.start(kind);
     if (!started) throw new HttpError(409, `a ${kind} is already running or waiting: see /api/history`);
     json(res, 202, started);
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not served`);
+  const download = /^\/api\/backups\/([A-Za-z0-9._-]+)\/download$/.exec(path);
+  if (download) {
+    needToken(req, res, o.token(), 'the API has no PITR_HTTP_TOKEN, so backups cannot be downloaded over HTTP');
+    const file = await sources.download(download[1]!);
+    if (!file) throw new HttpError(404, `no backup ${download[1]}: see /api/backups`);
+    res.writeHead(200, {
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': file.size,
+      'Content-Disposition': `attachment; filename="${file.name}"`,
+      'Cache-Control': 'no-store',
+    });
+    if (req.method === 'HEAD') {
+      file.stream.destroy();
+      res.end();
+      return;
+    }
+    await pipeline(file.stream, res);
+    return;
+  }
+  const asset = ASSETS[path];
+  if (asset) {
+    serveAsset(req, res, asset);
+    return;
+  }
   const route = ROUTES[path];
   if (!route) throw new HttpError(404, `no route ${path}`);
   await route(res, sources, url.searchParams);
+}
+
+function needToken(
+  req: IncomingMessage,
+  res: ServerResponse,
+  token: string | undefined,
+  readOnly = 'the API is read-only: the agent has no PITR_HTTP_TOKEN',
+): void {
+  const auth = authorize(req.headers.authorization, token);
+  if (auth === 'missing') {
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    throw new HttpError(401, 'this route needs Authorization: Bearer <PITR_HTTP_TOKEN>');
+  }
+  if (auth === 'wrong') throw new HttpError(403, "the bearer token is not the agent's (PITR_HTTP_TOKEN)");
+  if (auth === 'read-only') throw new HttpError(403, readOnly);
+}
+
+// The dashboard: static files, read once. From the source tree they sit next to this file;
+// bundled, scripts/build.mjs copies them to dist/dashboard/ (this code is in dist/ or a chunk under it).
+const ASSETS: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
+  '/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
+};
+const CSP =
+  "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const assetCache = new Map<string, Buffer>();
+
+function assetDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const found = [join(here, 'dashboard'), join(here, '..', 'dashboard')].find((d) => existsSync(join(d, 'index.html')));
+  if (!found)
+    throw new Error(`the dashboard's files are not installed (looked in ${here}/dashboard and ${here}/../dashboard): rebuild pitr`);
+  return found;
+}
+
+function serveAsset(req: IncomingMessage, res: ServerResponse, asset: { file: string; type: string }): void {
+  let body = assetCache.get(asset.file);
+  if (!body) {
+    body = readFileSync(join(assetDir(), asset.file));
+    assetCache.set(asset.file, body);
+  }
+  res.writeHead(200, {
+    'Content-Type': asset.type,
+    'Content-Length': body.length,
+    'Cache-Control': 'no-cache',
+    'Content-Security-Policy': CSP,
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 type Route = (res: ServerResponse, sources: ApiSources, query: URLSearchParams) => Promise<void> | void;
@@ -151,6 +232,9 @@ const ROUTES: Record<string, Route> = {
     const limit = Number(query.get('limit') ?? 50);
     if (!Number.isInteger(limit) || limit < 1 || limit > 2000) throw new HttpError(400, 'limit must be a whole number from 1 to 2000');
     json(res, 200, { jobs: await sources.history(limit) });
+  },
+  '/api/wal-backlog': (res, sources) => {
+    json(res, 200, { samples: sources.backlog() });
   },
   '/metrics': async (res, sources) => {
     const { contentType, body } = await sources.metrics();

@@ -23,6 +23,8 @@ export interface Listing {
   wal: TimelineWal[];
   branches: ReturnType<typeof timelineBranches>;
   restorableWindow: RestorableWindow | null;
+  /** WAL files archived in each of the last 24 hours (by the store's modification time), oldest hour first. */
+  walArchivedPerHour: { from: string; counts: number[] };
 }
 
 export async function listRepository(storage: Storage): Promise<Listing> {
@@ -44,7 +46,28 @@ export async function listRepository(storage: Storage): Promise<Listing> {
     histories,
     segmentSize,
   );
-  return { repository: storage.url, identity, backups: rows, wal: inventory.timelines, branches, restorableWindow: window };
+  return {
+    repository: storage.url,
+    identity,
+    backups: rows,
+    wal: inventory.timelines,
+    branches,
+    restorableWindow: window,
+    walArchivedPerHour: archivedPerHour(inventory.archivedAt, new Date()),
+  };
+}
+
+const HOUR_MS = 3600_000;
+
+/** Counts of archive times per hour over the last 24 hours, aligned to whole hours. */
+export function archivedPerHour(archivedAt: Map<string, Date>, now: Date): { from: string; counts: number[] } {
+  const from = Math.floor(now.getTime() / HOUR_MS) * HOUR_MS - 23 * HOUR_MS;
+  const counts = new Array<number>(24).fill(0);
+  for (const at of archivedAt.values()) {
+    const i = Math.floor((at.getTime() - from) / HOUR_MS);
+    if (i >= 0 && i < 24) counts[i]!++;
+  }
+  return { from: new Date(from).toISOString(), counts };
 }
 
 function backupWalPresent(b: BackupManifest, inventory: WalInventory, segmentSize: number): boolean {
