@@ -6,7 +6,7 @@
 // under 100 ms for /metrics, RSS at most 200 MB. The load runs in this process, on the same
 // 2 CPUs as the agent.
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, PITR_BIN, tempDir } from '../harness/env.js';
@@ -22,6 +22,7 @@ async function rssKiB(pid: number): Promise<number> {
 
 export async function benchApi(walCount: number, backupCount: number, seconds: number): Promise<void> {
   const root = join(await tempDir('bench-api'), 'repo');
+  await mkdir(root, { mode: 0o750 });
   say(`api: writing ${walCount} WAL objects and ${backupCount} backups to file://${root} ...`);
   await writeFileRepository(root, walCount, backupCount);
   const port = await freePort();
