@@ -3,12 +3,12 @@
 // without, 403 wrong) and starts a job that then shows in /api/history and ends, /metrics
 // agrees with status and list, and no secret appears in any answer.
 import { randomBytes } from 'node:crypto';
-import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, PITR_BIN, pitr, waitFor } from '../../tools/harness/env.js';
+import { pitr, waitFor } from '../../tools/harness/env.js';
 import type { Cluster } from '../../tools/harness/postgres.js';
 import { archivingCluster, fileRepo, type RepoFixture } from '../support/repos.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/receivers.js';
+import { startHttpAgent, type HttpAgent } from '../support/http-agent.js';
 
 const CONTRACT_METRICS = [
   'pitr_up',
@@ -31,7 +31,7 @@ describe('pitr agent over HTTP', () => {
   let repo: RepoFixture;
   let cluster: Cluster;
   let env: Record<string, string>;
-  let agent: ResultPromise | undefined;
+  let agent: HttpAgent | undefined;
   let base: string;
   let slack: WebhookReceiver;
   const token = randomBytes(24).toString('hex');
@@ -64,26 +64,11 @@ describe('pitr agent over HTTP', () => {
     const backup = await pitr(['backup'], { env });
     expect(backup.exitCode, backup.stderr).toBe(0);
     slack = await startWebhookReceiver();
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    agent = execa(PITR_BIN, ['agent'], {
-      env: {
-        ...env,
-        PITR_HTTP_LISTEN: `127.0.0.1:${port}`,
-        PITR_HTTP_TOKEN: token,
-        PITR_NOTIFY_SLACK_WEBHOOK: slack.url,
-        PITR_WATCH_INTERVAL: '1s',
-        PITR_SCHEDULE_BACKUP: 'off',
-        PITR_SCHEDULE_VERIFY: 'off',
-        PITR_SCHEDULE_RESTORE_TEST: 'off',
-      },
-      reject: false,
-    });
-    await waitFor('the first health watch over HTTP', async () => (await fetch(`${base}/api/status`).catch(() => null))?.status === 200);
+    agent = await startHttpAgent(env, token, { PITR_NOTIFY_SLACK_WEBHOOK: slack.url });
+    base = agent.base;
   }, 120_000);
   afterAll(async () => {
-    agent?.kill('SIGTERM');
-    await agent;
+    await agent?.stop();
     await slack?.close();
     await cluster?.stop('immediate');
   });

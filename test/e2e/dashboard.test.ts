@@ -8,16 +8,16 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { startApiServer } from '../../src/api/server.js';
 import type { Listing } from '../../src/repository/listing.js';
 import type { StatusReport } from '../../src/status/status.js';
-import { freePort, PITR_BIN, pitr, ROOT, waitFor } from '../../tools/harness/env.js';
+import { pitr, ROOT, waitFor } from '../../tools/harness/env.js';
 import type { Cluster } from '../../tools/harness/postgres.js';
 import { archivingCluster, fileRepo, type RepoFixture } from '../support/repos.js';
+import { startHttpAgent, type HttpAgent } from '../support/http-agent.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts');
@@ -37,7 +37,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the agent dashboard in Chromium', () => 
   let repo: RepoFixture;
   let cluster: Cluster;
   let env: Record<string, string>;
-  let agent: ResultPromise | undefined;
+  let agent: HttpAgent | undefined;
   let base: string;
   let browser: BrowserContext | undefined;
   let profile: string;
@@ -52,21 +52,8 @@ describe.skipIf(!existsSync(CHROMIUM))('the agent dashboard in Chromium', () => 
       const backup = await pitr(['backup'], { env });
       expect(backup.exitCode, backup.stderr).toBe(0);
     }
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    agent = execa(PITR_BIN, ['agent'], {
-      env: {
-        ...env,
-        PITR_HTTP_LISTEN: `127.0.0.1:${port}`,
-        PITR_HTTP_TOKEN: token,
-        PITR_WATCH_INTERVAL: '1s',
-        PITR_SCHEDULE_BACKUP: 'off',
-        PITR_SCHEDULE_VERIFY: 'off',
-        PITR_SCHEDULE_RESTORE_TEST: 'off',
-      },
-      reject: false,
-    });
-    await waitFor('the first health watch over HTTP', async () => (await fetch(`${base}/api/status`).catch(() => null))?.status === 200);
+    agent = await startHttpAgent(env, token);
+    base = agent.base;
     await mkdir(ARTIFACTS, { recursive: true });
     profile = await mkdtemp(join(tmpdir(), 'pitr-chromium-'));
     browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
@@ -74,8 +61,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the agent dashboard in Chromium', () => 
   afterAll(async () => {
     await browser?.close();
     if (profile) await rm(profile, { recursive: true, force: true });
-    agent?.kill('SIGTERM');
-    await agent;
+    await agent?.stop();
     await cluster?.stop('immediate');
   });
 
