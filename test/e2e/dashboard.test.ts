@@ -82,6 +82,9 @@ describe('the agent dashboard in Chromium', () => {
     page.on('request', (r) => {
       if (!r.url().startsWith(base)) outside.push(r.url());
     });
+    // Every answer the page received, for the check that none carries the token back.
+    const answers: Promise<string>[] = [];
+    page.on('response', (r) => void answers.push(r.text().catch(() => '')));
     await page.goto(base);
     const status = await api<{ healthy: boolean; problems: string[] }>('/api/status');
     await expect.poll(() => page.textContent('#health')).toBe(status.healthy ? 'Healthy' : 'Unhealthy');
@@ -110,6 +113,9 @@ describe('the agent dashboard in Chromium', () => {
     await page.locator(`#history tr[data-job-id="${job.id}"][data-status="passed"]`).waitFor({ timeout: 240_000 });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(outside).toEqual([]);
+    const bodies = await Promise.all(answers);
+    expect(bodies.length).toBeGreaterThan(5);
+    expect(bodies.join('\n')).not.toContain(token);
     await page.close();
   }, 300_000);
 
