@@ -8,7 +8,7 @@
 import { hostname } from 'node:os';
 import type { Config, ScheduledJob } from '../config/config.js';
 import { checkedTimeZone } from '../config/time-zone.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, StorageUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { configuredChannels } from '../notify/channels.js';
 import { createNotifier, type Notifier } from '../notify/sender.js';
@@ -313,7 +313,15 @@ function watchDeadlineMs(config: Config): number {
 function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no result within ${ms / 1000} s (a store or database that does not answer?)`)), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new StorageUnavailableError(
+            `no result within ${ms / 1000} s: the repository or the database does not answer; check them (pitr status)`,
+          ),
+        ),
+      ms,
+    );
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../errors.js';
+import { ConfigError, PitrError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Listing } from '../repository/listing.js';
 import type { JobView } from '../repository/job-history.js';
@@ -74,9 +74,12 @@ export async function startApiServer(o: {
 }): Promise<ApiServer> {
   const server = createServer((req, res) => {
     void handle(req, res, o).catch((err: unknown) => {
-      const status = err instanceof HttpError ? err.status : 500;
-      if (status === 500) o.log.error({ err, path: req.url }, `HTTP ${req.method} ${req.url} failed: ${(err as Error).message}`);
-      if (!res.headersSent) json(res, status, { error: err instanceof HttpError ? err.message : 'internal error: see the agent log' });
+      // The repository failing (down, too slow, damaged) is 503 with pitr's one-line error,
+      // which names the object and the fix and never a secret; anything else is a bug: 500.
+      const status = err instanceof HttpError ? err.status : err instanceof PitrError ? 503 : 500;
+      if (status >= 500) o.log.error({ err, path: req.url }, `HTTP ${req.method} ${req.url} failed: ${(err as Error).message}`);
+      const message = err instanceof HttpError || err instanceof PitrError ? err.message : 'internal error: see the agent log';
+      if (!res.headersSent) json(res, status, { error: message });
       else res.destroy();
     });
   });
