@@ -1,7 +1,7 @@
 // Part 3: archive recovery of about 1 GB of WAL (pgbench -i) into a base backup taken before
 // it: time from starting the server to promotion, with restore_command = pitr wal-fetch from
-// file:// and from S3 (prefetch on, the default; and encrypted to an age key), pitr with prefetch off, and plain `cp` from
-// a local directory as the floor. Same WAL, same machine, same run.
+// file:// and from S3 (prefetch on, the default; each also encrypted to an age key), pitr with
+// prefetch off, and plain `cp` from a local directory as the floor. Same WAL, same machine, same run.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
@@ -23,22 +23,24 @@ export async function benchRecovery(scale: number): Promise<void> {
   const s3Conf = join(work, 'pitr-s3.env');
   // Encrypted to a public key (age), the identity to read it back with.
   const s3AgeConf = join(work, 'pitr-s3-age.env');
+  const fileAgeConf = join(work, 'pitr-file-age.env');
+  const fileAgeRepo = join(work, 'pitr-age-repo');
+  await mkdir(fileAgeRepo);
   const key = await benchAgeKey(work);
+  const ageSettings = { PITR_ENCRYPT_RECIPIENTS: key.recipient, PITR_ENCRYPT_IDENTITY_FILE: key.identityFile };
   await writeFile(fileConf, `PITR_REPO=file://${fileRepo}\nPITR_LOG_LEVEL=warn\n`);
   await writeFile(s3Conf, pitrConfText(s3Env));
-  await writeFile(
-    s3AgeConf,
-    pitrConfText({ ...(await s3.newRepo()).env, PITR_ENCRYPT_RECIPIENTS: key.recipient, PITR_ENCRYPT_IDENTITY_FILE: key.identityFile }),
-  );
+  await writeFile(s3AgeConf, pitrConfText({ ...(await s3.newRepo()).env, ...ageSettings }));
+  await writeFile(fileAgeConf, pitrConfText({ PITR_REPO: `file://${fileAgeRepo}`, ...ageSettings }));
   await giveToPostgres(work);
   const push = (conf: string) => `${PITR_BIN} --config ${conf} wal-push %p`;
-  const archive = `cp %p ${arch}/%f && ${push(fileConf)} && ${push(s3Conf)} && ${push(s3AgeConf)}`;
+  const archive = `cp %p ${arch}/%f && ${push(fileConf)} && ${push(s3Conf)} && ${push(s3AgeConf)} && ${push(fileAgeConf)}`;
   const primary = await Cluster.create({ conf: { archive_mode: 'on', archive_command: `'${archive}'`, max_wal_size: "'4GB'" } });
   const started: Cluster[] = [];
   try {
     // Both repositories bound by hand: a push never binds an empty one once its cluster has
     // archived elsewhere (archive/archived-into.ts).
-    for (const conf of [fileConf, s3Conf, s3AgeConf]) {
+    for (const conf of [fileConf, s3Conf, s3AgeConf, fileAgeConf]) {
       const [c, a] = asPostgresArgs(PITR_BIN, ['--config', conf, 'init', '--pgdata', primary.dataDir]);
       const bound = timed(c, a, {}, '/tmp');
       if (bound.code !== 0) throw new Error(`pitr init failed: ${bound.stderr}`);
@@ -46,7 +48,7 @@ export async function benchRecovery(scale: number): Promise<void> {
     await primary.start();
     const base = await primary.baseBackup();
     const lsn0 = await primary.one<string>('SELECT pg_current_wal_lsn()::text');
-    say(`pgbench -i -s ${scale} after the base backup, archived four ways (cp, pitr file://, pitr s3, pitr s3 encrypted) ...`);
+    say(`pgbench -i -s ${scale} after the base backup, archived five ways (cp, pitr file://, s3, and both encrypted) ...`);
     const [c, a] = pgbenchArgs(primary.port, ['-i', '-q', '-s', String(scale)]);
     const init = timed(c, a, {}, '/tmp');
     if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
@@ -61,6 +63,7 @@ export async function benchRecovery(scale: number): Promise<void> {
     const ways: [string, string][] = [
       ['cp from a local directory', `cp ${arch}/%f %p`],
       ['pitr wal-fetch, file://, prefetch 8', `${PITR_BIN} --config ${fileConf} wal-fetch %f %p`],
+      ['pitr wal-fetch, file://, age-encrypted, prefetch 8', `${PITR_BIN} --config ${fileAgeConf} wal-fetch %f %p`],
       ['pitr wal-fetch, s3, prefetch 8', `${PITR_BIN} --config ${s3Conf} wal-fetch %f %p`],
       ['pitr wal-fetch, s3, age-encrypted, prefetch 8', `${PITR_BIN} --config ${s3AgeConf} wal-fetch %f %p`],
       ['pitr wal-fetch, s3, prefetch off', `${PITR_BIN} --config ${s3Conf} --fetch-prefetch 0 wal-fetch %f %p`],
