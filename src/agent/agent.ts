@@ -26,6 +26,7 @@ import { lastKnown } from './last-known.js';
 import { agentMetrics } from '../api/metrics.js';
 import { startApiServer, type Known } from '../api/server.js';
 import { listRepository } from '../repository/listing.js';
+import { keptReads } from '../repository/kept-reads.js';
 import { readHistory } from '../repository/job-history.js';
 import type { StatusReport } from '../status/status.js';
 
@@ -85,6 +86,8 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
   let config = o.loadConfig();
   let schedules = checkedSchedules(config);
   const storage = await openStorage(config);
+  // What the repository holds, kept between watches: only what may have changed is read again.
+  const reads = keptReads(storage);
   const lock = await acquireAgentLock(storage, (holder) => {
     log.error(
       `the agent lock ${storage.url}${AGENT_LOCK_KEY} was taken by ${holder ? `pid ${holder.pid} on ${holder.host}` : 'another'} while this agent could not reach the store: this agent stops, so that one runs`,
@@ -117,13 +120,14 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
     onSkip: (kind) => metrics.countJob(kind, 'skipped'),
   });
   const afterJob = (end: JobEnd) => {
+    reads.forget(); // a backup or an expire added or removed objects anywhere
     metrics.countJob(end.kind, end.exitCode === 0 ? 'passed' : 'failed');
     if (end.kind === 'backup' && end.exitCode === 0 && retentionSet(config)) void runner.request('expire', end.trigger);
     watchSoon();
   };
   const fire = (job: ScheduledJob) => void runner.request(job, 'schedule');
   // The repository's listing for /api/backups: read again after each watch, when asked.
-  const listing = lastKnown(() => listRepository(storage));
+  const listing = lastKnown(() => listRepository(storage, reads));
   const upcoming = () => scheduler.upcoming().map((u) => ({ ...u, since: scheduleSince.get(u.job)?.toISOString() ?? null }));
   /** What agent/state.json says of this agent now (at each watch, and when it stops). */
   const stateNow = (stopping: boolean) => {
@@ -155,6 +159,7 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
         watchHealth({
           config,
           storage,
+          reads,
           schedules,
           notified,
           watchedSince: (s) => laterOf(new Date(watchedSince), scheduleSince.get(s.job)),

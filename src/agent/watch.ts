@@ -10,6 +10,7 @@ import type { ChannelHealth } from '../repository/agent-state.js';
 import { readDatabaseFacts } from '../status/database.js';
 import { collectStatus, type HealthCheck, type StatusReport } from '../status/status.js';
 import type { Storage } from '../storage/storage.js';
+import type { RepositoryReads } from '../repository/repository-reads.js';
 import { formatDuration } from '../config/duration.js';
 import { healthChanges, type HealthChange, type NotifiedChecks } from './health-changes.js';
 import { missedGraceMs, missedSchedules } from './missed-schedules.js';
@@ -18,6 +19,8 @@ import type { Schedule } from './schedules.js';
 export interface WatchInputs {
   config: Config;
   storage: Storage;
+  /** The agent's kept reads of the repository (repository/kept-reads.ts). */
+  reads: RepositoryReads;
   schedules: readonly Schedule[];
   notified: NotifiedChecks;
   /** Since when each schedule has been watched as written (schedules due before that are nobody's miss). */
@@ -39,6 +42,7 @@ export async function watchHealth(w: WatchInputs): Promise<WatchResult> {
   const database = await readDatabaseFacts(w.config);
   const report = await collectStatus({
     storage: w.storage,
+    reads: w.reads,
     database,
     alerts: w.config.alerts,
     retention: w.config.retention,

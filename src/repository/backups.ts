@@ -76,11 +76,12 @@ export async function writeManifest(storage: Storage, manifest: BackupManifest):
   }
 }
 
-async function readManifest(storage: Storage, prefix: string): Promise<BackupManifest | null> {
-  const raw = await storage.get(`${prefix}manifest.json`);
+/** The manifest under `key` (backups/<id>/manifest.json), or null when there is none. */
+export async function readManifestAt(storage: Storage, key: string): Promise<BackupManifest | null> {
+  const raw = await storage.get(key);
   if (!raw) return null; // incomplete: interrupted, or still running
   return parseJsonDocument(raw.toString('utf8'), backupManifestSchema, {
-    what: `${storage.url}${prefix}manifest.json`,
+    what: `${storage.url}${key}`,
     fix: 'restore it from another copy of the repository, or take a new backup',
   });
 }
@@ -103,6 +104,6 @@ export function byStopTime(a: BackupManifest, b: BackupManifest): number {
 /** Complete backups (those with a manifest), oldest first by stop time. */
 export async function listBackups(storage: Storage): Promise<BackupManifest[]> {
   const { prefixes } = await storage.list(BACKUP_PREFIX, { delimiter: '/' });
-  const manifests = await Promise.all(prefixes.map((prefix) => readManifest(storage, prefix)));
+  const manifests = await Promise.all(prefixes.map((prefix) => readManifestAt(storage, `${prefix}manifest.json`)));
   return manifests.filter((m): m is BackupManifest => m !== null).sort(byStopTime);
 }

@@ -1,12 +1,13 @@
 // What `pitr list --json` shows (and the agent's /api/backups): every complete backup, whether
 // its own WAL is all archived and whether it is pinned, the archived WAL per timeline with its
 // gaps and branches, and the restorable window.
-import { listBackups, type BackupManifest } from './backups.js';
+import type { BackupManifest } from './backups.js';
 import { readIdentity, type RepositoryIdentity } from './identity.js';
 import { readPins } from './pins.js';
 import { timelineBranches } from './timeline-branches.js';
 import { readHistories, walInventory, type TimelineWal, type WalInventory } from './wal-inventory.js';
 import { restorableWindow, type RestorableWindow } from './restorable-window.js';
+import { freshReads, type RepositoryReads } from './repository-reads.js';
 import type { Storage } from '../storage/storage.js';
 import { parseLsn } from '../wal/names.js';
 import { requiredSegments } from '../wal/segments.js';
@@ -27,13 +28,13 @@ export interface Listing {
   walArchivedPerHour: { from: string; counts: number[] };
 }
 
-export async function listRepository(storage: Storage): Promise<Listing> {
+export async function listRepository(storage: Storage, reads: RepositoryReads = freshReads(storage)): Promise<Listing> {
   const identity = await readIdentity(storage);
   const segmentSize = identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
   // Verified: an object cut off by an interrupted upload is not archived (wal-inventory.ts).
   const [backups, inventory, pins] = await Promise.all([
-    listBackups(storage),
-    walInventory(storage, segmentSize, { verify: true }),
+    reads.backups(),
+    reads.walObjects().then((listing) => walInventory(storage, segmentSize, { verify: true, listing })),
     readPins(storage),
   ]);
   const histories = await readHistories(storage, inventory.histories);

@@ -6,11 +6,12 @@
 import type { AlertSettings, RetentionSettings } from '../config/config.js';
 import { formatDuration } from '../config/duration.js';
 import { IntegrityError, PitrError } from '../errors.js';
-import { listBackups, type BackupManifest } from '../repository/backups.js';
+import type { BackupManifest } from '../repository/backups.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
 import { readLastVerifyRun, type VerifyRun } from '../repository/verify-results.js';
 import { describeInterruptedExpire, readExpireIntent } from '../repository/expire-intent.js';
 import { readHistories, walInventory, type WalInventory } from '../repository/wal-inventory.js';
+import { freshReads, type RepositoryReads } from '../repository/repository-reads.js';
 import { describeWindow, restorableWindow, type RestorableWindow } from '../repository/restorable-window.js';
 import type { Storage } from '../storage/storage.js';
 import { parseLsn, parseWalFileName } from '../wal/names.js';
@@ -73,6 +74,8 @@ function problem(report: StatusReport, check: HealthCheck, message: string): voi
 
 export interface StatusInputs {
   storage: Storage;
+  /** How the WAL listing and the manifests are read: afresh by default; the agent keeps what it can (kept-reads.ts). */
+  reads?: RepositoryReads;
   database: DatabaseFacts;
   alerts: AlertSettings;
   retention: RetentionSettings;
@@ -81,6 +84,7 @@ export interface StatusInputs {
 
 export async function collectStatus(inputs: StatusInputs): Promise<StatusReport> {
   const { storage, database, alerts, retention } = inputs;
+  const reads = inputs.reads ?? freshReads(storage);
   const now = inputs.now ?? new Date();
   const age = (at: Date | string) => Math.max(0, Math.round((now.getTime() - new Date(at).getTime()) / 1000));
   const problems: string[] = [];
@@ -119,8 +123,8 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
     report.identity = await readIdentity(storage);
     const segmentSize = report.identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
     const [backups, inventory, verify, restoreTest, expireIntent, lastJobs, agent] = await Promise.all([
-      listBackups(storage),
-      walInventory(storage, segmentSize, { verify: true }),
+      reads.backups(),
+      reads.walObjects().then((listing) => walInventory(storage, segmentSize, { verify: true, listing })),
       readLastVerifyRun(storage),
       readLastRestoreTest(storage),
       readExpireIntent(storage),

@@ -29,6 +29,12 @@ import type { Listing, ObjectHead, ObjectInfo, PutOptions, Storage, SweepResult 
 
 /** Files stat'ed at once while listing. */
 const STATS_AT_ONCE = 64;
+/**
+ * A directory changed this recently gives no change token: the kernel's file times are
+ * coarse, so a second change in the same tick as the one seen would leave them as they were
+ * (git's "racy" index entries, the same cure).
+ */
+const RACY_MS = 2000;
 
 export class FileStorage implements Storage {
   readonly url: string;
@@ -270,6 +276,18 @@ export class FileStorage implements Storage {
     };
     await walk(dirKey ? this.path(dirKey) : this.root, options.delimiter === undefined, namePrefix);
     return out;
+  }
+
+  async changeToken(prefix: string): Promise<string | null> {
+    if (!prefix.endsWith('/')) return null;
+    const path = this.path(prefix.slice(0, -1));
+    const st = await stat(path, { bigint: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      return fail(err, 'read', path);
+    });
+    if (!st) return 'absent';
+    if (Date.now() - Number(st.mtimeMs) < RACY_MS) return null;
+    return `${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
   }
 
   async delete(key: string): Promise<void> {

@@ -66,6 +66,12 @@ export interface Storage {
   /** file:// only: the local path of `key`, for checks the shell launcher makes itself. */
   localPath?(key: string): string;
   /**
+   * file:// only: a token that changes whenever what `list(prefix)` returns may have changed
+   * (the directory's times), or null when that cannot be told: list again. `prefix` names a
+   * directory and ends in "/". Taken before listing, so a change during the listing shows.
+   */
+  changeToken?(prefix: string): Promise<string | null>;
+  /**
    * Removes what interrupted writes left under `prefix` that no reader would ever see but
    * that takes space: file://'s temporary files of killed writers. S3 has none: a cut-off
    * PutObject is an object under its real key, which readers recognise as incomplete

@@ -1,0 +1,175 @@
+// The agent's kept reads of a repository (repository/kept-reads.ts), against a real file://
+// store: with its change tokens (exact: only changed logs are listed again), and the same
+// store without them, as S3 is (the newest log of each timeline, the one that was newest,
+// everything after forget() and every FULL_LIST_MS). Every answer is compared with a fresh
+// listing, and the lists and reads each one made are counted.
+import { mkdtemp, rm, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeManifest, type BackupManifest } from '../../src/repository/backups.js';
+import { FULL_LIST_MS, keptReads } from '../../src/repository/kept-reads.js';
+import { freshReads } from '../../src/repository/repository-reads.js';
+import { FileStorage } from '../../src/storage/file.js';
+import type { Storage } from '../../src/storage/storage.js';
+
+const seg = (log: number, n: number, timeline = 1) =>
+  [timeline, log, n].map((x) => x.toString(16).toUpperCase().padStart(8, '0')).join('');
+const key = (name: string) => `wal/${name.slice(0, 16)}/${name}`;
+const logOf = (name: string) => `wal/${name.slice(0, 16)}/`;
+
+/** The store, counting what is listed (by prefix) and read. */
+function counted(storage: FileStorage, withTokens: boolean) {
+  const lists: string[] = [];
+  let gets = 0;
+  const wrapped: Storage = {
+    url: storage.url,
+    atomicWrites: true,
+    get: (k) => (gets++, storage.get(k)),
+    getHead: (k, n) => storage.getHead(k, n),
+    put: (k, b, o) => storage.put(k, b, o),
+    putStream: (k, b) => storage.putStream(k, b),
+    getStream: (k) => storage.getStream(k),
+    list: (p, o) => (lists.push(p), storage.list(p, o)),
+    delete: (k) => storage.delete(k),
+    deleteMany: (k) => storage.deleteMany(k),
+    ...(withTokens ? { changeToken: (p: string) => storage.changeToken(p) } : {}),
+  };
+  return {
+    storage: wrapped,
+    takeLists: () => lists.splice(0).filter((p) => p !== 'wal/' && p !== 'backups/'),
+    takeGets: () => [gets, (gets = 0)][0]!,
+  };
+}
+
+const keys = (objects: { key: string }[]) => objects.map((o) => o.key).sort();
+
+describe('kept reads of a repository', () => {
+  let root: string;
+  let store: FileStorage;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'pitr-kept-reads-'));
+    store = await FileStorage.open(root, false);
+    for (const [log, n] of [
+      [1, 0xfe],
+      [1, 0xff],
+      [2, 0],
+      [2, 1],
+    ] as const)
+      await store.put(key(seg(log, n)), Buffer.from(seg(log, n)));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** Sets a log directory's modification time a minute back: not "changed just now" (file.ts RACY_MS). */
+  const settle = (log: string) => utimes(join(root, log), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+
+  it('file://: lists again only the logs whose directory changed, and sees every change', async () => {
+    const c = counted(store, true);
+    const kept = keptReads(c.storage);
+    const fresh = freshReads(store);
+    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+    expect(c.takeLists().sort()).toEqual([logOf(seg(1, 0)), logOf(seg(2, 0))]);
+
+    await settle(logOf(seg(1, 0)));
+    await settle(logOf(seg(2, 0)));
+    await kept.walObjects(); // takes the settled tokens
+    c.takeLists();
+    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+    expect(c.takeLists()).toEqual([]);
+
+    // A segment pushed again into the older log (a gap filled by hand), one removed from the newer.
+    await store.put(key(seg(1, 0x10)), Buffer.from('x'));
+    await store.delete(key(seg(2, 1)));
+    await settle(logOf(seg(2, 0)));
+    const after = keys(await kept.walObjects());
+    expect(after).toEqual(keys(await fresh.walObjects()));
+    expect(after).toContain(key(seg(1, 0x10)));
+    expect(after).not.toContain(key(seg(2, 1)));
+    expect(c.takeLists().sort()).toEqual([logOf(seg(1, 0)), logOf(seg(2, 0))]);
+
+    // A whole log gone (expire) and a new timeline begun.
+    await store.deleteMany([key(seg(1, 0xfe)), key(seg(1, 0xff)), key(seg(1, 0x10))]);
+    await rm(join(root, logOf(seg(1, 0))), { recursive: true, force: true });
+    await store.put(key(seg(2, 2, 2)), Buffer.from('t2'));
+    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+  });
+
+  it('without change tokens (S3): the newest log and the one that was newest each time, the rest after forget() or FULL_LIST_MS', async () => {
+    const c = counted(store, false);
+    let clock = 1_000_000;
+    const kept = keptReads(c.storage, () => clock);
+    const fresh = freshReads(store);
+    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+    c.takeLists();
+
+    // PostgreSQL finishes log 2 and begins log 3 between two watches.
+    await store.put(key(seg(2, 0xff)), Buffer.from('a'));
+    await store.put(key(seg(3, 0)), Buffer.from('b'));
+    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+    expect(c.takeLists().sort()).toEqual([logOf(seg(2, 0)), logOf(seg(3, 0))]);
+    await kept.walObjects();
+    expect(c.takeLists()).toEqual([logOf(seg(3, 0))]);
+
+    // Pushed by hand into an older log: not seen until everything is listed again.
+    await store.put(key(seg(1, 0x10)), Buffer.from('c'));
+    expect(keys(await kept.walObjects())).not.toContain(key(seg(1, 0x10)));
+    expect(c.takeLists()).toEqual([logOf(seg(3, 0))]);
+    kept.forget();
+    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+    expect(c.takeLists().sort()).toEqual([logOf(seg(1, 0)), logOf(seg(2, 0)), logOf(seg(3, 0))]);
+
+    await store.delete(key(seg(1, 0x10)));
+    clock += FULL_LIST_MS - 1;
+    expect(keys(await kept.walObjects())).toContain(key(seg(1, 0x10)));
+    clock += 1;
+    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+  });
+
+  it('reads a backup manifest once, and sees backups come and go', async () => {
+    const c = counted(store, false);
+    const kept = keptReads(c.storage);
+    for (const id of ['20261201T000000Z', '20261202T000000Z']) await writeManifest(store, manifest(id));
+    expect((await kept.backups()).map((b) => b.id)).toEqual(['20261201T000000Z', '20261202T000000Z']);
+    expect(c.takeGets()).toBe(2);
+    expect((await kept.backups()).map((b) => b.id)).toEqual(['20261201T000000Z', '20261202T000000Z']);
+    expect(c.takeGets()).toBe(0);
+
+    await store.delete('backups/20261201T000000Z/manifest.json'); // expire removes the manifest first
+    await writeManifest(store, manifest('20261203T000000Z'));
+    expect((await kept.backups()).map((b) => b.id)).toEqual(['20261202T000000Z', '20261203T000000Z']);
+    expect(c.takeGets()).toBe(1);
+    expect(await kept.backups()).toEqual(await freshReads(store).backups());
+  });
+});
+
+function manifest(id: string): BackupManifest {
+  const day = id.slice(6, 8);
+  return {
+    format: 1,
+    id,
+    label: `pitr backup ${id}`,
+    pitrVersion: 'test',
+    systemIdentifier: '7000000000000000001',
+    pgVersion: 15,
+    timeline: 1,
+    startLsn: `0/${day}000028`,
+    stopLsn: `0/${day}000100`,
+    startWal: seg(0, Number(day)),
+    stopWal: seg(0, Number(day)),
+    startTime: `2026-12-${day}T00:00:00.000Z`,
+    stopTime: `2026-12-${day}T00:01:00.000Z`,
+    durationMs: 60_000,
+    files: [
+      {
+        key: `backups/${id}/base.tar.lz4`,
+        name: 'base.tar',
+        compression: 'lz4',
+        size: 1000,
+        storedSize: 100,
+        storedSha256: 'a'.repeat(64),
+      },
+    ],
+  };
+}
