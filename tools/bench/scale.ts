@@ -74,8 +74,9 @@ async function agentWatches(env: Record<string, string>, count: number): Promise
   } finally {
     agent.kill('SIGTERM');
   }
-  // The first watch also loads the modules it needs: the steady cost is the rest.
-  return ticks.slice(1);
+  // The first watch also loads the modules it needs and reads the whole repository (the agent
+  // keeps what cannot have changed, repository/kept-reads.ts): the steady cost is the rest.
+  return ticks;
 }
 
 /** What the generated repository holds, for the commands' arguments and their checks. */
@@ -201,7 +202,7 @@ export async function benchScale(walCount: number, backupCount: number): Promise
       }
 
       say(`scale: ${store} pitr agent, ${WATCH_TICKS} health watches ...`);
-      const ticks = await agentWatches(env, WATCH_TICKS);
+      const [first, ...ticks] = await agentWatches(env, WATCH_TICKS + 1);
       const median = (xs: number[]) =>
         quantile(
           [...xs].sort((a, b) => a - b),
@@ -209,6 +210,7 @@ export async function benchScale(walCount: number, backupCount: number): Promise
         );
       watchRows.push([
         store,
+        first!.ms.toFixed(0),
         median(ticks.map((t) => t.ms)).toFixed(0),
         Math.max(...ticks.map((t) => t.ms)).toFixed(0),
         median(ticks.map((t) => t.cpuMs)).toFixed(0),
@@ -228,9 +230,11 @@ export async function benchScale(walCount: number, backupCount: number): Promise
       }),
     );
     say();
-    say(`pitr agent's health watch on that repository (everything status judges, the database unreachable), ${WATCH_TICKS} watches`);
+    say(
+      `pitr agent's health watch on that repository (everything status judges, the database unreachable), the first and ${WATCH_TICKS} more`,
+    );
     say();
-    table(['store', 'median ms', 'max ms', 'median CPU ms', 'peak RSS MiB'], watchRows);
+    table(['store', 'first watch ms', 'then median ms', 'max ms', 'median CPU ms', 'peak RSS MiB'], watchRows);
     say();
     for (const f of facts) say(`- ${f}`);
   } finally {
