@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // test/docker needs a Docker engine: npm run test:docker (vitest.docker.config.ts).
+    exclude: [...configDefaults.exclude, 'test/docker/**'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 180_000,
     hookTimeout: 180_000,

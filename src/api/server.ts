@@ -10,13 +10,16 @@
 //   GET  /api/backups          `pitr list --json`
 //   GET  /api/history?limit=N  `pitr history --json`
 //   GET  /api/wal-backlog      the .ready backlog as each health watch since the agent started saw it
-//   GET  /api/backups/ID/download  the backup's stored file, as stored (bearer token: it is the whole database)
+//   GET  /api/backups/ID/download  the backup's stored file, as stored (bearer token: it is the whole
+//                              database; or ?ticket= from a download link)
+//   POST /api/backups/ID/download-link  a one-use link to it, valid 60 s (bearer token): 201 {"url","expiresAt"}
 //   GET  /metrics              Prometheus text format
 //   POST /api/backups          start a backup (bearer token): 202 {"id"}
 //   POST /api/restore-tests    start a restore test (bearer token): 202 {"id"}
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { downloadTickets, type DownloadTickets } from './download-tickets.js';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -72,12 +75,14 @@ export async function startApiServer(o: {
   log: Logger;
   sources: ApiSources;
 }): Promise<ApiServer> {
+  const tickets = downloadTickets();
   const server = createServer((req, res) => {
-    void handle(req, res, o).catch((err: unknown) => {
+    void handle(req, res, { ...o, tickets }).catch((err: unknown) => {
       // The repository failing (down, too slow, damaged) is 503 with pitr's one-line error,
       // which names the object and the fix and never a secret; anything else is a bug: 500.
       const status = err instanceof HttpError ? err.status : err instanceof PitrError ? 503 : 500;
-      if (status >= 500) o.log.error({ err, path: req.url }, `HTTP ${req.method} ${req.url} failed: ${(err as Error).message}`);
+      const path = req.url?.replace(/ticket=[^&]*/, 'ticket=…'); // a download link's ticket stays out of the log
+      if (status >= 500) o.log.error({ err, path }, `HTTP ${req.method} ${path} failed: ${(err as Error).message}`);
       const message = err instanceof HttpError || err instanceof PitrError ? err.message : 'internal error: see the agent log';
       if (!res.headersSent) json(res, status, { error: message });
       else res.destroy();
@@ -114,11 +119,19 @@ function listen(server: Server, at: { host: string; port: number }): Promise<voi
 async function handle(
   req: IncomingMessage,
   res: ServerResponse,
-  o: { token: () => string | undefined; sources: ApiSources },
+  o: { token: () => string | undefined; sources: ApiSources; tickets: DownloadTickets },
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent');
   const path = url.pathname.replace(/\/+$/, '') || '/';
   const { sources } = o;
+  const download = /^\/api\/backups\/([A-Za-z0-9._-]+)\/(download|download-link)$/.exec(path);
+  if (req.method === 'POST' && download?.[2] === 'download-link') {
+    req.resume();
+    needToken(req, res, o.token(), NO_DOWNLOADS);
+    const { ticket, expiresAt } = o.tickets.issue(download[1]!);
+    json(res, 201, { url: `/api/backups/${download[1]}/download?ticket=${ticket}`, expiresAt: expiresAt.toISOString() });
+    return;
+  }
   if (req.method === 'POST') {
     const kind = POST_JOBS[path];
     if (!kind) throw new HttpError(path in ROUTES ? 405 : 404, `no POST route ${path}`);
@@ -130,9 +143,11 @@ async function handle(
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not served`);
-  const download = /^\/api\/backups\/([A-Za-z0-9._-]+)\/download$/.exec(path);
-  if (download) {
-    needToken(req, res, o.token(), 'the API has no PITR_HTTP_TOKEN, so backups cannot be downloaded over HTTP');
+  if (download?.[2] === 'download') {
+    const ticket = url.searchParams.get('ticket');
+    if (ticket === null) needToken(req, res, o.token(), NO_DOWNLOADS);
+    else if (!o.tickets.redeem(ticket, download[1]!))
+      throw new HttpError(403, 'this download link has expired or was used already: ask the dashboard for a new one');
     const file = await sources.download(download[1]!);
     if (!file) throw new HttpError(404, `no backup ${download[1]}: see /api/backups`);
     res.writeHead(200, {
@@ -158,6 +173,8 @@ async function handle(
   if (!route) throw new HttpError(404, `no route ${path}`);
   await route(res, sources, url.searchParams);
 }
+
+const NO_DOWNLOADS = 'the API has no PITR_HTTP_TOKEN, so backups cannot be downloaded over HTTP';
 
 function needToken(
   req: IncomingMessage,

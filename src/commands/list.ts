@@ -2,7 +2,7 @@
 // restore can reach.
 import { defineCommand } from '../cli/command.js';
 import type { CommandContext } from '../cli/context.js';
-import { listRepository } from '../repository/listing.js';
+import { listRepository, type ListedBackup } from '../repository/listing.js';
 import { describeBranch } from '../repository/timeline-branches.js';
 import type { TimelineWal } from '../repository/wal-inventory.js';
 import { describeWindow } from '../repository/restorable-window.js';
@@ -21,7 +21,7 @@ async function listCommand({ config }: CommandContext): Promise<void> {
     const f = b.files[0];
     lines.push(
       `  ${b.id}  ${b.startTime} .. ${b.stopTime}  LSN ${b.startLsn} .. ${b.stopLsn}  timeline ${b.timeline}  ` +
-        `${(f.size / 1048576).toFixed(1)} MiB (stored ${(f.storedSize / 1048576).toFixed(1)} MiB)${b.pinned ? '  pinned' : ''}${b.walComplete ? '' : '  WAL MISSING: not restorable'}`,
+        `${(f.size / 1048576).toFixed(1)} MiB (stored ${(f.storedSize / 1048576).toFixed(1)} MiB)${b.pinned ? '  pinned' : ''}${verifiedText(b.verified)}${b.walComplete ? '' : '  WAL MISSING: not restorable'}`,
     );
   }
   lines.push('WAL');
@@ -52,3 +52,8 @@ export const command = defineCommand({
   describe: 'backups, archived WAL per timeline with any gaps (--json)',
   handler: listCommand,
 });
+
+function verifiedText(v: ListedBackup['verified']): string {
+  if (!v) return '';
+  return `  verified ${v.at.slice(0, 16).replace('T', ' ')} UTC: ${v.result === 'passed' ? 'passed' : `FAILED (${v.problems} problem(s): pitr verify --backup ID names them)`}`;
+}

@@ -12,8 +12,10 @@
 //   FULL_LIST_MS (WAL pushed or removed by hand in an older log shows by then).
 // - Backups: one recursive listing of backups/ every time (two objects a backup); a manifest
 //   is read again only when its size or time changed. Manifests are written once, never
-//   replaced (backups.ts), and one that is gone is gone from the listing.
-import { byStopTime, readManifestAt, type BackupManifest, BACKUP_PREFIX } from './backups.js';
+//   replaced (backups.ts), and one that is gone is gone from the listing. The same for each
+//   backup's last verification (verify/backups/), which verify rewrites.
+import { byStopTime, readManifestAt, BACKUP_PREFIX } from './backups.js';
+import { readBackupVerificationAt, VERIFIED_BACKUPS_PREFIX } from './verify-results.js';
 import { WAL_PREFIX } from './layout.js';
 import type { RepositoryReads } from './repository-reads.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
@@ -41,11 +43,8 @@ export function keptReads(storage: Storage, now: () => number = Date.now): KeptR
   let listedAllAt = -Infinity;
   // Set by forget(); honoured by the next read, not by one under way (it may predate the job).
   let forgetWal = false;
-  let forgetBackups = false;
-  const manifests = new Map<string, { size: number; modified: number; manifest: BackupManifest }>();
   // One read at a time: a watch and an API request asking together share it.
   let walReading: Promise<ObjectInfo[]> | null = null;
-  let backupsReading: Promise<BackupManifest[]> | null = null;
 
   const readWal = async (): Promise<ObjectInfo[]> => {
     if (forgetWal) {
@@ -75,36 +74,52 @@ export function keptReads(storage: Storage, now: () => number = Date.now): KeptR
     return objects;
   };
 
-  const readBackups = async (): Promise<BackupManifest[]> => {
-    if (forgetBackups) {
-      manifests.clear();
-      forgetBackups = false;
-    }
-    const listed = (await storage.list(BACKUP_PREFIX)).objects.filter((o) => /^backups\/[^/]+\/manifest\.json$/.test(o.key));
-    const present = new Set(listed.map((o) => o.key));
-    for (const key of manifests.keys()) if (!present.has(key)) manifests.delete(key);
-    const read: BackupManifest[] = [];
-    await eachAtMost(LISTS_AT_ONCE, listed, async (o) => {
-      const kept = manifests.get(o.key);
-      if (kept && kept.size === o.size && kept.modified === o.modified.getTime()) {
-        read.push(kept.manifest);
-        return;
-      }
-      const manifest = await readManifestAt(storage, o.key);
-      if (!manifest) return; // removed since the listing
-      manifests.set(o.key, { size: o.size, modified: o.modified.getTime(), manifest });
-      read.push(manifest);
-    });
-    return read.sort(byStopTime);
-  };
+  const manifests = keptDocuments(storage, BACKUP_PREFIX, /^backups\/[^/]+\/manifest\.json$/, (key) => readManifestAt(storage, key));
+  const verifications = keptDocuments(storage, VERIFIED_BACKUPS_PREFIX, /\.json$/, (key) => readBackupVerificationAt(storage, key));
 
   return {
     walObjects: () => (walReading ??= readWal().finally(() => (walReading = null))),
-    backups: () => (backupsReading ??= readBackups().finally(() => (backupsReading = null))),
+    backups: async () => (await manifests.read()).sort(byStopTime),
+    backupVerifications: async () => new Map((await verifications.read()).map((e) => [e.backup, e])),
     forget() {
       forgetWal = true;
-      forgetBackups = true;
+      manifests.forget();
+      verifications.forget();
     },
+  };
+}
+
+/**
+ * Documents written once under `prefix` (those whose key matches): one listing each time, a
+ * document read again only when its size or time changed, one that is gone forgotten.
+ */
+function keptDocuments<T>(storage: Storage, prefix: string, pattern: RegExp, read: (key: string) => Promise<T | null>) {
+  let kept = new Map<string, { size: number; modified: number; value: T }>();
+  let forgetPending = false;
+  let reading: Promise<T[]> | null = null;
+  const readAll = async (): Promise<T[]> => {
+    if (forgetPending) {
+      kept = new Map();
+      forgetPending = false;
+    }
+    const listed = (await storage.list(prefix)).objects.filter((o) => pattern.test(o.key));
+    const next = new Map<string, { size: number; modified: number; value: T }>();
+    await eachAtMost(LISTS_AT_ONCE, listed, async (o) => {
+      const held = kept.get(o.key);
+      const modified = o.modified.getTime();
+      if (held && held.size === o.size && held.modified === modified) {
+        next.set(o.key, held);
+        return;
+      }
+      const value = await read(o.key);
+      if (value !== null) next.set(o.key, { size: o.size, modified, value }); // null: removed since the listing
+    });
+    kept = next;
+    return [...next.values()].map((e) => e.value);
+  };
+  return {
+    read: () => (reading ??= readAll().finally(() => (reading = null))),
+    forget: () => void (forgetPending = true),
   };
 }
 

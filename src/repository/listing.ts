@@ -15,7 +15,12 @@ import { rootHistory } from '../wal/timeline-history.js';
 
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
-export type ListedBackup = BackupManifest & { walComplete: boolean; pinned: boolean };
+export type ListedBackup = BackupManifest & {
+  walComplete: boolean;
+  pinned: boolean;
+  /** Its last `pitr verify` (the whole repository's, or `--backup` its own), or null when never verified. */
+  verified: { at: string; result: 'passed' | 'failed'; problems: number } | null;
+};
 
 export interface Listing {
   repository: string;
@@ -32,14 +37,23 @@ export async function listRepository(storage: Storage, reads: RepositoryReads = 
   const identity = await readIdentity(storage);
   const segmentSize = identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
   // Verified: an object cut off by an interrupted upload is not archived (wal-inventory.ts).
-  const [backups, inventory, pins] = await Promise.all([
+  const [backups, inventory, pins, verifications] = await Promise.all([
     reads.backups(),
     reads.walObjects().then((listing) => walInventory(storage, segmentSize, { verify: true, listing })),
     readPins(storage),
+    reads.backupVerifications(),
   ]);
   const histories = await readHistories(storage, inventory.histories);
   const branches = timelineBranches(inventory, histories, segmentSize);
-  const rows = backups.map((b) => ({ ...b, walComplete: backupWalPresent(b, inventory, segmentSize), pinned: pins.has(b.id) }));
+  const rows = backups.map((b) => {
+    const v = verifications.get(b.id);
+    return {
+      ...b,
+      walComplete: backupWalPresent(b, inventory, segmentSize),
+      pinned: pins.has(b.id),
+      verified: v ? { at: v.verifiedAt, result: v.result, problems: v.problems } : null,
+    };
+  });
   const window = await restorableWindow(
     storage,
     rows.filter((b) => b.walComplete),

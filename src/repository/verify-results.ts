@@ -59,17 +59,18 @@ export async function readLastVerifyRun(storage: Storage): Promise<VerifyRun | n
 /** Each backup's last verification, by backup id. */
 export async function readBackupVerifications(storage: Storage): Promise<Map<string, BackupVerification>> {
   const { objects } = await storage.list(VERIFIED_BACKUPS_PREFIX);
-  const entries = await Promise.all(
-    objects.map(async (o) => {
-      const raw = await storage.get(o.key);
-      if (raw === null) return null;
-      return parseJsonDocument(raw.toString('utf8'), backupSchema, {
-        what: `${storage.url}${o.key}`,
-        fix: 'run pitr verify --backup for that backup again (it rewrites it)',
-      });
-    }),
-  );
+  const entries = await Promise.all(objects.map((o) => readBackupVerificationAt(storage, o.key)));
   return new Map(entries.filter((e): e is BackupVerification => e !== null).map((e) => [e.backup, e]));
+}
+
+/** The verification under `key` (verify/backups/<id>.json), or null when there is none. */
+export async function readBackupVerificationAt(storage: Storage, key: string): Promise<BackupVerification | null> {
+  const raw = await storage.get(key);
+  if (raw === null) return null;
+  return parseJsonDocument(raw.toString('utf8'), backupSchema, {
+    what: `${storage.url}${key}`,
+    fix: 'run pitr verify --backup for that backup again (it rewrites it)',
+  });
 }
 
 /** Forgets an expired backup's verification. */

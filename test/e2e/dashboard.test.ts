@@ -4,7 +4,7 @@
 // test" asks the token once and the job ends as passed in the history; at phone width the
 // page does not scroll sideways. Screenshots go to test-artifacts/.
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
@@ -73,6 +73,22 @@ describe('the agent dashboard in Chromium', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-disposition')).toBe(`attachment; filename="${first.files[0]!.key.split('/').at(-1)}"`);
     expect((await res.arrayBuffer()).byteLength).toBe(first.files[0]!.storedSize);
+
+    // A one-use link, asked for with the token, works without it: once, for that backup only.
+    const linkOf = (id: string, headers: Record<string, string>) =>
+      fetch(`${base}/api/backups/${id}/download-link`, { method: 'POST', headers });
+    expect((await linkOf(first.id, {})).status).toBe(401);
+    expect((await linkOf(first.id, { Authorization: 'Bearer nope' })).status).toBe(403);
+    const issued = await linkOf(first.id, { Authorization: `Bearer ${token}` });
+    expect(issued.status).toBe(201);
+    const link = ((await issued.json()) as { url: string }).url;
+    expect(link).not.toContain(token);
+    const got = await fetch(`${base}${link}`);
+    expect(got.status).toBe(200);
+    expect((await got.arrayBuffer()).byteLength).toBe(first.files[0]!.storedSize);
+    expect((await fetch(`${base}${link}`)).status).toBe(403);
+    const other = ((await (await linkOf(first.id, { Authorization: `Bearer ${token}` })).json()) as { url: string }).url;
+    expect((await fetch(`${base}${other.replace(first.id, backups[1]!.id)}`)).status).toBe(403);
   });
 
   it('shows the health and every backup, and runs a restore test with the token to its end', async () => {
@@ -112,6 +128,13 @@ describe('the agent dashboard in Chromium', () => {
     await page.locator(`#history tr[data-job-id="${job.id}"]`).waitFor({ timeout: 30_000 });
     await page.locator(`#history tr[data-job-id="${job.id}"][data-status="passed"]`).waitFor({ timeout: 240_000 });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+
+    // Download, with the token already given: the browser saves the stored file from a one-use link.
+    await page.locator(`#backups tr[data-id="${backups[0]!.id}"] button.get`).click();
+    const [saved] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    const listed = (await api<{ backups: { id: string; files: { key: string; storedSize: number }[] }[] }>('/api/backups')).backups[0]!;
+    expect(saved.suggestedFilename()).toBe(listed.files[0]!.key.split('/').at(-1));
+    expect((await stat((await saved.path())!)).size).toBe(listed.files[0]!.storedSize);
     expect(outside).toEqual([]);
     const bodies = await Promise.all(answers);
     expect(bodies.length).toBeGreaterThan(5);

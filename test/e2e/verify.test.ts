@@ -85,6 +85,9 @@ describe.each(['file', 's3'] as const)('pitr verify on a %s repository', (kind) 
     const run = await readLastVerifyRun(await storage());
     expect(run).toMatchObject({ scope: 'all', result: 'passed', problems: 0, examples: [] });
     expect((await readBackupVerifications(await storage())).get(backup.id)).toMatchObject({ result: 'passed', problems: 0 });
+    const listed = await pitr(['list', '--json'], { env });
+    expect(JSON.parse(listed.stdout).backups[0].verified).toEqual({ at: expect.any(String), result: 'passed', problems: 0 });
+    expect((await pitr(['list'], { env })).stdout).toMatch(new RegExp(`${backup.id} .*verified \\d{4}-\\d\\d-\\d\\d.*: passed`));
   });
 
   it('--json: the report with every object read and no problems', async () => {
@@ -128,6 +131,7 @@ describe.each(['file', 's3'] as const)('pitr verify on a %s repository', (kind) 
       expect(res.stdout).toContain(walKey(backup.startWal));
       expect(res.stdout).toContain(`backup ${backup.id}: failed`);
       expect((await readBackupVerifications(await storage())).get(backup.id)).toMatchObject({ result: 'failed' });
+      expect(JSON.parse((await pitr(['list', '--json'], { env })).stdout).backups[0].verified).toMatchObject({ result: 'failed' });
     });
     expect((await verify('--backup', 'no-such-backup')).exitCode).toBe(1);
   });

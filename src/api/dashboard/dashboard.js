@@ -110,10 +110,9 @@ function drawWal(samples) {
 }
 
 function verifiedOf(b) {
-  const v = report && report.lastVerify;
+  const v = b.verified;
   if (!v) return '';
-  const covers = v.scope === `backup ${b.id}` || (v.scope === 'all' && Date.parse(v.finishedAt) >= Date.parse(b.stopTime));
-  return covers ? `<span class="${v.result}">${v.result === 'passed' ? 'yes' : 'failed'}</span>` : '';
+  return `<span class="${v.result}" title="verified ${esc(at(v.at))}">${v.result === 'passed' ? 'yes' : `failed (${v.problems})`}</span>`;
 }
 function restoreTestOf(b) {
   const t = report && report.lastRestoreTest;
@@ -163,14 +162,15 @@ function showGet(id) {
   $('#get-close').onclick = () => (panel.hidden = true);
 }
 
+// A one-use link asked for with the token: the browser streams the file to disk from it
+// (fetching it with the header would hold the whole backup in memory).
 async function download(id, name) {
-  const res = await authorized(`/api/backups/${encodeURIComponent(id)}/download`, 'GET');
+  const res = await authorized(`/api/backups/${encodeURIComponent(id)}/download-link`, 'POST');
   if (!res) return;
   const a = document.createElement('a');
-  a.href = URL.createObjectURL(await res.blob());
+  a.href = (await res.json()).url;
   a.download = name;
   a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 60000);
 }
 
 // The token: asked once, kept in sessionStorage; forgotten when the agent refuses it.
