@@ -13,8 +13,7 @@ import { freshReads } from '../../src/repository/repository-reads.js';
 import { FileStorage } from '../../src/storage/file.js';
 import type { Storage } from '../../src/storage/storage.js';
 
-const seg = (log: number, n: number, timeline = 1) =>
-  [timeline, log, n].map((x) => x.toString(16).toUpperCase().padStart(8, '0')).join('');
+const seg = (log: number, n: number, timeline = 1) => [timeline, log, n].map((x) => x.toString(16).toUpperCase().padStart(8, '0')).join('');
 const key = (name: string) => `wal/${name.slice(0, 16)}/${name}`;
 const logOf = (name: string) => `wal/${name.slice(0, 16)}/`;
 
