@@ -186,7 +186,7 @@ async function serve(o: AgentOptions, control: Control): Promise<void> {
         {
           ms: Math.round(performance.now() - t0),
           cpuMs: Math.round((cpu.user + cpu.system) / 1000),
-          rssMiB: Math.round(process.memoryUsage.rss() / 1048576),
+          ...memoryMiB(),
         },
         'health watch',
       );
@@ -368,4 +368,11 @@ function recordBacklog(samples: { at: string; ready: number | null }[], report: 
   }
   samples.push({ at: at.toISOString(), ready });
   while (samples.length > 24 * 60) samples.shift();
+}
+
+/** The process's memory in MiB: resident, and the JavaScript heap's part of it (used and held). */
+function memoryMiB(): { rssMiB: number; heapUsedMiB: number; heapTotalMiB: number; externalMiB: number } {
+  const m = process.memoryUsage();
+  const mib = (n: number) => Math.round(n / 1048576);
+  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external) };
 }

@@ -241,12 +241,12 @@ const ROUTES: Record<string, Route> = {
       throw new HttpError(503, 'no health watch has ended yet: try again in a few seconds');
     }
     res.setHeader('Age', String(ageOf(last.at)));
-    json(res, 200, last.value);
+    json(res, 200, last.value, { kept: true });
   },
   '/api/backups': async (res, sources) => {
     const known = await sources.backups();
     res.setHeader('Age', String(ageOf(known.at)));
-    json(res, 200, known.value);
+    json(res, 200, known.value, { kept: true });
   },
   '/api/history': async (res, sources, query) => {
     const limit = Number(query.get('limit') ?? 50);
@@ -269,12 +269,23 @@ const ROUTES: Record<string, Route> = {
 
 const ageOf = (at: Date) => Math.max(0, Math.round((Date.now() - at.getTime()) / 1000));
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+/**
+ * The JSON text of a value the agent keeps (the last status, the listing), made once per value:
+ * 20 clients asking for a 600 KiB listing would otherwise each build their own copy, and the
+ * agent's memory would grow with the request rate. The values are replaced, never changed.
+ */
+const serialized = new WeakMap<object, Buffer>();
+
+function json(res: ServerResponse, status: number, body: unknown, o: { kept?: boolean } = {}): void {
+  let bytes = o.kept && typeof body === 'object' && body !== null ? serialized.get(body) : undefined;
+  if (!bytes) {
+    bytes = Buffer.from(JSON.stringify(body));
+    if (o.kept && typeof body === 'object' && body !== null) serialized.set(body, bytes);
+  }
   res.writeHead(status, {
     'Content-Type': 'application/json; charset=utf-8',
     'Cache-Control': 'no-store',
-    'Content-Length': Buffer.byteLength(text),
+    'Content-Length': bytes.length,
   });
-  res.end(text);
+  res.end(bytes);
 }

@@ -5,7 +5,7 @@ import type { BackupManifest } from './backups.js';
 import { readIdentity, type RepositoryIdentity } from './identity.js';
 import { readPins } from './pins.js';
 import { timelineBranches } from './timeline-branches.js';
-import { readHistories, walInventory, type TimelineWal, type WalInventory } from './wal-inventory.js';
+import { readHistories, type TimelineWal, type WalView } from './wal-inventory.js';
 import { restorableWindow, type RestorableWindow } from './restorable-window.js';
 import { freshReads, type RepositoryReads } from './repository-reads.js';
 import type { Storage } from '../storage/storage.js';
@@ -39,7 +39,7 @@ export async function listRepository(storage: Storage, reads: RepositoryReads = 
   // Verified: an object cut off by an interrupted upload is not archived (wal-inventory.ts).
   const [backups, inventory, pins, verifications] = await Promise.all([
     reads.backups(),
-    reads.walObjects().then((listing) => walInventory(storage, segmentSize, { verify: true, listing })),
+    reads.walInventory(segmentSize),
     readPins(storage),
     reads.backupVerifications(),
   ]);
@@ -75,7 +75,7 @@ export async function listRepository(storage: Storage, reads: RepositoryReads = 
 const HOUR_MS = 3600_000;
 
 /** Counts of archive times per hour over the last 24 hours, aligned to whole hours. */
-export function archivedPerHour(archivedAt: Map<string, Date>, now: Date): { from: string; counts: number[] } {
+export function archivedPerHour(archivedAt: ReadonlyMap<string, Date>, now: Date): { from: string; counts: number[] } {
   const from = Math.floor(now.getTime() / HOUR_MS) * HOUR_MS - 23 * HOUR_MS;
   const counts = new Array<number>(24).fill(0);
   for (const at of archivedAt.values()) {
@@ -85,7 +85,7 @@ export function archivedPerHour(archivedAt: Map<string, Date>, now: Date): { fro
   return { from: new Date(from).toISOString(), counts };
 }
 
-function backupWalPresent(b: BackupManifest, inventory: WalInventory, segmentSize: number): boolean {
+function backupWalPresent(b: BackupManifest, inventory: WalView, segmentSize: number): boolean {
   const needed = requiredSegments(rootHistory(b.timeline), parseLsn(b.startLsn)!, parseLsn(b.stopLsn)!, segmentSize);
   return needed.every((name) => inventory.segments.has(name));
 }

@@ -2,7 +2,7 @@
 // far it gets on what the repository holds: shared by restore's plan, list's and expire's
 // restorable window, verify's chain and status's gap check.
 import type { BackupManifest } from './backups.js';
-import type { WalInventory } from './wal-inventory.js';
+import type { WalView } from './wal-inventory.js';
 import { parseLsn } from '../wal/names.js';
 import { segmentNumber, segmentOnHistory } from '../wal/segments.js';
 import { isOnHistory, rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
@@ -34,7 +34,7 @@ export function replayHistory(histories: ReadonlyMap<number, TimelineSpan[]>, ba
  * run again, backups x segments (10 s for 200 backups over 100,000 segments).
  */
 export function replayReach(
-  input: { wal: WalInventory; histories: ReadonlyMap<number, TimelineSpan[]>; segmentSize: number },
+  input: { wal: WalView; histories: ReadonlyMap<number, TimelineSpan[]>; segmentSize: number },
   backup: BackupManifest,
   runs: KnownRuns = new KnownRuns(),
 ): string | null {
@@ -45,7 +45,7 @@ export function replayReach(
 }
 
 /** The last segment number of the unbroken run of archived segments from `first` along `history` (first - 1: none). */
-export function runEnd(wal: WalInventory, history: TimelineSpan[], first: bigint, segmentSize: number): bigint {
+export function runEnd(wal: WalView, history: TimelineSpan[], first: bigint, segmentSize: number): bigint {
   return new KnownRuns().end(wal, history, first, segmentSize);
 }
 
@@ -56,7 +56,7 @@ export function runEnd(wal: WalInventory, history: TimelineSpan[], first: bigint
 export class KnownRuns {
   private readonly byHistory = new Map<string, { ends: Map<bigint, bigint>; runs: { from: bigint; to: bigint }[] }>();
 
-  end(wal: WalInventory, history: TimelineSpan[], first: bigint, segmentSize: number): bigint {
+  end(wal: WalView, history: TimelineSpan[], first: bigint, segmentSize: number): bigint {
     const key = history.map((s) => `${s.timeline}:${s.end ?? ''}`).join(',');
     let known = this.byHistory.get(key);
     if (!known) this.byHistory.set(key, (known = { ends: new Map(), runs: [] }));

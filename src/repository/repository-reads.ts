@@ -1,14 +1,14 @@
-// The reads of a repository that grow with it: every WAL object under wal/, every backup's
-// manifest and its last verification. A command reads them afresh (freshReads); the agent, which reads them at
+// The reads of a repository that grow with it: what wal/ holds, every backup's manifest and
+// its last verification. A command reads them afresh (freshReads); the agent, which reads them at
 // every health watch and for its API, keeps what cannot have changed (repository/kept-reads.ts).
 import { listBackups, type BackupManifest } from './backups.js';
-import { WAL_PREFIX } from './layout.js';
 import { readBackupVerifications, type BackupVerification } from './verify-results.js';
-import type { ObjectInfo, Storage } from '../storage/storage.js';
+import type { Storage } from '../storage/storage.js';
+import { walInventory, type WalView } from './wal-inventory.js';
 
 export interface RepositoryReads {
-  /** Every object under wal/, as one recursive listing of wal/ returns them. */
-  walObjects(): Promise<ObjectInfo[]>;
+  /** What wal/ holds, verified as walInventory's `verify` reads it (an object cut off is not archived). */
+  walInventory(segmentSize: number): Promise<WalView>;
   /** Complete backups, oldest first by stop time (listBackups). */
   backups(): Promise<BackupManifest[]>;
   /** Each backup's last verification by `pitr verify`, by backup id. */
@@ -17,7 +17,7 @@ export interface RepositoryReads {
 
 export function freshReads(storage: Storage): RepositoryReads {
   return {
-    walObjects: async () => (await storage.list(WAL_PREFIX)).objects,
+    walInventory: (segmentSize) => walInventory(storage, segmentSize, { verify: true }),
     backups: () => listBackups(storage),
     backupVerifications: () => readBackupVerifications(storage),
   };

@@ -6,7 +6,7 @@ import type { Storage } from '../storage/storage.js';
 import type { BackupManifest } from './backups.js';
 import { lastTransactionEnd } from './last-transaction.js';
 import { KnownRuns, replayHistory, replayReach } from './replay.js';
-import type { WalInventory } from './wal-inventory.js';
+import type { WalView } from './wal-inventory.js';
 
 export interface RestorableWindow {
   /** The oldest usable backup's end (its consistency point). */
@@ -51,7 +51,7 @@ export interface ArchivedReach {
  */
 export function archivedReach(
   usable: BackupManifest[],
-  wal: WalInventory,
+  wal: WalView,
   histories: Map<number, TimelineSpan[]>,
   segmentSize: number,
 ): ArchivedReach | null {
@@ -80,7 +80,7 @@ export function archivedReach(
 export async function restorableWindow(
   storage: Storage,
   usable: BackupManifest[],
-  wal: WalInventory,
+  wal: WalView,
   histories: Map<number, TimelineSpan[]>,
   segmentSize: number,
 ): Promise<RestorableWindow | null> {

@@ -6,7 +6,7 @@
 import { formatLsn, parseLsn } from '../wal/names.js';
 import { segmentNumberOfName } from '../wal/segments.js';
 import type { TimelineSpan } from '../wal/timeline-history.js';
-import type { WalInventory } from './wal-inventory.js';
+import type { WalView } from './wal-inventory.js';
 
 export interface TimelineFork {
   /** The timeline forked off, and the LSN where it did. */
@@ -30,7 +30,7 @@ export interface TimelineBranch {
 }
 
 /** Every timeline that has WAL or a history file archived, oldest first. */
-export function timelineBranches(wal: WalInventory, histories: Map<number, TimelineSpan[]>, segmentSize: number): TimelineBranch[] {
+export function timelineBranches(wal: WalView, histories: Map<number, TimelineSpan[]>, segmentSize: number): TimelineBranch[] {
   const branches: TimelineBranch[] = wal.timelines.map((t) => {
     const spans = histories.get(t.timeline);
     const parentSpan = spans && spans.length > 1 ? spans[spans.length - 2]! : undefined;

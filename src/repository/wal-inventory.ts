@@ -44,6 +44,16 @@ export interface WalInventory {
 }
 
 /**
+ * An inventory as its readers see it: status, list and the restorable window only look up,
+ * so the agent can hand them one put together from the parts it keeps (repository/kept-reads.ts).
+ */
+export type WalView = Omit<WalInventory, 'segments' | 'archivedAt' | 'histories'> & {
+  readonly segments: ReadonlySet<string>;
+  readonly archivedAt: ReadonlyMap<string, Date>;
+  readonly histories: ReadonlySet<number>;
+};
+
+/**
  * Reads the inventory with one recursive listing of wal/. With `verify`, objects that are not
  * whole (wal-completeness.ts) do not count as archived: they leave gaps, and are named in
  * their timeline's `incomplete` or `damaged`.

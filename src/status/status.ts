@@ -10,11 +10,11 @@ import type { BackupManifest } from '../repository/backups.js';
 import { readIdentity, type RepositoryIdentity } from '../repository/identity.js';
 import { readLastVerifyRun, type VerifyRun } from '../repository/verify-results.js';
 import { describeInterruptedExpire, readExpireIntent } from '../repository/expire-intent.js';
-import { readHistories, walInventory, type WalInventory } from '../repository/wal-inventory.js';
+import { readHistories, type WalView } from '../repository/wal-inventory.js';
 import { freshReads, type RepositoryReads } from '../repository/repository-reads.js';
 import { describeWindow, restorableWindow, type RestorableWindow } from '../repository/restorable-window.js';
 import type { Storage } from '../storage/storage.js';
-import { parseLsn, parseWalFileName } from '../wal/names.js';
+import { parseLsn } from '../wal/names.js';
 import { requiredSegments, segmentNumberOfName, segmentOnHistory } from '../wal/segments.js';
 import { isOnHistory, rootHistory, type TimelineSpan } from '../wal/timeline-history.js';
 import type { DatabaseFacts } from './database.js';
@@ -124,7 +124,7 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
     const segmentSize = report.identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
     const [backups, inventory, verify, restoreTest, expireIntent, lastJobs, agent] = await Promise.all([
       reads.backups(),
-      reads.walObjects().then((listing) => walInventory(storage, segmentSize, { verify: true, listing })),
+      reads.walInventory(segmentSize),
       readLastVerifyRun(storage),
       readLastRestoreTest(storage),
       readExpireIntent(storage),
@@ -160,7 +160,8 @@ export async function collectStatus(inputs: StatusInputs): Promise<StatusReport>
     });
     let newest: { wal: string; at: Date } | null = null;
     for (const [name, at] of inventory.archivedAt)
-      if (parseWalFileName(name)?.kind === 'segment' && (!newest || at > newest.at)) newest = { wal: name, at };
+      // The inventory's names are all WAL file names: a segment's is its 24 hex digits alone.
+      if (name.length === 24 && (!newest || at > newest.at)) newest = { wal: name, at };
     report.lastArchived = newest && { wal: newest.wal, at: newest.at.toISOString(), ageSeconds: age(newest.at) };
     const last = backups.at(-1);
     report.lastBackup = last ? { id: last.id, stopTime: last.stopTime, ageSeconds: age(last.stopTime) } : null;
@@ -357,7 +358,7 @@ function judgeArchiver(db: Extract<DatabaseFacts, { reachable: true }>, alerts: 
  */
 export function windowGap(
   lastWal: string,
-  inventory: WalInventory,
+  inventory: WalView,
   histories: Map<number, TimelineSpan[]>,
   segmentSize: number,
 ): StatusReport['walGap'] {
@@ -379,7 +380,7 @@ export function windowGap(
   return found;
 }
 
-function describeMissing(name: string, inventory: WalInventory): string {
+function describeMissing(name: string, inventory: WalView): string {
   const tli = parseInt(name.slice(0, 8), 16);
   const t = inventory.timelines.find((x) => x.timeline === tli);
   if (t?.incomplete.includes(name)) return 'cut off by an interrupted upload';

@@ -8,9 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeManifest, type BackupManifest } from '../../src/repository/backups.js';
+import { recordBackupVerification } from '../../src/repository/verify-results.js';
 import { FULL_LIST_MS, keptReads } from '../../src/repository/kept-reads.js';
 import { freshReads } from '../../src/repository/repository-reads.js';
 import { FileStorage } from '../../src/storage/file.js';
+import { encodeObject, sha256 } from '../../src/codec/object-format.js';
+import type { WalView } from '../../src/repository/wal-inventory.js';
 import type { Storage } from '../../src/storage/storage.js';
 
 const seg = (log: number, n: number, timeline = 1) => [timeline, log, n].map((x) => x.toString(16).toUpperCase().padStart(8, '0')).join('');
@@ -41,7 +44,29 @@ function counted(storage: FileStorage, withTokens: boolean) {
   };
 }
 
-const keys = (objects: { key: string }[]) => objects.map((o) => o.key).sort();
+const SEG = 16 * 1024 * 1024;
+
+/** What a reader of an inventory can see of it, in a comparable form. */
+function seen(wal: WalView) {
+  return {
+    timelines: wal.timelines,
+    segments: [...wal.segments].sort(),
+    archivedAt: [...wal.archivedAt].map(([n, at]) => `${n} ${at.getTime()}`).sort(),
+    histories: [...wal.histories].sort(),
+    storedBytes: wal.storedBytes,
+    lookups: [...wal.segments].every((n) => wal.segments.has(n) && wal.archivedAt.has(n)),
+  };
+}
+
+/** A whole stored WAL object as wal-push writes it (in the clear, uncompressed). */
+function walObject(name: string): Buffer {
+  const payload = Buffer.alloc(3000, name.length);
+  const sum = sha256(payload);
+  return encodeObject(
+    { v: 1, name, size: payload.length, compression: 'none', payloadSize: payload.length, payloadSha256: sum, sha256: sum },
+    payload,
+  );
+}
 
 describe('kept reads of a repository', () => {
   let root: string;
@@ -55,7 +80,7 @@ describe('kept reads of a repository', () => {
       [2, 0],
       [2, 1],
     ] as const)
-      await store.put(key(seg(log, n)), Buffer.from(seg(log, n)));
+      await store.put(key(seg(log, n)), walObject(seg(log, n)));
   });
   afterEach(async () => {
     await rm(root, { recursive: true, force: true });
@@ -68,31 +93,31 @@ describe('kept reads of a repository', () => {
     const c = counted(store, true);
     const kept = keptReads(c.storage);
     const fresh = freshReads(store);
-    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+    expect(seen(await kept.walInventory(SEG))).toEqual(seen(await fresh.walInventory(SEG)));
     expect(c.takeLists().sort()).toEqual([logOf(seg(1, 0)), logOf(seg(2, 0))]);
 
     await settle(logOf(seg(1, 0)));
     await settle(logOf(seg(2, 0)));
-    await kept.walObjects(); // takes the settled tokens
+    await kept.walInventory(SEG); // takes the settled tokens
     c.takeLists();
-    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+    expect(seen(await kept.walInventory(SEG))).toEqual(seen(await fresh.walInventory(SEG)));
     expect(c.takeLists()).toEqual([]);
 
     // A segment pushed again into the older log (a gap filled by hand), one removed from the newer.
-    await store.put(key(seg(1, 0x10)), Buffer.from('x'));
+    await store.put(key(seg(1, 0x10)), walObject(seg(1, 0x10)));
     await store.delete(key(seg(2, 1)));
     await settle(logOf(seg(2, 0)));
-    const after = keys(await kept.walObjects());
-    expect(after).toEqual(keys(await fresh.walObjects()));
-    expect(after).toContain(key(seg(1, 0x10)));
-    expect(after).not.toContain(key(seg(2, 1)));
+    const after = seen(await kept.walInventory(SEG));
+    expect(after).toEqual(seen(await fresh.walInventory(SEG)));
+    expect(after.segments).toContain(seg(1, 0x10));
+    expect(after.segments).not.toContain(seg(2, 1));
     expect(c.takeLists().sort()).toEqual([logOf(seg(1, 0)), logOf(seg(2, 0))]);
 
     // A whole log gone (expire) and a new timeline begun.
     await store.deleteMany([key(seg(1, 0xfe)), key(seg(1, 0xff)), key(seg(1, 0x10))]);
     await rm(join(root, logOf(seg(1, 0))), { recursive: true, force: true });
-    await store.put(key(seg(2, 2, 2)), Buffer.from('t2'));
-    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+    await store.put(key(seg(2, 2, 2)), walObject(seg(2, 2, 2)));
+    expect(seen(await kept.walInventory(SEG))).toEqual(seen(await fresh.walInventory(SEG)));
   });
 
   it('without change tokens (S3): the newest log and the one that was newest each time, the rest after forget() or FULL_LIST_MS', async () => {
@@ -100,47 +125,59 @@ describe('kept reads of a repository', () => {
     let clock = 1_000_000;
     const kept = keptReads(c.storage, () => clock);
     const fresh = freshReads(store);
-    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+    expect(seen(await kept.walInventory(SEG))).toEqual(seen(await fresh.walInventory(SEG)));
     c.takeLists();
 
     // PostgreSQL finishes log 2 and begins log 3 between two watches.
-    await store.put(key(seg(2, 0xff)), Buffer.from('a'));
-    await store.put(key(seg(3, 0)), Buffer.from('b'));
-    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+    await store.put(key(seg(2, 0xff)), walObject(seg(2, 0xff)));
+    await store.put(key(seg(3, 0)), walObject(seg(3, 0)));
+    expect(seen(await kept.walInventory(SEG))).toEqual(seen(await fresh.walInventory(SEG)));
     expect(c.takeLists().sort()).toEqual([logOf(seg(2, 0)), logOf(seg(3, 0))]);
-    await kept.walObjects();
+    await kept.walInventory(SEG);
     expect(c.takeLists()).toEqual([logOf(seg(3, 0))]);
 
     // Pushed by hand into an older log: not seen until everything is listed again.
-    await store.put(key(seg(1, 0x10)), Buffer.from('c'));
-    expect(keys(await kept.walObjects())).not.toContain(key(seg(1, 0x10)));
+    await store.put(key(seg(1, 0x10)), walObject(seg(1, 0x10)));
+    expect(seen(await kept.walInventory(SEG)).segments).not.toContain(seg(1, 0x10));
     expect(c.takeLists()).toEqual([logOf(seg(3, 0))]);
     kept.forget();
-    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+    expect(seen(await kept.walInventory(SEG))).toEqual(seen(await fresh.walInventory(SEG)));
     expect(c.takeLists().sort()).toEqual([logOf(seg(1, 0)), logOf(seg(2, 0)), logOf(seg(3, 0))]);
 
     await store.delete(key(seg(1, 0x10)));
     clock += FULL_LIST_MS - 1;
-    expect(keys(await kept.walObjects())).toContain(key(seg(1, 0x10)));
+    expect(seen(await kept.walInventory(SEG)).segments).toContain(seg(1, 0x10));
     clock += 1;
-    expect(keys(await kept.walObjects())).toEqual(keys(await fresh.walObjects()));
+    expect(seen(await kept.walInventory(SEG))).toEqual(seen(await fresh.walInventory(SEG)));
   });
 
-  it('reads a backup manifest once, and sees backups come and go', async () => {
-    const c = counted(store, false);
-    const kept = keptReads(c.storage);
-    for (const id of ['20261201T000000Z', '20261202T000000Z']) await writeManifest(store, manifest(id));
-    expect((await kept.backups()).map((b) => b.id)).toEqual(['20261201T000000Z', '20261202T000000Z']);
-    expect(c.takeGets()).toBe(2);
-    expect((await kept.backups()).map((b) => b.id)).toEqual(['20261201T000000Z', '20261202T000000Z']);
-    expect(c.takeGets()).toBe(0);
+  for (const tokens of [false, true])
+    it(`reads a backup manifest and verification once, and sees them come and go (${tokens ? 'file://' : 'S3'})`, async () => {
+      const c = counted(store, tokens);
+      const kept = keptReads(c.storage);
+      const ids = async () => (await kept.backups()).map((b) => b.id);
+      for (const id of ['20261201T000000Z', '20261202T000000Z']) await writeManifest(store, manifest(id));
+      expect(await ids()).toEqual(['20261201T000000Z', '20261202T000000Z']);
+      expect(c.takeGets()).toBe(2);
+      expect(await ids()).toEqual(['20261201T000000Z', '20261202T000000Z']);
+      expect(c.takeGets()).toBe(0);
 
-    await store.delete('backups/20261201T000000Z/manifest.json'); // expire removes the manifest first
-    await writeManifest(store, manifest('20261203T000000Z'));
-    expect((await kept.backups()).map((b) => b.id)).toEqual(['20261202T000000Z', '20261203T000000Z']);
-    expect(c.takeGets()).toBe(1);
-    expect(await kept.backups()).toEqual(await freshReads(store).backups());
-  });
+      await store.delete('backups/20261201T000000Z/manifest.json'); // expire removes the manifest first
+      await writeManifest(store, manifest('20261203T000000Z'));
+      expect(await ids()).toEqual(['20261202T000000Z', '20261203T000000Z']);
+      expect(c.takeGets()).toBe(1);
+      expect(await kept.backups()).toEqual(await freshReads(store).backups());
+
+      const verified = { backup: '20261202T000000Z', verifiedAt: '2026-12-04T00:00:00.000Z', problems: 0 };
+      await recordBackupVerification(store, { ...verified, result: 'passed' });
+      expect((await kept.backupVerifications()).get('20261202T000000Z')?.result).toBe('passed');
+      c.takeGets();
+      await kept.backupVerifications();
+      expect(c.takeGets()).toBe(0);
+      await recordBackupVerification(store, { ...verified, result: 'failed', problems: 2 }); // verify rewrites it
+      expect((await kept.backupVerifications()).get('20261202T000000Z')).toMatchObject({ result: 'failed', problems: 2 });
+      expect(await kept.backupVerifications()).toEqual(await freshReads(store).backupVerifications());
+    });
 });
 
 function manifest(id: string): BackupManifest {
