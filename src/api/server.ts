@@ -81,7 +81,7 @@ export async function startApiServer(o: {
       // The repository failing (down, too slow, damaged) is 503 with pitr's one-line error,
       // which names the object and the fix and never a secret; anything else is a bug: 500.
       const status = err instanceof HttpError ? err.status : err instanceof PitrError ? 503 : 500;
-      const path = req.url?.replace(/ticket=[^&]*/, 'ticket=…'); // a download link's ticket stays out of the log
+      const path = withoutTicket(req.url ?? '/'); // a download link's ticket stays out of the log
       if (status >= 500) o.log.error({ err, path }, `HTTP ${req.method} ${path} failed: ${(err as Error).message}`);
       const message = err instanceof HttpError || err instanceof PitrError ? err.message : 'internal error: see the agent log';
       if (!res.headersSent) json(res, status, { error: message });
@@ -128,7 +128,7 @@ async function handle(
   if (req.method === 'POST' && download?.[2] === 'download-link') {
     req.resume();
     needToken(req, res, o.token(), NO_DOWNLOADS);
-    const { ticket, expiresAt } = o.tickets.issue(download[1]!);
+    const { ticket, expiresAt } = o.tickets.issue(download[1]!, o.token()!);
     json(res, 201, { url: `/api/backups/${download[1]}/download?ticket=${ticket}`, expiresAt: expiresAt.toISOString() });
     return;
   }
@@ -146,7 +146,8 @@ async function handle(
   if (download?.[2] === 'download') {
     const ticket = url.searchParams.get('ticket');
     if (ticket === null) needToken(req, res, o.token(), NO_DOWNLOADS);
-    else if (!o.tickets.redeem(ticket, download[1]!))
+    else if (req.method === 'HEAD') throw new HttpError(405, 'a download link is for one GET: HEAD would spend it');
+    else if (!o.tickets.redeem(ticket, download[1]!, o.token()))
       throw new HttpError(403, 'this download link has expired or was used already: ask the dashboard for a new one');
     const file = await sources.download(download[1]!);
     if (!file) throw new HttpError(404, `no backup ${download[1]}: see /api/backups`);
@@ -172,6 +173,12 @@ async function handle(
   const route = ROUTES[path];
   if (!route) throw new HttpError(404, `no route ${path}`);
   await route(res, sources, url.searchParams);
+}
+
+function withoutTicket(url: string): string {
+  const parsed = new URL(url, 'http://agent');
+  if (parsed.searchParams.has('ticket')) parsed.searchParams.set('ticket', '…');
+  return `${parsed.pathname}${parsed.search}`;
 }
 
 const NO_DOWNLOADS = 'the API has no PITR_HTTP_TOKEN, so backups cannot be downloaded over HTTP';

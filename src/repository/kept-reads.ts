@@ -5,17 +5,22 @@
 //
 // - WAL: one delimiter listing of wal/ (its logs and history files) every time; then a log
 //   (wal/<timeline><log>/, up to 256 segments) is listed again, and its inventory made again,
-//   only when it may have changed (the whole is joined from the logs' parts, wal-parts.ts).
-//   On file:// that is exact: its directory's times changed (storage changeToken). On S3,
-//   where nothing tells, PostgreSQL writes into the newest log of each timeline only: that
-//   log, and one that was the newest when last listed, are listed again each time; every log
-//   is listed again after each job the agent ran (an expire removes WAL anywhere) and every
-//   FULL_LIST_MS (WAL pushed or removed by hand in an older log shows by then).
+//   only when it may have changed (the whole is joined from the logs' parts, wal-parts.ts):
+//   on file://, when its directory's times changed (storage changeToken); on S3, where nothing
+//   tells, when it is the newest log of its timeline (PostgreSQL archives in order) or was within
+//   SETTLE_MS (the resident archiver stores a few at once, so the first segment of the next log
+//   can land before the last ones of this one). On both, every log is listed again after each
+//   job the agent ran (an expire removes WAL anywhere) and every FULL_LIST_MS: WAL pushed,
+//   removed or damaged by hand in an older log, or a mount whose directory times say nothing
+//   (FUSE), shows by then.
 // - Backups: one recursive listing of backups/ every time on S3 (two objects a backup), on
 //   file:// a change token per backup directory; a manifest is read again only when its size
-//   or time changed. Manifests are written once, never
-//   replaced (backups.ts), and one that is gone is gone from the listing. The same for each
-//   backup's last verification (verify/backups/), which verify rewrites.
+//   or time changed. Manifests are written once, never replaced (backups.ts), and one that is
+//   gone is gone from the listing. The same for each backup's last verification
+//   (verify/backups/), which verify rewrites.
+//
+// A read under way when forget() is called still answers those who asked before, but is not
+// kept, and those who ask after get a read of their own.
 import { byStopTime, readManifestAt, BACKUP_PREFIX } from './backups.js';
 import { readBackupVerificationAt, VERIFIED_BACKUPS_PREFIX } from './verify-results.js';
 import { WAL_PREFIX } from './layout.js';
@@ -24,8 +29,10 @@ import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { walInventory, type WalInventory, type WalView } from './wal-inventory.js';
 import { joinWalParts } from './wal-parts.js';
 
-/** On a store without change tokens (S3), every log is listed again at least this often. */
+/** Every log is listed again at least this often. */
 export const FULL_LIST_MS = 10 * 60_000;
+/** Without change tokens, a log is listed again for this long after it was last its timeline's newest. */
+export const SETTLE_MS = 5 * 60_000;
 /** Logs listed at once. */
 const LISTS_AT_ONCE = 8;
 
@@ -34,8 +41,8 @@ interface KeptLog {
   inventory: WalInventory;
   /** The store's change token when listed (file://), else null. */
   token: string | null;
-  /** It was its timeline's newest log when listed: PostgreSQL may have added to it since. */
-  wasNewest: boolean;
+  /** When a read last saw it as its timeline's newest log (-Infinity: never). */
+  newestAt: number;
 }
 
 export interface KeptReads extends RepositoryReads {
@@ -44,43 +51,35 @@ export interface KeptReads extends RepositoryReads {
 }
 
 export function keptReads(storage: Storage, now: () => number = Date.now): KeptReads {
-  const logs = new Map<string, KeptLog>();
-  let keptSegmentSize = 0;
-  let listedAllAt = -Infinity;
-  // Set by forget(); honoured by the next read, not by one under way (it may predate the job).
-  let forgetWal = false;
-  // One read at a time: a watch and an API request asking together share it.
-  let walReading: Promise<WalView> | null = null;
-
-  const readWal = async (segmentSize: number): Promise<WalView> => {
-    if (forgetWal || segmentSize !== keptSegmentSize) {
-      logs.clear();
-      listedAllAt = -Infinity;
-      forgetWal = false;
-      keptSegmentSize = segmentSize;
-    }
+  let kept: { logs: ReadonlyMap<string, KeptLog>; segmentSize: number; listedAllAt: number } | null = null;
+  const gate = readGate<WalView, number>(async (generation, segmentSize) => {
+    const base = kept?.segmentSize === segmentSize ? kept : null;
     const startedAt = now();
-    const listAll = !storage.changeToken && startedAt - listedAllAt >= FULL_LIST_MS;
+    const listAll = !base || startedAt - base.listedAllAt >= FULL_LIST_MS;
     const top = await storage.list(WAL_PREFIX, { delimiter: '/' });
-    const newest = newestLogOfEachTimeline(top.prefixes);
-    const present = new Set(top.prefixes);
-    for (const prefix of logs.keys()) if (!present.has(prefix)) logs.delete(prefix);
-    await eachAtMost(LISTS_AT_ONCE, top.prefixes, async (prefix) => {
-      const kept = logs.get(prefix);
-      const isNewest = newest.has(prefix);
+    // Only logs: a directory set aside by hand (wal/0000000100000001-old/) is not read.
+    const logPrefixes = top.prefixes.filter((p) => LOG_DIR.test(p.slice(WAL_PREFIX.length)));
+    const newest = newestLogOfEachTimeline(logPrefixes);
+    const next = new Map<string, KeptLog>();
+    await eachAtMost(LISTS_AT_ONCE, logPrefixes, async (prefix) => {
+      const held = base?.logs.get(prefix);
+      const newestAt = newest.has(prefix) ? startedAt : (held?.newestAt ?? -Infinity);
       let token: string | null = null;
-      if (storage.changeToken) {
-        token = await storage.changeToken(prefix);
-        if (kept && token !== null && token === kept.token) return;
-      } else if (kept && !listAll && !isNewest && !kept.wasNewest) return;
+      if (held && !listAll) {
+        if (storage.changeToken) {
+          token = await storage.changeToken(prefix);
+          if (token !== null && token === held.token) return void next.set(prefix, { ...held, newestAt });
+        } else if (startedAt - newestAt >= SETTLE_MS) return void next.set(prefix, { ...held, newestAt });
+      } else if (storage.changeToken) token = await storage.changeToken(prefix);
       const listing = (await storage.list(prefix)).objects;
-      logs.set(prefix, { inventory: await walInventory(storage, segmentSize, { verify: true, listing }), token, wasNewest: isNewest });
+      next.set(prefix, { inventory: await walInventory(storage, segmentSize, { verify: true, listing }), token, newestAt });
     });
-    if (listAll) listedAllAt = startedAt;
+    if (gate.current(generation)) kept = { logs: next, segmentSize, listedAllAt: listAll ? startedAt : base!.listedAllAt };
     const byLog = new Map<string, WalInventory>();
-    for (const [prefix, log] of logs) byLog.set(prefix.slice(WAL_PREFIX.length, -1), log.inventory);
+    for (const [prefix, log] of next) byLog.set(prefix.slice(WAL_PREFIX.length, -1), log.inventory);
     return joinWalParts(await walInventory(storage, segmentSize, { verify: true, listing: top.objects }), byLog, segmentSize);
-  };
+  });
+  gate.onForget(() => (kept = null));
 
   const manifests = keptDocuments(storage, BACKUP_PREFIX, 'dir-each', /^backups\/[^/]+\/manifest\.json$/, (key) =>
     readManifestAt(storage, key),
@@ -88,14 +87,53 @@ export function keptReads(storage: Storage, now: () => number = Date.now): KeptR
   const verifications = keptDocuments(storage, VERIFIED_BACKUPS_PREFIX, 'flat', /\.json$/, (key) => readBackupVerificationAt(storage, key));
 
   return {
-    walInventory: (segmentSize) => (walReading ??= readWal(segmentSize).finally(() => (walReading = null))),
+    walInventory: (segmentSize) => gate.read(segmentSize),
     backups: async () => (await manifests.read()).sort(byStopTime),
     backupVerifications: async () => new Map((await verifications.read()).map((e) => [e.backup, e])),
     forget() {
-      forgetWal = true;
+      gate.forget();
       manifests.forget();
       verifications.forget();
     },
+  };
+}
+
+const LOG_DIR = /^[0-9A-F]{16}\/$/;
+
+/**
+ * One read at a time, shared by those who ask while it runs, except those who ask after
+ * forget(): they get a read of their own, started once the one under way ends. A read is told
+ * its generation; `current(generation)` says whether no forget() came since it began (only
+ * then may it keep what it read).
+ */
+function readGate<T, A>(read: (generation: number, arg: A) => Promise<T>) {
+  let generation = 0;
+  let under: { generation: number; promise: Promise<T> } | null = null;
+  const forgotten: (() => void)[] = [];
+  return {
+    read(arg: A): Promise<T> {
+      if (under?.generation === generation) return under.promise;
+      const before = under?.promise.catch(() => undefined);
+      const mine = generation;
+      const entry: { generation: number; promise?: Promise<T> } = { generation: mine };
+      entry.promise = (async () => {
+        try {
+          await before; // also lets `under` below be set before this body goes on
+          return await read(mine, arg);
+        } finally {
+          // Before those who wait see the answer: one who asks then gets a new read.
+          if (under === entry) under = null;
+        }
+      })();
+      under = entry as { generation: number; promise: Promise<T> };
+      return entry.promise;
+    },
+    current: (g: number) => g === generation,
+    forget() {
+      generation++;
+      for (const f of forgotten) f();
+    },
+    onForget: (f: () => void) => void forgotten.push(f),
   };
 }
 
@@ -120,8 +158,6 @@ function keptDocuments<T>(
   read: (key: string) => Promise<T | null>,
 ) {
   let kept = new Map<string, { token: string | null; docs: Map<string, KeptDoc<T>> }>();
-  let forgetPending = false;
-  let reading: Promise<T[]> | null = null;
   const dirOf = (key: string) => key.slice(0, key.lastIndexOf('/') + 1);
 
   /** The documents of one directory as `objects` lists them, reading only what changed. */
@@ -139,11 +175,7 @@ function keptDocuments<T>(
     return docs;
   };
 
-  const readAll = async (): Promise<T[]> => {
-    if (forgetPending) {
-      kept = new Map();
-      forgetPending = false;
-    }
+  const gate = readGate<T[], void>(async (generation) => {
     const next = new Map<string, { token: string | null; docs: Map<string, KeptDoc<T>> }>();
     const changeToken = storage.changeToken?.bind(storage);
     if (changeToken) {
@@ -166,13 +198,11 @@ function keptDocuments<T>(
         next.set(dir, { token: null, docs: await refresh(kept.get(dir)?.docs, objects) });
       });
     }
-    kept = next;
+    if (gate.current(generation)) kept = next;
     return [...next.values()].flatMap((d) => [...d.docs.values()].map((e) => e.value));
-  };
-  return {
-    read: () => (reading ??= readAll().finally(() => (reading = null))),
-    forget: () => void (forgetPending = true),
-  };
+  });
+  gate.onForget(() => (kept = new Map()));
+  return { read: () => gate.read(), forget: () => gate.forget() };
 }
 
 /** wal/<timeline 8 hex><log 8 hex>/ prefixes: the newest log of each timeline. */
@@ -188,10 +218,18 @@ function newestLogOfEachTimeline(prefixes: readonly string[]): Set<string> {
   return new Set(newest.values());
 }
 
+/** `work` on every item, at most `limit` at once; after a failure no more is started, and it rejects once every started one has ended. */
 async function eachAtMost<T>(limit: number, items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
+    while (!failed && next < items.length)
+      await work(items[next++]!).catch((err: unknown) => {
+        failed = true;
+        throw err;
+      });
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const ended = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const failure = ended.find((e) => e.status === 'rejected');
+  if (failure) throw failure.reason;
 }

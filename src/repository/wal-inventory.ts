@@ -7,7 +7,7 @@ import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { historyFileName, parseWalFileName } from '../wal/names.js';
 import { segmentFileName, segmentNumberOfName } from '../wal/segments.js';
 import { parseTimelineHistory, type TimelineSpan } from '../wal/timeline-history.js';
-import { WAL_PREFIX } from './layout.js';
+import { WAL_PREFIX, walObjectKey } from './layout.js';
 import { findUnusableWal, type WalProblem } from './wal-completeness.js';
 
 export interface WalGap {
@@ -70,7 +70,12 @@ export async function walInventory(
   // One literal shape, not a spread: a spread of 100,000 listed objects costs ~20 MiB more.
   const named = objects
     .map((o) => ({ key: o.key, size: o.size, modified: o.modified, name: o.key.slice(o.key.lastIndexOf('/') + 1) }))
-    .filter((o) => parseWalFileName(o.name) !== null);
+    // Only what wal-fetch would find: an object under another key than its name's (a directory
+    // set aside by hand, wal/0000000100000001-old/…) is not archived.
+    .filter((o) => {
+      const file = parseWalFileName(o.name);
+      return file !== null && o.key === walObjectKey(file);
+    });
   // A listed size too small for any whole object is free to check. Reading every header is
   // not: on file:// it is not needed either, because an object under its final name was
   // written under a temporary one and linked into place whole (storage/file.ts).

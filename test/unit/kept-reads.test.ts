@@ -7,9 +7,10 @@ import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../tools/harness/env.js';
 import { writeManifest, type BackupManifest } from '../../src/repository/backups.js';
 import { recordBackupVerification } from '../../src/repository/verify-results.js';
-import { FULL_LIST_MS, keptReads } from '../../src/repository/kept-reads.js';
+import { FULL_LIST_MS, keptReads, SETTLE_MS } from '../../src/repository/kept-reads.js';
 import { freshReads } from '../../src/repository/repository-reads.js';
 import { FileStorage } from '../../src/storage/file.js';
 import { encodeObject, sha256 } from '../../src/codec/object-format.js';
@@ -120,7 +121,7 @@ describe('kept reads of a repository', () => {
     expect(seen(await kept.walInventory(SEG))).toEqual(seen(await fresh.walInventory(SEG)));
   });
 
-  it('without change tokens (S3): the newest log and the one that was newest each time, the rest after forget() or FULL_LIST_MS', async () => {
+  it('without change tokens (S3): the newest log, and the one that was newest for SETTLE_MS, each time; the rest after forget() or FULL_LIST_MS', async () => {
     const c = counted(store, false);
     let clock = 1_000_000;
     const kept = keptReads(c.storage, () => clock);
@@ -133,6 +134,11 @@ describe('kept reads of a repository', () => {
     await store.put(key(seg(3, 0)), walObject(seg(3, 0)));
     expect(seen(await kept.walInventory(SEG))).toEqual(seen(await fresh.walInventory(SEG)));
     expect(c.takeLists().sort()).toEqual([logOf(seg(2, 0)), logOf(seg(3, 0))]);
+    // The archiver stores a few at once: log 2's last segments may land after log 3's first.
+    await store.put(key(seg(2, 0xfe)), walObject(seg(2, 0xfe)));
+    expect(seen(await kept.walInventory(SEG)).segments).toContain(seg(2, 0xfe));
+    expect(c.takeLists().sort()).toEqual([logOf(seg(2, 0)), logOf(seg(3, 0))]);
+    clock += SETTLE_MS;
     await kept.walInventory(SEG);
     expect(c.takeLists()).toEqual([logOf(seg(3, 0))]);
 
@@ -146,9 +152,56 @@ describe('kept reads of a repository', () => {
 
     await store.delete(key(seg(1, 0x10)));
     clock += FULL_LIST_MS - 1;
+    c.takeLists();
     expect(seen(await kept.walInventory(SEG)).segments).toContain(seg(1, 0x10));
     clock += 1;
     expect(seen(await kept.walInventory(SEG))).toEqual(seen(await fresh.walInventory(SEG)));
+  });
+
+  it('a read asked for after forget() is not the one under way, and what that one read is not kept', async () => {
+    let hold: (() => void) | null = null;
+    const held = new Promise<void>((resolve) => (hold = resolve));
+    let holding = true;
+    let reached = false;
+    const slow: Storage = {
+      ...counted(store, false).storage,
+      list: async (p, o) => {
+        const listing = await store.list(p, o);
+        if (holding && p === logOf(seg(2, 0))) {
+          reached = true;
+          await held;
+        }
+        return listing;
+      },
+    };
+    const kept = keptReads(slow);
+    const before = kept.walInventory(SEG); // lists log 2, then waits
+    await waitFor('the read to reach log 2', async () => reached || undefined);
+    await store.delete(key(seg(2, 1))); // an expire the agent ran meanwhile
+    kept.forget();
+    holding = false;
+    const after = kept.walInventory(SEG);
+    expect(after).not.toBe(before);
+    hold!();
+    expect((await before).segments.has(seg(2, 1))).toBe(true); // read before the expire
+    expect((await after).segments.has(seg(2, 1))).toBe(false);
+    expect(seen(await kept.walInventory(SEG))).toEqual(seen(await freshReads(store).walInventory(SEG)));
+  });
+
+  it('a read that fails keeps nothing, and the next one reads again', async () => {
+    let fail = true;
+    const flaky: Storage = {
+      ...counted(store, false).storage,
+      list: async (p, o) => {
+        if (fail && p === logOf(seg(1, 0))) throw new Error('503 Slow Down');
+        return store.list(p, o);
+      },
+    };
+    const kept = keptReads(flaky);
+    await expect(kept.walInventory(SEG)).rejects.toThrow(/503/);
+    fail = false;
+    await store.delete(key(seg(2, 1)));
+    expect(seen(await kept.walInventory(SEG))).toEqual(seen(await freshReads(store).walInventory(SEG)));
   });
 
   for (const tokens of [false, true])
