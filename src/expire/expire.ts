@@ -20,7 +20,7 @@ import { WAL_PREFIX } from '../repository/layout.js';
 import { isPinned, PINS_PREFIX } from '../repository/pins.js';
 import { anyRuleSet, applyRetention, expiredWal, type KeepReason, type RetentionRules } from '../repository/retention.js';
 import { VERIFIED_BACKUPS_PREFIX } from '../repository/verify-results.js';
-import { readHistories, walInventory, type WalInventory } from '../repository/wal-inventory.js';
+import { isArchivedWalKey, readHistories, walInventory, type WalInventory } from '../repository/wal-inventory.js';
 import { restorableWindow, type RestorableWindow } from '../repository/restorable-window.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { parseLsn } from '../wal/names.js';
@@ -96,7 +96,9 @@ async function run(storage: Storage, { rules, dryRun, log }: ExpireOptions, now:
   const staleVerifications = verifyObjects.objects.filter((o) => !existing.has(idOf(o.key, VERIFIED_BACKUPS_PREFIX)));
   const leftoverObjects = [...leftoverDirs.flatMap((id) => byBackup.get(id)!), ...stalePins, ...staleVerifications];
 
-  const walByName = new Map(walObjects.objects.map((o) => [o.key.slice(o.key.lastIndexOf('/') + 1), o]));
+  const walByName = new Map(
+    walObjects.objects.filter((o) => isArchivedWalKey(o.key)).map((o) => [o.key.slice(o.key.lastIndexOf('/') + 1), o]),
+  );
   const walGoing = decision.ruleSet ? expiredWal(walByName.keys(), decision, segmentSize).map((n) => walByName.get(n)!) : [];
   const going = decision.ruleSet ? decision.expire : [];
   const goingIds = new Set(going.map((b) => b.id));

@@ -50,8 +50,11 @@ export interface KeptReads extends RepositoryReads {
   forget(): void;
 }
 
-export function keptReads(storage: Storage, now: () => number = Date.now): KeptReads {
+export function keptReads(storage: Storage, now: () => number = () => performance.now()): KeptReads {
   let kept: { logs: ReadonlyMap<string, KeptLog>; segmentSize: number; listedAllAt: number } | null = null;
+  // When each log was last seen as its timeline's newest: kept through forget(), which drops
+  // what was listed, not what was seen (a log's last segments can still land after a job).
+  const newestSeen = new Map<string, number>();
   const gate = readGate<WalView, number>(async (generation, segmentSize) => {
     const base = kept?.segmentSize === segmentSize ? kept : null;
     const startedAt = now();
@@ -60,10 +63,11 @@ export function keptReads(storage: Storage, now: () => number = Date.now): KeptR
     // Only logs: a directory set aside by hand (wal/0000000100000001-old/) is not read.
     const logPrefixes = top.prefixes.filter((p) => LOG_DIR.test(p.slice(WAL_PREFIX.length)));
     const newest = newestLogOfEachTimeline(logPrefixes);
+    const newestAtOf = settleClock(newestSeen, logPrefixes, newest, startedAt);
     const next = new Map<string, KeptLog>();
     await eachAtMost(LISTS_AT_ONCE, logPrefixes, async (prefix) => {
       const held = base?.logs.get(prefix);
-      const newestAt = newest.has(prefix) ? startedAt : (held?.newestAt ?? -Infinity);
+      const newestAt = newestAtOf(prefix);
       let token: string | null = null;
       if (held && !listAll) {
         if (storage.changeToken) {
@@ -113,7 +117,11 @@ function readGate<T, A>(read: (generation: number, arg: A) => Promise<T>) {
   return {
     read(arg: A): Promise<T> {
       if (under?.generation === generation) return under.promise;
-      const before = under?.promise.catch(() => undefined);
+      // Only its end, not its answer: the previous inventory need not live on through this read.
+      const before = under?.promise.then(
+        () => undefined,
+        () => undefined,
+      );
       const mine = generation;
       const entry: { generation: number; promise?: Promise<T> } = { generation: mine };
       entry.promise = (async () => {
@@ -204,6 +212,33 @@ function keptDocuments<T>(
   gate.onForget(() => (kept = new Map()));
   return { read: () => gate.read(), forget: () => gate.forget() };
 }
+
+/**
+ * When each log was last its timeline's newest, as far as it matters for SETTLE_MS: the newest
+ * now; one seen before, as seen; one that appeared while not the newest (the archiver catching
+ * up, or more than a log of WAL between two reads) as if newest now. On the first read of a
+ * timeline, the log before its newest counts as newest now too: its last segments may still
+ * be landing. Updates `seen` (and forgets logs that are gone).
+ */
+function settleClock(seen: Map<string, number>, prefixes: readonly string[], newest: ReadonlySet<string>, now: number) {
+  const known = new Set([...seen.keys()].map(timelineOf));
+  const present = new Set(prefixes);
+  for (const p of [...seen.keys()]) if (!present.has(p)) seen.delete(p);
+  const byTimeline = new Map<string, string[]>();
+  for (const p of [...prefixes].sort()) {
+    const logs = byTimeline.get(timelineOf(p));
+    if (logs) logs.push(p);
+    else byTimeline.set(timelineOf(p), [p]);
+  }
+  for (const [timeline, logs] of byTimeline)
+    for (const [i, p] of logs.entries()) {
+      if (newest.has(p)) seen.set(p, now);
+      else if (!seen.has(p)) seen.set(p, !known.has(timeline) && i < logs.length - 2 ? -Infinity : now);
+    }
+  return (prefix: string) => seen.get(prefix) ?? -Infinity;
+}
+
+const timelineOf = (prefix: string) => prefix.slice(WAL_PREFIX.length, WAL_PREFIX.length + 8);
 
 /** wal/<timeline 8 hex><log 8 hex>/ prefixes: the newest log of each timeline. */
 function newestLogOfEachTimeline(prefixes: readonly string[]): Set<string> {

@@ -39,7 +39,7 @@ export interface WalInventory {
   histories: Set<number>;
   /** When each archived file was stored (the store's modification time); filled by walInventory. */
   archivedAt: Map<string, Date>;
-  /** Bytes stored under wal/ (every WAL object listed, whole or not); filled by walInventory. */
+  /** Bytes stored under wal/ (every WAL object under its own key, whole or not); filled by walInventory. */
   storedBytes: number;
 }
 
@@ -70,12 +70,7 @@ export async function walInventory(
   // One literal shape, not a spread: a spread of 100,000 listed objects costs ~20 MiB more.
   const named = objects
     .map((o) => ({ key: o.key, size: o.size, modified: o.modified, name: o.key.slice(o.key.lastIndexOf('/') + 1) }))
-    // Only what wal-fetch would find: an object under another key than its name's (a directory
-    // set aside by hand, wal/0000000100000001-old/…) is not archived.
-    .filter((o) => {
-      const file = parseWalFileName(o.name);
-      return file !== null && o.key === walObjectKey(file);
-    });
+    .filter((o) => isArchivedWalKey(o.key));
   // A listed size too small for any whole object is free to check. Reading every header is
   // not: on file:// it is not needed either, because an object under its final name was
   // written under a temporary one and linked into place whole (storage/file.ts).
@@ -90,6 +85,16 @@ export async function walInventory(
   for (const o of named) if (!problems.has(o.name)) inventory.archivedAt.set(o.name, o.modified);
   inventory.storedBytes = named.reduce((sum, o) => sum + o.size, 0);
   return inventory;
+}
+
+/**
+ * A WAL file's object under the key wal-fetch reads it from. An object under another key (a
+ * directory set aside by hand, wal/0000000100000001-old/…) is not archived: list, status,
+ * restore, verify and expire all leave it out.
+ */
+export function isArchivedWalKey(key: string): boolean {
+  const file = parseWalFileName(key.slice(key.lastIndexOf('/') + 1));
+  return file !== null && key === walObjectKey(file);
 }
 
 /** The parsed history files of `timelines`, read and verified (a timeline without one is left out). */

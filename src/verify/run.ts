@@ -15,7 +15,7 @@ import { WAL_PREFIX } from '../repository/layout.js';
 import { EXPIRE_INTENT_KEY, readExpireIntent } from '../repository/expire-intent.js';
 import { recordBackupVerification, recordVerifyRun } from '../repository/verify-results.js';
 import type { WalProblem } from '../repository/wal-completeness.js';
-import { readHistories, summariseWal } from '../repository/wal-inventory.js';
+import { isArchivedWalKey, readHistories, summariseWal } from '../repository/wal-inventory.js';
 import { replayHistory } from '../repository/replay.js';
 import type { Storage } from '../storage/storage.js';
 import { parseLsn, parseWalFileName } from '../wal/names.js';
@@ -90,7 +90,7 @@ export async function verifyRepository(args: {
   if (damagedIntent) problems.push({ kind: 'damaged', object: EXPIRE_INTENT_KEY, message: damagedIntent });
   const wal: WalObject[] = objects
     .map((o) => ({ key: o.key, size: o.size, name: o.key.slice(o.key.lastIndexOf('/') + 1) }))
-    .filter((o) => parseWalFileName(o.name) !== null);
+    .filter((o) => isArchivedWalKey(o.key));
   const listed = new Set(wal.map((o) => o.name));
 
   let selected = backups;

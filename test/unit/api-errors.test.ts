@@ -1,6 +1,7 @@
 // The agent's HTTP server when its sources fail: a repository error is a 503 carrying pitr's
 // one-line error (what failed, what to do), a bug a 500 that says only "see the agent log";
 // /healthz answers either way.
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { StorageUnavailableError } from '../../src/errors.js';
@@ -39,5 +40,18 @@ describe('the HTTP server when a source fails', () => {
     expect(status.status).toBe(503);
     expect(status.headers.get('retry-after')).toBe('5');
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('answers 400 to a request target that Node takes and URL refuses', async () => {
+    const { port } = new URL(server.url);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.end('GET //x:99999/?ticket=abc HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'),
+      );
+      let text = '';
+      socket.setEncoding('utf8').on('data', (d: string) => (text += d));
+      socket.on('end', () => resolve(text)).on('error', reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
   });
 });

@@ -127,7 +127,13 @@ describe('kept reads of a repository', () => {
     const kept = keptReads(c.storage, () => clock);
     const fresh = freshReads(store);
     expect(seen(await kept.walInventory(SEG))).toEqual(seen(await fresh.walInventory(SEG)));
-    c.takeLists();
+    // The first read lists the newest log and the one before it again for SETTLE_MS.
+    expect(c.takeLists().sort()).toEqual([logOf(seg(1, 0)), logOf(seg(2, 0))]);
+    await kept.walInventory(SEG);
+    expect(c.takeLists().sort()).toEqual([logOf(seg(1, 0)), logOf(seg(2, 0))]);
+    clock += SETTLE_MS;
+    await kept.walInventory(SEG);
+    expect(c.takeLists()).toEqual([logOf(seg(2, 0))]);
 
     // PostgreSQL finishes log 2 and begins log 3 between two watches.
     await store.put(key(seg(2, 0xff)), walObject(seg(2, 0xff)));
@@ -138,7 +144,9 @@ describe('kept reads of a repository', () => {
     await store.put(key(seg(2, 0xfe)), walObject(seg(2, 0xfe)));
     expect(seen(await kept.walInventory(SEG)).segments).toContain(seg(2, 0xfe));
     expect(c.takeLists().sort()).toEqual([logOf(seg(2, 0)), logOf(seg(3, 0))]);
-    clock += SETTLE_MS;
+    clock += SETTLE_MS; // also FULL_LIST_MS since the first read: every log once
+    await kept.walInventory(SEG);
+    expect(c.takeLists().sort()).toEqual([logOf(seg(1, 0)), logOf(seg(2, 0)), logOf(seg(3, 0))]);
     await kept.walInventory(SEG);
     expect(c.takeLists()).toEqual([logOf(seg(3, 0))]);
 
@@ -156,6 +164,30 @@ describe('kept reads of a repository', () => {
     expect(seen(await kept.walInventory(SEG)).segments).toContain(seg(1, 0x10));
     clock += 1;
     expect(seen(await kept.walInventory(SEG))).toEqual(seen(await fresh.walInventory(SEG)));
+  });
+
+  it('without change tokens (S3): a log whose last segments land after forget(), or after a later log began, is listed until they are seen', async () => {
+    const c = counted(store, false);
+    let clock = 1_000_000;
+    const kept = keptReads(c.storage, () => clock);
+    await kept.walInventory(SEG);
+    clock += SETTLE_MS;
+    await kept.walInventory(SEG); // log 2 the newest now, log 1 settled
+    await store.put(key(seg(3, 0)), walObject(seg(3, 0)));
+    await kept.walInventory(SEG);
+    kept.forget(); // a job ended
+    await kept.walInventory(SEG);
+    await store.put(key(seg(2, 0xff)), walObject(seg(2, 0xff))); // stored by the archiver after log 3's first
+    expect(seen(await kept.walInventory(SEG)).segments).toContain(seg(2, 0xff));
+
+    // The archiver catching up: log 4 first seen when log 5 is already the newest.
+    await store.put(key(seg(5, 0)), walObject(seg(5, 0)));
+    await store.put(key(seg(4, 0)), walObject(seg(4, 0)));
+    await kept.walInventory(SEG);
+    await store.put(key(seg(4, 0xff)), walObject(seg(4, 0xff)));
+    const now = seen(await kept.walInventory(SEG));
+    expect(now.segments).toContain(seg(4, 0xff));
+    expect(now).toEqual(seen(await freshReads(store).walInventory(SEG)));
   });
 
   it('a read asked for after forget() is not the one under way, and what that one read is not kept', async () => {
