@@ -3,8 +3,7 @@
 // checksum fails, pushes must name exactly the recorded keys, and an identity file that cannot
 // be used is named by path and line, never by content.
 import { execa } from 'execa';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadIdentities, recipientFingerprints } from '../../src/codec/age-keys.js';
@@ -12,6 +11,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { ConfigError, EncryptionKeyError } from '../../src/errors.js';
 import { assertSameRecipients, bindIdentity, changeRecipients, readIdentity } from '../../src/repository/identity.js';
 import { openStorage } from '../../src/storage/open.js';
+import { tempDir } from '../../tools/harness/env.js';
 
 const cluster = { systemIdentifier: '7310123456789012345', pgVersion: 15, walSegmentSize: 16 * 1024 * 1024 };
 
@@ -20,7 +20,7 @@ describe('encryption keys', () => {
   const keys: { recipient: string; secret: string }[] = [];
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'pitr-keys-'));
+    dir = await tempDir('keys');
     for (const n of [1, 2]) {
       const file = join(dir, `k${n}.txt`);
       await execa('age-keygen', ['-o', file]);
@@ -57,7 +57,7 @@ describe('encryption keys', () => {
   });
 
   it('never records a key whose checksum fails, and records only fingerprints', async () => {
-    const storage = await openStorage(loadConfig({ repo: `file://${await mkdtemp(join(tmpdir(), 'pitr-repo-'))}` }, {}));
+    const storage = await openStorage(loadConfig({ repo: `file://${await tempDir('repo')}` }, {}));
     const r = keys[0]!.recipient;
     const typo = `${r.slice(0, 20)}${r[20] === 'q' ? 'p' : 'q'}${r.slice(21)}`; // the right shape, a bad checksum
     await expect(bindIdentity(storage, cluster, 'test', 'x', [typo])).rejects.toThrow(/checksum does not match/);

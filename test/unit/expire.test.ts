@@ -1,9 +1,6 @@
 // The expire use case over an invented file:// repository: which objects go, in which order,
 // and what a killed run left that the next one removes (data without a manifest, pins and
 // verify results of backups that no longer exist).
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expire } from '../../src/expire/expire.js';
 import { createLogger } from '../../src/log.js';
@@ -14,6 +11,7 @@ import { recordBackupVerification } from '../../src/repository/verify-results.js
 import { FileStorage } from '../../src/storage/file.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { segmentName, testBackup } from '../support/backups.js';
+import { tempDir } from '../../tools/harness/env.js';
 
 const log = createLogger('silent', 'expire', false);
 const walKey = (n: number) => `wal/0000000100000000/${segmentName(1, n)}`;
@@ -21,7 +19,7 @@ const walKey = (n: number) => `wal/0000000100000000/${segmentName(1, n)}`;
 async function repository(
   onDelete: (key: string, storage: Storage) => Promise<void> = async () => undefined,
 ): Promise<{ storage: FileStorage; deleted: string[]; recording: Storage }> {
-  const storage = await FileStorage.open(await mkdtemp(join(tmpdir(), 'pitr-expire-')), false);
+  const storage = await FileStorage.open(await tempDir('expire'), false);
   // Ids in the opposite order of stop times: a reset clock named the newest backups first.
   const backups = [
     testBackup('c-oldest', 1, 2, '2026-01-01T00:00:00Z'),

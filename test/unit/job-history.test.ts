@@ -1,7 +1,6 @@
 // The job history: a job is recorded running, then with its result; one that died shows as
 // failed; nothing is written into a directory that is not a repository; old records are pruned.
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
@@ -19,12 +18,13 @@ import {
   writeJobRecord,
 } from '../../src/repository/job-history.js';
 import { openStorage } from '../../src/storage/open.js';
+import { tempDir } from '../../tools/harness/env.js';
 
 const cluster = { systemIdentifier: '7310123456789012345', pgVersion: 15, walSegmentSize: 16 * 1024 * 1024 };
 const log = createLogger('silent', 'test');
 
 async function repository(bind = true) {
-  const dir = await mkdtemp(join(tmpdir(), 'pitr-history-'));
+  const dir = await tempDir('history');
   const storage = await openStorage(loadConfig({ repo: `file://${dir}` }, {}));
   if (bind) await bindIdentity(storage, cluster, 'test', 'x');
   return { dir, storage };

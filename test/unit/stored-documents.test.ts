@@ -1,7 +1,6 @@
 // Every JSON document read back from a repository is checked before use: a damaged one is an
 // error of its own kind that names the object, never a TypeError or a wrong value later.
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeHeader } from '../../src/codec/object-format.js';
@@ -10,9 +9,10 @@ import { acquireBackupLock, LOCK_KEY } from '../../src/repository/backup-lock.js
 import { listBackups, writeManifest, type BackupManifest } from '../../src/repository/backups.js';
 import { readIdentity } from '../../src/repository/identity.js';
 import { FileStorage } from '../../src/storage/file.js';
+import { tempDir } from '../../tools/harness/env.js';
 
 async function repoWith(files: Record<string, string>): Promise<FileStorage> {
-  const dir = await mkdtemp(join(tmpdir(), 'pitr-docs-'));
+  const dir = await tempDir('docs');
   for (const [key, text] of Object.entries(files)) {
     await mkdir(join(dir, key, '..'), { recursive: true });
     await writeFile(join(dir, key), text);
