@@ -41,8 +41,6 @@ interface KeptLog {
   inventory: WalInventory;
   /** The store's change token when listed (file://), else null. */
   token: string | null;
-  /** When a read last saw it as its timeline's newest log (-Infinity: never). */
-  newestAt: number;
 }
 
 export interface KeptReads extends RepositoryReads {
@@ -51,39 +49,36 @@ export interface KeptReads extends RepositoryReads {
 }
 
 export function keptReads(storage: Storage, now: () => number = () => performance.now()): KeptReads {
-  let kept: { logs: ReadonlyMap<string, KeptLog>; segmentSize: number; listedAllAt: number } | null = null;
+  // What the last read that no forget() followed found: a read uses it only if it is of its generation.
+  let kept: { generation: number; logs: ReadonlyMap<string, KeptLog>; segmentSize: number; listedAllAt: number } | null = null;
   // When each log was last seen as its timeline's newest: kept through forget(), which drops
   // what was listed, not what was seen (a log's last segments can still land after a job).
   const newestSeen = new Map<string, number>();
   const gate = readGate<WalView, number>(async (generation, segmentSize) => {
-    const base = kept?.segmentSize === segmentSize ? kept : null;
+    const base = kept?.generation === generation && kept.segmentSize === segmentSize ? kept : null;
     const startedAt = now();
     const listAll = !base || startedAt - base.listedAllAt >= FULL_LIST_MS;
     const top = await storage.list(WAL_PREFIX, { delimiter: '/' });
-    // Only logs: a directory set aside by hand (wal/0000000100000001-old/) is not read.
-    const logPrefixes = top.prefixes.filter((p) => LOG_DIR.test(p.slice(WAL_PREFIX.length)));
-    const newest = newestLogOfEachTimeline(logPrefixes);
-    const newestAtOf = settleClock(newestSeen, logPrefixes, newest, startedAt);
+    const logs = logsByTimeline(top.prefixes);
+    const newestAt = settleClock(newestSeen, logs, startedAt);
     const next = new Map<string, KeptLog>();
-    await eachAtMost(LISTS_AT_ONCE, logPrefixes, async (prefix) => {
+    await eachAtMost(LISTS_AT_ONCE, [...logs.values()].flat(), async (prefix) => {
       const held = base?.logs.get(prefix);
-      const newestAt = newestAtOf(prefix);
       let token: string | null = null;
       if (held && !listAll) {
         if (storage.changeToken) {
           token = await storage.changeToken(prefix);
-          if (token !== null && token === held.token) return void next.set(prefix, { ...held, newestAt });
-        } else if (startedAt - newestAt >= SETTLE_MS) return void next.set(prefix, { ...held, newestAt });
+          if (token !== null && token === held.token) return void next.set(prefix, held);
+        } else if (startedAt - newestAt(prefix) >= SETTLE_MS) return void next.set(prefix, held);
       } else if (storage.changeToken) token = await storage.changeToken(prefix);
       const listing = (await storage.list(prefix)).objects;
-      next.set(prefix, { inventory: await walInventory(storage, segmentSize, { verify: true, listing }), token, newestAt });
+      next.set(prefix, { inventory: await walInventory(storage, segmentSize, { verify: true, listing }), token });
     });
-    if (gate.current(generation)) kept = { logs: next, segmentSize, listedAllAt: listAll ? startedAt : base!.listedAllAt };
+    if (gate.current(generation)) kept = { generation, logs: next, segmentSize, listedAllAt: listAll ? startedAt : base!.listedAllAt };
     const byLog = new Map<string, WalInventory>();
     for (const [prefix, log] of next) byLog.set(prefix.slice(WAL_PREFIX.length, -1), log.inventory);
     return joinWalParts(await walInventory(storage, segmentSize, { verify: true, listing: top.objects }), byLog, segmentSize);
   });
-  gate.onForget(() => (kept = null));
 
   const manifests = keptDocuments(storage, BACKUP_PREFIX, 'dir-each', /^backups\/[^/]+\/manifest\.json$/, (key) =>
     readManifestAt(storage, key),
@@ -102,8 +97,6 @@ export function keptReads(storage: Storage, now: () => number = () => performanc
   };
 }
 
-const LOG_DIR = /^[0-9A-F]{16}\/$/;
-
 /**
  * One read at a time, shared by those who ask while it runs, except those who ask after
  * forget(): they get a read of their own, started once the one under way ends. A read is told
@@ -113,7 +106,6 @@ const LOG_DIR = /^[0-9A-F]{16}\/$/;
 function readGate<T, A>(read: (generation: number, arg: A) => Promise<T>) {
   let generation = 0;
   let under: { generation: number; promise: Promise<T> } | null = null;
-  const forgotten: (() => void)[] = [];
   return {
     read(arg: A): Promise<T> {
       if (under?.generation === generation) return under.promise;
@@ -137,11 +129,7 @@ function readGate<T, A>(read: (generation: number, arg: A) => Promise<T>) {
       return entry.promise;
     },
     current: (g: number) => g === generation,
-    forget() {
-      generation++;
-      for (const f of forgotten) f();
-    },
-    onForget: (f: () => void) => void forgotten.push(f),
+    forget: () => void generation++,
   };
 }
 
@@ -165,32 +153,36 @@ function keptDocuments<T>(
   pattern: RegExp,
   read: (key: string) => Promise<T | null>,
 ) {
-  let kept = new Map<string, { token: string | null; docs: Map<string, KeptDoc<T>> }>();
+  // What the last read that no forget() followed found, by directory.
+  let kept = { generation: 0, dirs: new Map<string, { token: string | null; docs: Map<string, KeptDoc<T>> }>() };
   const dirOf = (key: string) => key.slice(0, key.lastIndexOf('/') + 1);
 
-  /** The documents of one directory as `objects` lists them, reading only what changed. */
+  /** The documents of one directory as `objects` lists them, reading only what changed (a few at once). */
   const refresh = async (held: Map<string, KeptDoc<T>> | undefined, objects: ObjectInfo[]) => {
     const docs = new Map<string, KeptDoc<T>>();
-    for (const o of objects.filter((x) => pattern.test(x.key))) {
-      const modified = o.modified.getTime();
-      const was = held?.get(o.key);
-      if (was && was.size === o.size && was.modified === modified) docs.set(o.key, was);
-      else {
+    await eachAtMost(
+      LISTS_AT_ONCE,
+      objects.filter((o) => pattern.test(o.key)),
+      async (o) => {
+        const modified = o.modified.getTime();
+        const was = held?.get(o.key);
+        if (was && was.size === o.size && was.modified === modified) return void docs.set(o.key, was);
         const value = await read(o.key);
         if (value !== null) docs.set(o.key, { size: o.size, modified, value }); // null: removed since the listing
-      }
-    }
+      },
+    );
     return docs;
   };
 
   const gate = readGate<T[], void>(async (generation) => {
+    const base = kept.generation === generation ? kept.dirs : new Map<string, { token: string | null; docs: Map<string, KeptDoc<T>> }>();
     const next = new Map<string, { token: string | null; docs: Map<string, KeptDoc<T>> }>();
     const changeToken = storage.changeToken?.bind(storage);
     if (changeToken) {
       const dirs = layout === 'flat' ? [prefix] : (await storage.list(prefix, { delimiter: '/' })).prefixes;
       await eachAtMost(LISTS_AT_ONCE, dirs, async (dir) => {
         const token = await changeToken(dir);
-        const held = kept.get(dir);
+        const held = base.get(dir);
         if (held && token !== null && token === held.token) next.set(dir, held);
         else next.set(dir, { token, docs: await refresh(held?.docs, (await storage.list(dir)).objects) });
       });
@@ -203,13 +195,12 @@ function keptDocuments<T>(
         else byDir.set(dir, [o]);
       }
       await eachAtMost(LISTS_AT_ONCE, [...byDir], async ([dir, objects]) => {
-        next.set(dir, { token: null, docs: await refresh(kept.get(dir)?.docs, objects) });
+        next.set(dir, { token: null, docs: await refresh(base.get(dir)?.docs, objects) });
       });
     }
-    if (gate.current(generation)) kept = next;
+    if (gate.current(generation)) kept = { generation, dirs: next };
     return [...next.values()].flatMap((d) => [...d.docs.values()].map((e) => e.value));
   });
-  gate.onForget(() => (kept = new Map()));
   return { read: () => gate.read(), forget: () => gate.forget() };
 }
 
@@ -220,37 +211,33 @@ function keptDocuments<T>(
  * timeline, the log before its newest counts as newest now too: its last segments may still
  * be landing. Updates `seen` (and forgets logs that are gone).
  */
-function settleClock(seen: Map<string, number>, prefixes: readonly string[], newest: ReadonlySet<string>, now: number) {
+function settleClock(seen: Map<string, number>, logs: ReadonlyMap<string, readonly string[]>, now: number) {
   const known = new Set([...seen.keys()].map(timelineOf));
-  const present = new Set(prefixes);
+  const present = new Set([...logs.values()].flat());
   for (const p of [...seen.keys()]) if (!present.has(p)) seen.delete(p);
-  const byTimeline = new Map<string, string[]>();
-  for (const p of [...prefixes].sort()) {
-    const logs = byTimeline.get(timelineOf(p));
-    if (logs) logs.push(p);
-    else byTimeline.set(timelineOf(p), [p]);
-  }
-  for (const [timeline, logs] of byTimeline)
-    for (const [i, p] of logs.entries()) {
-      if (newest.has(p)) seen.set(p, now);
-      else if (!seen.has(p)) seen.set(p, !known.has(timeline) && i < logs.length - 2 ? -Infinity : now);
+  for (const [timeline, prefixes] of logs)
+    for (const [i, p] of prefixes.entries()) {
+      if (i === prefixes.length - 1) seen.set(p, now);
+      else if (!seen.has(p)) seen.set(p, !known.has(timeline) && i < prefixes.length - 2 ? -Infinity : now);
     }
   return (prefix: string) => seen.get(prefix) ?? -Infinity;
 }
 
 const timelineOf = (prefix: string) => prefix.slice(WAL_PREFIX.length, WAL_PREFIX.length + 8);
 
-/** wal/<timeline 8 hex><log 8 hex>/ prefixes: the newest log of each timeline. */
-function newestLogOfEachTimeline(prefixes: readonly string[]): Set<string> {
-  const newest = new Map<string, string>();
-  for (const prefix of prefixes) {
-    const dir = prefix.slice(WAL_PREFIX.length, -1);
-    if (!/^[0-9A-F]{16}$/.test(dir)) continue;
-    const timeline = dir.slice(0, 8);
-    const best = newest.get(timeline);
-    if (!best || prefix > best) newest.set(timeline, prefix);
+/**
+ * The log directories (wal/<timeline 8 hex><log 8 hex>/) among `prefixes`, oldest first, by
+ * timeline. Nothing else: a directory set aside by hand (wal/0000000100000001-old/) is not read.
+ */
+function logsByTimeline(prefixes: readonly string[]): Map<string, string[]> {
+  const logs = new Map<string, string[]>();
+  for (const p of [...prefixes].sort()) {
+    if (!/^[0-9A-F]{16}\/$/.test(p.slice(WAL_PREFIX.length))) continue;
+    const ofTimeline = logs.get(timelineOf(p));
+    if (ofTimeline) ofTimeline.push(p);
+    else logs.set(timelineOf(p), [p]);
   }
-  return new Set(newest.values());
+  return logs;
 }
 
 /** `work` on every item, at most `limit` at once; after a failure no more is started, and it rejects once every started one has ended. */
